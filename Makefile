@@ -1,0 +1,42 @@
+# scaling-harness: `make sweep` runs the default sweep end to end, `make test` runs the tests.
+# Both install what they need into .venv first (torch's CPU wheel before anything else).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: help install sweep smoke test test-fast lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the harness (idempotent)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+sweep: install ## train the default sweep (cpu preset, gpu when CUDA is present) and fit it; ARGS=... for overrides
+	$(PY) -m harness.sweep $(ARGS)
+
+smoke: install ## the whole pipeline on the tiny smoke preset
+	$(PY) -m harness.sweep sweep=smoke $(ARGS)
+
+test: install ## all tests, slow end-to-end ones included
+	$(PY) -m pytest -q --timeout=900
+
+test-fast: install ## tests without the slow end-to-end ones
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install ## ruff
+	$(PY) -m ruff check .
+
+bench: install ## training-step and data benchmarks (prints key=value lines)
+	$(PY) scripts/bench.py
+
+clean: ## remove runs, caches and the venv
+	rm -rf runs outputs multirun .cache $(VENV)

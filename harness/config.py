@@ -1,0 +1,338 @@
+"""Structured-config schemas for every Hydra group, and the one-line validation of their values.
+
+The dataclasses are registered in Hydra's ConfigStore as the schema of each group, so a misspelled
+key or a value of the wrong type fails when the config is composed. `validate` then checks what a
+type cannot express (positive budgets, widths divisible into heads, known families) and raises
+`ConfigError` with one line naming the field and what is allowed, before anything is trained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+
+FAMILIES = ("llama", "gpt2", "neox")
+SOURCES = ("synthetic", "stdlib", "hf", "text")
+TOKENIZERS = ("bpe", "bytes", "pretrained")
+DESIGNS = ("grid", "isoflop")
+SCHEDULES = ("cosine", "wsd")
+LR_RULES = ("constant", "inverse_width")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+LOGGER_BACKENDS = ("wandb", "off")
+WANDB_MODES = ("auto", "online", "offline")
+FLOP_CONVENTIONS = ("full", "6n")
+PARAM_CONVENTIONS = ("total", "nonembedding")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message is one line naming the field."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture family and the depth/head rule that turns the sweep's width dial into a shape."""
+
+    family: str = "llama"  # llama | gpt2 | neox (all HF transformers causal LMs, random init)
+    aspect: int = 32  # width per layer: depth = max(1, round(width / aspect))
+    head_dim: int = 16  # heads = width / head_dim; width must be a multiple of it
+    ffn_mult: float = 4.0  # MLP hidden = ffn_mult * width (llama: 2/3 of it, rounded to 8, gated)
+    tie_embeddings: bool = False  # tied input/output embedding (counted once)
+
+
+@dataclass
+class SyntheticConfig:
+    """A Zipf mixture of sparse Markov-chain 'skills'; its Bayes-optimal loss is computed exactly."""
+
+    n_skills: int = 256  # number of distinct chains; skill k has frequency ~ k^-zipf_exponent
+    zipf_exponent: float = 1.2
+    branching: int = 4  # successors per token in each skill's chain
+    concentration: float = 1.0  # Dirichlet concentration of each token's successor probabilities
+
+
+@dataclass
+class DataConfig:
+    """Where tokens come from and how they are cut into training windows."""
+
+    source: str = "synthetic"  # synthetic | stdlib | hf | text
+    seq_len: int = 64  # context length in tokens
+    vocab_size: int = 256  # synthetic alphabet, or BPE vocabulary to train
+    val_tokens: int = 32768  # size of the fixed held-out evaluation set, in tokens
+    seed: int = 1234  # generation / split seed of the data (not of the model)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    # Real text (stdlib | hf | text):
+    tokenizer: str = "bpe"  # bpe (trained on the train split) | bytes | pretrained
+    tokenizer_name: str = ""  # hub name, with tokenizer=pretrained
+    files: list[str] = field(default_factory=list)  # data=text: paths or globs of .txt/.jsonl files
+    text_field: str = "text"  # JSONL / HF column holding the text
+    hf_path: str = ""  # data=hf: load_dataset(path, name, split=...)
+    hf_name: str = ""
+    hf_split: str = "train"
+    hf_streaming: bool = False
+    max_chars: int = 0  # cap on characters read from the source (0: all)
+    val_fraction: float = 0.05  # share of documents (files) held out for validation
+    include_tests: bool = False  # data=stdlib: also read the stdlib's test suites
+    noise_fraction: float = 0.0  # share of training tokens replaced by uniform noise
+    max_unique_tokens: int = 0  # cap on distinct training tokens (0: no cap); larger budgets repeat
+    cache_dir: str = "${oc.env:HARNESS_CACHE,.cache/harness}"  # token caches, tokenizers
+    tokenizer_train_chars: int = 0  # bpe: train on at most this many characters of the train split (0: all)
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser, schedule, evaluation and device settings shared by every run of a sweep."""
+
+    lr: float = 3e-3  # peak learning rate at lr_ref_width
+    lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
+    lr_ref_width: int = 64
+    batch_size: int = 16  # sequences per optimiser step
+    schedule: str = "cosine"  # cosine | wsd (warmup, stable, linear cooldown)
+    final_lr_frac: float = 0.1  # lr at the end of decay, as a fraction of peak
+    cooldown_frac: float = 0.2  # wsd: share of the run spent cooling down
+    warmup_tokens_per_param: float = 1.0  # warmup length in tokens = this * params_total ...
+    warmup_max_frac: float = 0.1  # ... but at most this share of the run
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # max global grad norm (0: off)
+    optimizer: str = "adamw"  # adamw | sgd (sgd: momentum=beta1)
+    evals: int = 8  # evaluations per run, evenly spaced in tokens; the last is at the end
+    device: str = "auto"  # auto (cuda when present) | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on cuda, fp32 on cpu) | fp32 | bf16
+    compile: bool = False  # torch.compile the model (cuda only)
+    threads: int = 0  # torch threads on cpu (0: all cores / parallel runs)
+    diverge_loss: float = 0.0  # train loss above which a run is 'diverged' (0: 2 * ln(vocab))
+    checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
+    seed: int = 0  # model init and batch order seed
+
+
+@dataclass
+class SweepConfig:
+    """The set of runs: a size dial crossed with token budgets (grid) or compute budgets (isoflop)."""
+
+    name: str = "cpu"
+    dir: str = "runs/${sweep.name}"  # results land here; relative to the working directory
+    design: str = "grid"  # grid | isoflop
+    widths: list[int] = field(default_factory=lambda: [32, 48, 64, 96, 128])  # the size dial
+    tokens: list[int] = field(default_factory=lambda: [131072, 262144, 524288])  # grid budgets
+    flops: list[float] = field(default_factory=list)  # isoflop budgets, FLOPs (full convention)
+    parallel: int = 1  # runs trained at once on this machine (cpu threads are split between them)
+    shard: int = 0  # this job trains runs with index % num_shards == shard (launchers)
+    num_shards: int = 1
+    stage: str = "all"  # all | train | fit
+    progress: bool = True
+
+
+@dataclass
+class LoggerConfig:
+    """Weights & Biases settings; `backend: off` logs nothing."""
+
+    backend: str = "wandb"  # wandb | off
+    project: str = "scaling-harness"
+    entity: str = ""
+    mode: str = "auto"  # auto (online when WANDB_API_KEY is set, else offline) | online | offline
+    dir: str = ""  # W&B files (runs, cache, artifacts); empty: <sweep.dir>/wandb
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FitConfig:
+    """Conventions, bootstrap and verdict thresholds of the scaling-law fit."""
+
+    flops: str = "full"  # full | 6n: which compute count C the laws use
+    params: str = "total"  # total | nonembedding: which N the laws use
+    bootstrap: int = 1000  # resamples over runs for confidence intervals
+    ci: float = 0.95
+    seed: int = 0
+    holdout_frac: float = 0.2  # share of runs, largest compute first, held out for prediction
+    min_r2: float = 0.95  # verdict thresholds
+    max_rel_residual: float = 0.05
+    max_holdout_error: float = 0.05
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+def register_configs() -> None:
+    """Register the root schema; configs/config.yaml builds on it, so every group is typed."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}: unknown value {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _positive(name: str, value: float, *, zero_ok: bool = False) -> None:
+    ok = value >= 0 if zero_ok else value > 0
+    if not (ok and math.isfinite(value)):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ConfigError(f"{name}: must be {bound}, got {value!r}")
+
+
+def _fraction(name: str, value: float, *, closed: bool = False) -> None:
+    ok = 0 <= value <= 1 if closed else 0 <= value < 1
+    if not ok:
+        raise ConfigError(f"{name}: must be in [0, 1{']' if closed else ')'}, got {value!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Check every value a type cannot; raise ConfigError with one line naming the field."""
+    m, d, t, s, lg, f = cfg.model, cfg.data, cfg.train, cfg.sweep, cfg.logger, cfg.fit
+    _choice("model.family", m.family, FAMILIES)
+    _positive("model.aspect", m.aspect)
+    _positive("model.head_dim", m.head_dim)
+    _positive("model.ffn_mult", m.ffn_mult)
+
+    _choice("data.source", d.source, SOURCES)
+    _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
+    _positive("data.seq_len", d.seq_len)
+    if d.vocab_size < 2:
+        raise ConfigError(f"data.vocab_size: must be >= 2, got {d.vocab_size}")
+    _positive("data.val_tokens", d.val_tokens)
+    _positive("data.synthetic.n_skills", d.synthetic.n_skills)
+    _positive("data.synthetic.zipf_exponent", d.synthetic.zipf_exponent, zero_ok=True)
+    _positive("data.synthetic.concentration", d.synthetic.concentration)
+    if not 1 <= d.synthetic.branching <= d.vocab_size:
+        raise ConfigError(
+            f"data.synthetic.branching: must be in [1, data.vocab_size={d.vocab_size}], "
+            f"got {d.synthetic.branching}"
+        )
+    _fraction("data.val_fraction", d.val_fraction)
+    _fraction("data.noise_fraction", d.noise_fraction)
+    _positive("data.max_unique_tokens", d.max_unique_tokens, zero_ok=True)
+    _positive("data.max_chars", d.max_chars, zero_ok=True)
+    if d.source == "text" and not d.files:
+        raise ConfigError("data.files: data.source=text needs at least one path or glob")
+    if d.source == "hf" and not d.hf_path:
+        raise ConfigError("data.hf_path: data.source=hf needs a dataset path (e.g. roneneldan/TinyStories)")
+    if d.tokenizer == "pretrained" and not d.tokenizer_name:
+        raise ConfigError("data.tokenizer_name: data.tokenizer=pretrained needs a tokenizer name")
+    _positive("data.tokenizer_train_chars", d.tokenizer_train_chars, zero_ok=True)
+    if d.max_unique_tokens and d.max_unique_tokens <= d.seq_len:
+        raise ConfigError(
+            f"data.max_unique_tokens: must be 0 (no cap) or more than data.seq_len={d.seq_len}, "
+            f"got {d.max_unique_tokens}"
+        )
+    if d.source != "synthetic" and d.tokenizer == "bpe" and d.vocab_size < 257:
+        raise ConfigError(
+            f"data.vocab_size: data.tokenizer=bpe needs >= 257 (256 bytes + end-of-text), got {d.vocab_size}"
+        )
+    if d.source in ("text", "hf") and not d.text_field:
+        raise ConfigError("data.text_field: empty; name the JSONL/dataset field holding the text")
+
+    _positive("train.lr", t.lr)
+    _choice("train.lr_rule", t.lr_rule, LR_RULES)
+    _positive("train.lr_ref_width", t.lr_ref_width)
+    _positive("train.batch_size", t.batch_size)
+    _choice("train.schedule", t.schedule, SCHEDULES)
+    _fraction("train.final_lr_frac", t.final_lr_frac, closed=True)
+    _fraction("train.cooldown_frac", t.cooldown_frac, closed=True)
+    _positive("train.warmup_tokens_per_param", t.warmup_tokens_per_param, zero_ok=True)
+    _fraction("train.warmup_max_frac", t.warmup_max_frac)
+    _positive("train.weight_decay", t.weight_decay, zero_ok=True)
+    _fraction("train.beta1", t.beta1)
+    _fraction("train.beta2", t.beta2)
+    _positive("train.eps", t.eps)
+    _positive("train.grad_clip", t.grad_clip, zero_ok=True)
+    _choice("train.optimizer", t.optimizer, ("adamw", "sgd"))
+    _positive("train.evals", t.evals)
+    _choice("train.device", t.device, DEVICES)
+    _choice("train.precision", t.precision, PRECISIONS)
+    _positive("train.threads", t.threads, zero_ok=True)
+    _positive("train.diverge_loss", t.diverge_loss, zero_ok=True)
+    _positive("train.checkpoint_every", t.checkpoint_every, zero_ok=True)
+
+    if not s.name or "/" in s.name:
+        raise ConfigError(f"sweep.name: must be a non-empty name without '/', got {s.name!r}")
+    _choice("sweep.design", s.design, DESIGNS)
+    _choice("sweep.stage", s.stage, ("all", "train", "fit"))
+    if not s.widths:
+        raise ConfigError("sweep.widths: empty sweep; give at least one width")
+    if len(set(s.widths)) != len(s.widths):
+        raise ConfigError(f"sweep.widths: duplicate sizes in {list(s.widths)}; each width once")
+    for i, w in enumerate(s.widths):
+        _positive(f"sweep.widths[{i}]", w)
+        if w % m.head_dim:
+            raise ConfigError(
+                f"sweep.widths[{i}]: width {w} is not divisible by model.head_dim={m.head_dim} "
+                "(heads = width / head_dim)"
+            )
+    budgets = s.tokens if s.design == "grid" else s.flops
+    key = "sweep.tokens" if s.design == "grid" else "sweep.flops"
+    if not budgets:
+        raise ConfigError(f"{key}: empty sweep; design={s.design} needs at least one budget")
+    if len(set(budgets)) != len(budgets):
+        raise ConfigError(f"{key}: duplicate budgets in {list(budgets)}; each budget once")
+    batch_tokens = t.batch_size * d.seq_len
+    for i, b in enumerate(budgets):
+        _positive(f"{key}[{i}]", b)
+        if s.design == "grid" and b < batch_tokens:
+            raise ConfigError(
+                f"{key}[{i}]: budget {b} tokens is smaller than one batch "
+                f"(train.batch_size * data.seq_len = {batch_tokens})"
+            )
+    _positive("sweep.parallel", s.parallel)
+    _positive("sweep.num_shards", s.num_shards)
+    if not 0 <= s.shard < s.num_shards:
+        raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
+
+    _choice("logger.backend", lg.backend, LOGGER_BACKENDS)
+    _choice("logger.mode", lg.mode, WANDB_MODES)
+
+    _choice("fit.flops", f.flops, FLOP_CONVENTIONS)
+    _choice("fit.params", f.params, PARAM_CONVENTIONS)
+    _positive("fit.bootstrap", f.bootstrap, zero_ok=True)
+    if not 0 < f.ci < 1:
+        raise ConfigError(f"fit.ci: must be in (0, 1), got {f.ci}")
+    _fraction("fit.holdout_frac", f.holdout_frac)
+    _fraction("fit.min_r2", f.min_r2, closed=True)
+    _positive("fit.max_rel_residual", f.max_rel_residual)
+    _positive("fit.max_holdout_error", f.max_holdout_error)
+
+
+def check_overrides(argv: list[str], config_dir: Path) -> None:
+    """Reject a misspelled key, a wrong type or an unknown group option in command-line overrides
+    with one line, before Hydra composes (whose own errors span several lines)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    args = [a for a in argv if not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except Exception as exc:  # Hydra's grammar errors
+        raise ConfigError(f"bad override syntax: {str(exc).splitlines()[0]}") from None
+    schema = OmegaConf.structured(Config)
+    for ov in overrides:
+        key = ov.key_or_group
+        if ov.is_delete() or key.startswith("hydra") or ov.is_sweep_override():
+            continue
+        group_dir = config_dir / key
+        if group_dir.is_dir():  # a group choice such as model=gpt2
+            options = sorted(p.stem for p in group_dir.glob("*.yaml"))
+            value = ov.value()
+            if isinstance(value, str) and value not in options:
+                raise ConfigError(f"{key}: unknown option {value!r}; allowed: {', '.join(options)}")
+            continue
+        head, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(schema, head) if head else schema
+        if not isinstance(parent, DictConfig) or leaf not in parent:
+            allowed = ", ".join(parent.keys()) if isinstance(parent, DictConfig) else "none"
+            raise ConfigError(f"{key}: unknown config key; allowed keys of {head or 'the config'}: {allowed}")
+        try:
+            OmegaConf.update(schema, key, ov.value(), merge=True)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from None

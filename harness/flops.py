@@ -1,0 +1,101 @@
+"""Training FLOPs per token under named conventions, and accelerator peaks for MFU. Pure: no torch.
+
+Symbols: N = non-embedding parameters (`harness.shape.param_counts(shape).nonembedding`), d = width,
+L = depth, T = seq_len, V = vocab_size, f = ffn_hidden. One FLOP is one multiply or one add, so a
+matmul of an input row with a d_in x d_out weight costs 2 * d_in * d_out.
+
+Conventions (per training token, forward + backward):
+- "6n": Kaplan et al. 2020, "Scaling Laws for Neural Language Models", sec. 2.1: C = 6N. It leaves
+  out the attention scores (Kaplan's 2 * L * T * d forward term, small when d > T / 12), the LM head
+  and the embeddings; N here is the exact count, so norm weights and biases count like matmul weights.
+- "full": the matmul terms of Hoffmann et al. 2022 (Chinchilla), appendix F, which is also how
+  torch.utils.flop_counter counts. forward = 2 * (every matmul weight: q, k, v, o projections, the
+  2 (gpt2, neox) or 3 (llama, gated) MLP matrices, the LM head) + 2 * 2 * L * T * d for the
+  attention scores QK^T and the attention-weighted values over the full T x T square (no saving
+  from the causal mask: appendix F and torch's flop counter both count the square).
+  backward = 2 * forward, so the total is 3 * forward. The LM head counts even when tied (it is
+  still a matmul). Unlike appendix F, the input embedding (a table lookup here, a one-hot matmul
+  there) and the softmax are not counted. These are model FLOPs: torch's counter, on a fused sdpa
+  kernel, adds the QK^T the kernel recomputes in its backward (+0.5 * forward attention), which
+  PaLM's MFU definition (Chowdhery et al. 2022) leaves out as rematerialisation.
+Both leave out norms, softmax, activations (and llama's gate product), rotary, residual adds and
+bias adds: O(d) per token per layer, against O(d^2) for the matmuls.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.shape import ModelShape, param_counts
+
+FLOP_CONVENTIONS: dict[str, str] = {
+    "6n": "Kaplan et al. 2020 sec 2.1: 6 * N_nonembedding per token (no attention scores, no LM head)",
+    "full": "Hoffmann et al. 2022 app. F: 3 * (2 * matmul weights incl. LM head + 4 * L * T * d attention)",
+}
+
+
+def matmul_params(shape: ModelShape) -> int:
+    """Weights each token is multiplied with in the forward pass: per block the q, k, v, o
+    projections (4 d^2) and the MLP matrices (3 d f gated for llama, else 2 d f), plus the LM head
+    (V d, tied or not). Excludes the input embedding (a lookup), norms and biases."""
+    d, f = shape.width, shape.ffn_hidden
+    mlp_matrices = 3 if shape.family == "llama" else 2
+    return shape.depth * (4 * d * d + mlp_matrices * d * f) + shape.vocab_size * d
+
+
+def flops_per_token(shape: ModelShape, convention: str) -> float:
+    """Training (forward + backward) FLOPs per token of `shape` under `convention` (see FLOP_CONVENTIONS)."""
+    if convention == "6n":
+        return 6.0 * param_counts(shape).nonembedding
+    if convention == "full":
+        attention = 2 * 2 * shape.depth * shape.seq_len * shape.width  # QK^T and scores @ V, full square
+        forward = 2 * matmul_params(shape) + attention
+        return 3.0 * forward
+    raise ValueError(f"fit.flops: unknown convention {convention!r}; allowed: {', '.join(FLOP_CONVENTIONS)}")
+
+
+# Dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s; fp16 where the GPU has
+# no bf16 (V100, T4). MFU = achieved model FLOP/s / peak, as in PaLM.
+PEAK_FLOPS: dict[str, float] = {
+    "H100 SXM": 989.4e12,
+    "H100 PCIe": 756e12,
+    "H200": 989.4e12,
+    "A100": 312e12,
+    "L4": 121e12,
+    "A10G": 70e12,  # approximate: no NVIDIA datasheet for this AWS part; the commonly quoted figure
+    "RTX 4090": 165.2e12,
+    "V100": 125e12,  # fp16
+    "T4": 65e12,  # fp16
+}
+
+# (pattern in torch.cuda.get_device_name(), PEAK_FLOPS key), most specific first; patterns match as
+# whole words, so "L4" does not match "L40S" and "A100" does not match "A10G".
+_DEVICE_PATTERNS = [
+    ("H100 PCIe", "H100 PCIe"),
+    ("H100", "H100 SXM"),  # "NVIDIA H100 80GB HBM3" is the SXM part
+    ("H200", "H200"),
+    ("A100", "A100"),
+    ("A10G", "A10G"),
+    ("L4", "L4"),
+    ("RTX 4090", "RTX 4090"),
+    ("V100", "V100"),
+    ("T4", "T4"),
+]
+
+
+def peak_flops(device_name: str, override: float = 0.0) -> float | None:
+    """Peak FLOP/s of the named device: `override` when > 0, else the PEAK_FLOPS entry whose pattern
+    occurs in `device_name` (e.g. torch.cuda.get_device_name()), else None (unknown device)."""
+    if override > 0:
+        return float(override)
+    for pattern, key in _DEVICE_PATTERNS:
+        if re.search(rf"\b{re.escape(pattern)}\b", device_name, flags=re.IGNORECASE):
+            return PEAK_FLOPS[key]
+    return None
+
+
+def mfu(flops_per_s: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation: achieved FLOP/s over peak FLOP/s; None when the peak is unknown."""
+    if peak is None or peak <= 0:
+        return None
+    return flops_per_s / peak

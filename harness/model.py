@@ -1,0 +1,72 @@
+"""A model shape -> a randomly initialised HF `transformers` causal LM, and its exact parameter counts.
+
+Nothing is fetched from the hub: each family's config class is filled from the shape and the model
+is built from it. Every family uses torch's scaled_dot_product_attention ("sdpa"), no dropout and no
+KV cache (training only). `count_params` reads the counts off the built module;
+`tests/test_model.py` checks that they equal the closed forms of `harness.shape.param_counts`.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig, PretrainedConfig
+
+from harness.shape import ModelShape, ParamCounts
+
+ATTN_IMPLEMENTATION = "sdpa"
+
+
+def model_config(shape: ModelShape) -> PretrainedConfig:
+    """The HF config of `shape`'s family. Special token ids are None: our tokenizers define their own,
+    and the families' defaults (e.g. gpt2's 50256) lie outside a small vocabulary."""
+    d = shape.width
+    common = dict(vocab_size=shape.vocab_size, tie_word_embeddings=shape.tie_embeddings, use_cache=False,
+                  bos_token_id=None, eos_token_id=None, pad_token_id=None)  # fmt: skip
+    if shape.family == "llama":  # SwiGLU MLP, RMSNorm, rotary, no biases, multi-head (no GQA)
+        return LlamaConfig(
+            hidden_size=d, num_hidden_layers=shape.depth, num_attention_heads=shape.n_heads,
+            num_key_value_heads=shape.n_heads, intermediate_size=shape.ffn_hidden,
+            max_position_embeddings=shape.seq_len, attention_bias=False, mlp_bias=False,
+            attention_dropout=0.0, **common,
+        )  # fmt: skip
+    if shape.family == "gpt2":  # GELU MLP, LayerNorm, learned positions, biases everywhere
+        return GPT2Config(
+            n_embd=d, n_layer=shape.depth, n_head=shape.n_heads, n_inner=shape.ffn_hidden,
+            n_positions=shape.seq_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            summary_first_dropout=0.0, **common,
+        )  # fmt: skip
+    if shape.family == "neox":  # GELU MLP, LayerNorm, parallel residual, partial rotary (defaults)
+        return GPTNeoXConfig(
+            hidden_size=d, num_hidden_layers=shape.depth, num_attention_heads=shape.n_heads,
+            intermediate_size=shape.ffn_hidden, max_position_embeddings=shape.seq_len,
+            attention_dropout=0.0, hidden_dropout=0.0, **common,
+        )  # fmt: skip
+    raise ValueError(f"model.family: unknown family {shape.family!r}; allowed: llama, gpt2, neox")
+
+
+def build_model(shape: ModelShape, *, seed: int | None = None) -> torch.nn.Module:
+    """A freshly initialised causal LM of `shape` (fp32, train mode, sdpa attention).
+
+    With `seed`, torch's global RNG is seeded first, so equal seeds give identical weights.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(model_config(shape), attn_implementation=ATTN_IMPLEMENTATION)
+    model.loss_type = "ForCausalLM"  # gpt2's class name maps to no loss: the same default, minus a warning
+    return model.train()
+
+
+def count_params(model: torch.nn.Module) -> ParamCounts:
+    """Exact parameter counts of a built model, in scalars, each distinct tensor once.
+
+    total: every parameter (a tied input/output embedding once). embedding: the input token table,
+    the learned position table (gpt2's `wpe`; llama and neox use rotary, which has no parameters),
+    and the output head when it is not tied to the input table. nonembedding = total - embedding.
+    """
+    tables = [model.get_input_embeddings().weight, model.get_output_embeddings().weight]
+    positions = getattr(model.base_model, "wpe", None)
+    if positions is not None:
+        tables.append(positions.weight)
+    total = sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once
+    embedding = sum(p.numel() for p in {id(p): p for p in tables}.values())
+    return ParamCounts(total=total, embedding=embedding, nonembedding=total - embedding)

@@ -1,0 +1,154 @@
+"""The sweep directory on disk: run dirs, atomic result files, locks, and the results table.
+
+Layout (everything a fit needs, readable without torch):
+
+    <sweep.dir>/sweep.json             settings fingerprint, resolved config, data facts (Bayes loss)
+    <sweep.dir>/results.csv            one row per planned run (RESULT_COLUMNS)
+    <sweep.dir>/runs/<run_id>/spec.json      the resolved RunSpec
+    <sweep.dir>/runs/<run_id>/metrics.jsonl  one JSON object per eval
+    <sweep.dir>/runs/<run_id>/result.json    written last and atomically: the run is finished
+    <sweep.dir>/runs/<run_id>/checkpoint.pt  resumable state of an unfinished run
+
+A run is finished exactly when result.json parses; every file is written to a temporary name,
+fsynced and renamed, so a kill at any moment leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from harness.config import ConfigError
+
+# Columns of results.csv; units and conventions are documented in the README.
+RESULT_COLUMNS = (
+    "run_id", "status", "width", "depth", "n_heads",
+    "params_total", "params_embedding", "params_nonembedding",
+    "tokens", "budget", "flops", "flops_6n", "flops_per_token", "flops_per_token_6n",
+    "val_loss", "train_loss", "peak_lr", "steps", "epochs", "wall_s", "tokens_per_s", "diverged_step",
+)  # fmt: skip
+FINISHED = ("done", "diverged")  # statuses of a run that is not trained again
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path so that readers see the old or the new file, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: object) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> dict | None:
+    """The parsed file, or None when it is missing or not valid JSON (a torn or foreign write)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> None:
+    """Create the sweep dir, or check that an existing one was made with the same settings."""
+    path = sweep_dir / "sweep.json"
+    old = read_json(path)
+    if old is not None and old.get("fingerprint") != fingerprint:
+        raise ConfigError(
+            f"sweep.name: sweep {name!r} in {sweep_dir} was run with other settings "
+            f"(fingerprint {old.get('fingerprint')} != {fingerprint}); pass sweep.name=NEW_NAME "
+            "to start a new sweep, or restore the old settings"
+        )
+    if old is None:
+        write_json(path, {"name": name, "fingerprint": fingerprint, **meta})
+
+
+def run_dir(sweep_dir: Path, run_id: str) -> Path:
+    return sweep_dir / "runs" / run_id
+
+
+def read_result(run_path: Path) -> dict | None:
+    """The finished run's result, or None when the run has not finished."""
+    result = read_json(run_path / "result.json")
+    return result if result is not None and result.get("status") in FINISHED else None
+
+
+def run_lock(run_path: Path) -> FileLock:
+    """An exclusive per-run lock (released by the OS if the holder dies)."""
+    run_path.mkdir(parents=True, exist_ok=True)
+    return FileLock(run_path / "lock")
+
+
+def try_lock(run_path: Path) -> FileLock | None:
+    """The run's lock if no other process holds it, else None."""
+    lock = run_lock(run_path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
+
+
+def append_metrics(run_path: Path, row: dict) -> None:
+    with open(run_path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(run_path: Path, *, max_step: int | None = None) -> list[dict]:
+    """Eval rows of a run (a torn last line from a kill is skipped)."""
+    rows = []
+    try:
+        lines = (run_path / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if max_step is None or row.get("step", 0) <= max_step:
+            rows.append(row)
+    return rows
+
+
+def truncate_metrics(run_path: Path, max_step: int) -> None:
+    """Drop eval rows after a checkpoint, so a resumed run does not log them twice."""
+    rows = read_metrics(run_path, max_step=max_step)
+    write_atomic(run_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def write_results_table(sweep_dir: Path, rows: Iterable[dict]) -> Path:
+    """Write results.csv atomically with RESULT_COLUMNS (missing values empty)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
+    path = sweep_dir / "results.csv"
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def read_results_table(sweep_dir: Path) -> list[dict]:
+    with open(sweep_dir / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_curves(sweep_dir: Path, run_ids: Iterable[str]) -> dict[str, list[dict]]:
+    """Eval rows of each run, for the training-curve envelope."""
+    return {rid: read_metrics(run_dir(sweep_dir, rid)) for rid in run_ids}

@@ -1,0 +1,175 @@
+"""Entry point: compose -> validate -> plan -> train (skipping finished runs) -> results -> fit -> report.
+
+    python -m harness.sweep                      # the cpu preset (gpu preset when CUDA is present)
+    python -m harness.sweep sweep=smoke logger=off
+    python -m harness.sweep --cfg job            # print the composed config
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import hydra
+from omegaconf import OmegaConf
+
+from harness import store
+from harness.config import Config, ConfigError, check_overrides, register_configs, validate
+from harness.data import fingerprint, make_source
+from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, plan_runs
+
+
+def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
+    """Hash of every setting shared by a sweep's runs that changes their numbers."""
+    train = {k: v for k, v in asdict(cfg.train).items() if k not in NON_NUMERIC_TRAIN_FIELDS}
+    return fingerprint(
+        {"model": asdict(cfg.model), "train": train, "data": data_fingerprint, "precision": precision}
+    )
+
+
+def run_sweep(cfg: Config) -> Path:
+    """Run the whole sweep described by cfg; return the sweep directory."""
+    validate(cfg)
+    # torch and the trainer load only once the config is known to be good.
+    from harness.logger import log_fit, open_run
+    from harness.report import analyse, summary_text
+    from harness.train import resolve_device, train_run
+
+    source = make_source(cfg.data)
+    if source.vocab_size > cfg.data.vocab_size:
+        raise ConfigError(
+            f"data.vocab_size: {cfg.data.vocab_size} is smaller than the data's {source.vocab_size} token ids"
+        )
+    dev = resolve_device(cfg.train.device, "fp32", cfg.train.compile, _threads(cfg))
+    if dev.type == "cuda":
+        from harness.plan import resolve_precision
+
+        dev = type(dev)(dev.type, resolve_precision(cfg.train, True), dev.compile, dev.peak_flops)
+    specs = plan_runs(cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint,
+                      precision=dev.precision)
+    sweep_dir = Path(cfg.sweep.dir)
+    meta = {
+        "config": asdict(cfg),
+        "data": {"source": source.name, "fingerprint": source.fingerprint, **source.info},
+        "bayes_loss": source.bayes_loss,
+        "python": platform.python_version(),
+        "device": dev.type,
+        "precision": dev.precision,
+    }
+    store.open_sweep(sweep_dir, name=cfg.sweep.name,
+                     fingerprint=settings_fingerprint(cfg, source.fingerprint, dev.precision), meta=meta)
+
+    if cfg.sweep.stage in ("all", "train"):
+        mine = [s for i, s in enumerate(specs) if i % cfg.sweep.num_shards == cfg.sweep.shard]
+        _train_all(cfg, mine, source, sweep_dir, dev, open_run, train_run)
+    rows = _collect(sweep_dir, specs)
+    store.write_results_table(sweep_dir, rows)
+    if cfg.sweep.stage in ("all", "fit"):
+        report = analyse(rows, cfg.fit, sweep_dir, curves=store.read_curves(sweep_dir, [s.run_id for s in specs]),
+                         bayes_loss=source.bayes_loss, meta=meta)
+        log_fit(cfg.logger, sweep_dir=sweep_dir, group=cfg.sweep.name, fit=report.to_dict(),
+                plots=sorted((sweep_dir / "plots").glob("*.png")), rows=rows)
+        print(summary_text(report))
+    return sweep_dir
+
+
+def _threads(cfg: Config) -> int:
+    import os
+
+    return cfg.train.threads or max(1, (os.cpu_count() or 1) // cfg.sweep.parallel)
+
+
+def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
+    total = len(specs)
+    for i, spec in enumerate(specs, 1):
+        path = store.run_dir(sweep_dir, spec.run_id)
+        tag = f"[{i}/{total}] {spec.name:<22} {spec.run_id}"
+        if store.read_result(path) is not None:
+            _progress(cfg, f"{tag} finished earlier, skipped")
+            continue
+        lock = store.try_lock(path)
+        if lock is None:
+            _progress(cfg, f"{tag} being trained by another process, skipped")
+            continue
+        try:
+            if store.read_result(path) is not None:  # finished while we waited for the lock
+                continue
+            store.write_json(path / "spec.json", spec.to_dict())
+            config = {**spec.to_dict(), "sweep": cfg.sweep.name, "data": cfg.data.source,
+                      "data_fingerprint": source.fingerprint}
+            logger = open_run(cfg.logger, sweep_dir=sweep_dir, group=cfg.sweep.name, run_id=spec.run_id,
+                              name=spec.name, job_type="train", config=config)
+            exit_code, result = 1, None
+            try:
+                result = train_run(spec, source, path, logger, dev)
+                exit_code = 0 if result["status"] == "done" else 1
+            finally:
+                logger.finish(summary=result, exit_code=exit_code)
+            store.write_json(path / "result.json", result)
+            (path / "checkpoint.pt").unlink(missing_ok=True)
+            line = (f"val_loss={result['val_loss']:.4f}" if result["status"] == "done"
+                    else f"DIVERGED at step {result['diverged_step']}")
+            _progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s']:,.0f} tok/s")
+        finally:
+            lock.release()
+
+
+def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
+    """One row per planned run: its result when finished, else its plan with status pending."""
+    rows = []
+    for spec in specs:
+        result = store.read_result(store.run_dir(sweep_dir, spec.run_id))
+        if result is None:
+            d = spec.to_dict()
+            result = {"run_id": spec.run_id, "status": "pending", "width": spec.shape.width,
+                      "depth": spec.shape.depth, "n_heads": spec.shape.n_heads,
+                      "params_total": spec.params.total, "params_embedding": spec.params.embedding,
+                      "params_nonembedding": spec.params.nonembedding, "tokens": spec.tokens,
+                      "budget": spec.budget, "flops": d["flops"], "flops_6n": d["flops_6n"],
+                      "flops_per_token": spec.flops_per_token, "flops_per_token_6n": spec.flops_per_token_6n,
+                      "peak_lr": spec.peak_lr, "steps": spec.steps}
+        rows.append(result)
+    return rows
+
+
+def _progress(cfg: Config, line: str) -> None:
+    if cfg.sweep.progress:
+        print(time.strftime("%H:%M:%S"), line, flush=True)
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="config")
+def _hydra_main(dcfg) -> None:
+    cfg: Config = OmegaConf.to_object(dcfg)
+    try:
+        run_sweep(cfg)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def default_sweep(argv: list[str]) -> list[str]:
+    """Append sweep=gpu when CUDA is present and no sweep was chosen (sweep=cpu is the default)."""
+    if any(a.startswith(("sweep=", "+sweep=")) for a in argv):
+        return argv
+    import torch
+
+    return [*argv, "sweep=gpu"] if torch.cuda.is_available() else argv
+
+
+def main() -> None:
+    register_configs()
+    argv = sys.argv[1:]
+    try:
+        check_overrides(argv, Path(__file__).parent.parent / "configs")
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [sys.argv[0], *default_sweep(argv)]
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

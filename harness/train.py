@@ -1,0 +1,216 @@
+"""Train one run: device and precision, the LR schedule, the loop, evals, checkpoints -> a result row.
+
+On CUDA: bf16 autocast, TF32 matmuls, fused AdamW, SDPA attention, optional torch.compile, pinned
+host batches, and no host sync between evals (the loss is accumulated on the device). On CPU: fp32.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness import store
+from harness.data import TokenSource
+from harness.flops import mfu, peak_flops
+from harness.logger import RunLogger
+from harness.model import build_model
+from harness.plan import RunSpec
+from harness.schedule import lr_at
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where and how a run computes."""
+
+    type: str  # cpu | cuda
+    precision: str  # fp32 | bf16
+    compile: bool
+    peak_flops: float | None  # accelerator peak for MFU (None on cpu)
+
+    @property
+    def torch(self) -> torch.device:
+        return torch.device(self.type)
+
+
+def resolve_device(device: str, precision: str, compile_model: bool, threads: int) -> Device:
+    """Pick the device (auto: cuda when present) and set process-wide numerics for it."""
+    cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores (~1e-3 rel)
+        torch.backends.cudnn.allow_tf32 = True
+        return Device("cuda", precision, compile_model, peak_flops(torch.cuda.get_device_name()))
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    return Device("cpu", "fp32", False, None)
+
+
+def eval_steps(steps: int, evals: int) -> list[int]:
+    """Steps (1-based counts) after which to evaluate: evenly spaced, the last at the end."""
+    return sorted({max(1, round(steps * i / evals)) for i in range(1, evals + 1)})
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor], dev: Device, chunk: int = 64) -> float:
+    """Mean next-token cross-entropy (nats/token) on the fixed held-out set."""
+    model.eval()
+    total = torch.zeros((), device=dev.torch, dtype=torch.float64)
+    x_all, y_all = val
+    for i in range(0, len(x_all), chunk):
+        x, y = x_all[i : i + chunk], y_all[i : i + chunk]
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.precision == "bf16"):
+            logits = model(input_ids=x).logits
+        total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").double()
+    model.train()
+    return float(total) / y_all.numel()
+
+
+def make_optimizer(model: torch.nn.Module, spec: RunSpec, dev: Device) -> torch.optim.Optimizer:
+    """AdamW (or SGD with momentum) with weight decay on matrices only (not norms or biases)."""
+    t = spec.train
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=spec.peak_lr, momentum=t.beta1)
+    return torch.optim.AdamW(
+        groups, lr=spec.peak_lr, betas=(t.beta1, t.beta2), eps=t.eps, fused=dev.type == "cuda"
+    )
+
+
+def _to_device(arr: np.ndarray, dev: Device) -> torch.Tensor:
+    tensor = torch.from_numpy(arr)
+    if dev.type == "cuda":
+        return tensor.pin_memory().to(dev.torch, non_blocking=True)
+    return tensor
+
+
+def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLogger, dev: Device) -> dict:
+    """Train `spec` to its planned tokens (resuming from a checkpoint if one exists).
+
+    Returns the result row (see store.RESULT_COLUMNS): status 'done' or 'diverged'. Writes eval rows
+    to metrics.jsonl and logs them; the caller writes result.json.
+    """
+    t = spec.train
+    seed = t.seed
+    model = build_model(spec.shape, seed=seed).to(dev.torch)
+    opt = make_optimizer(model, spec, dev)
+    step_fn = torch.compile(model) if dev.compile else model
+    val = tuple(_to_device(a, dev) for a in source.val_set())
+    diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
+    evals = eval_steps(spec.steps, t.evals)
+    tokens_per_step = spec.batch_size * spec.shape.seq_len
+
+    start, wall_before = 0, 0.0
+    ckpt_path = run_path / "checkpoint.pt"
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start, wall_before = ckpt["step"], ckpt["wall_s"]
+        store.truncate_metrics(run_path, start)
+    elif (run_path / "metrics.jsonl").exists():
+        (run_path / "metrics.jsonl").unlink()
+
+    loss_sum = torch.zeros((), device=dev.torch)
+    n_since, t_since = 0, time.perf_counter()
+    t0 = time.perf_counter()
+    status, diverged_step, train_loss, val_loss = "done", None, math.nan, math.nan
+    for step in range(start, spec.steps):
+        lr = lr_at(step, steps=spec.steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = (_to_device(a, dev) for a in source.train_batch(step, spec.batch_size, seed))
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.precision == "bf16"):
+            logits = step_fn(input_ids=x).logits
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss.backward()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss_sum += loss.detach()
+        n_since += 1
+        done = step + 1
+        # On cpu a per-step check is free; on cuda it would sync the host, so wait for the eval.
+        if dev.type == "cpu" or done in evals:
+            value = loss.item()
+            if not math.isfinite(value) or value > diverge_at:
+                status, diverged_step = "diverged", done
+                break
+        if done in evals:
+            train_loss = float(loss_sum) / n_since
+            tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
+            val_loss = evaluate(model, val, dev)
+            row = {
+                "step": done,
+                "tokens": done * tokens_per_step,
+                "flops": done * tokens_per_step * spec.flops_per_token,
+                "flops_6n": done * tokens_per_step * spec.flops_per_token_6n,
+                "train/loss": train_loss,
+                "val/loss": val_loss,
+                "lr": lr,
+                "perf/tokens_per_s": tps,
+            }
+            util = mfu(tps * spec.flops_per_token, dev.peak_flops)
+            if util is not None:
+                row["perf/mfu"] = util
+            store.append_metrics(run_path, row)
+            logger.log(row, step=done)
+            loss_sum.zero_()
+            n_since, t_since = 0, time.perf_counter()
+        if t.checkpoint_every and done < spec.steps and done % t.checkpoint_every == 0:
+            save_checkpoint(ckpt_path, model, opt, done, wall_before + time.perf_counter() - t0)
+
+    wall = wall_before + time.perf_counter() - t0
+    tokens_done = (diverged_step or spec.steps) * tokens_per_step
+    result = {
+        "run_id": spec.run_id,
+        "status": status,
+        "width": spec.shape.width,
+        "depth": spec.shape.depth,
+        "n_heads": spec.shape.n_heads,
+        "params_total": spec.params.total,
+        "params_embedding": spec.params.embedding,
+        "params_nonembedding": spec.params.nonembedding,
+        "tokens": spec.tokens,
+        "budget": spec.budget,
+        "flops": spec.flops,
+        "flops_6n": spec.flops_per_token_6n * spec.tokens,
+        "flops_per_token": spec.flops_per_token,
+        "flops_per_token_6n": spec.flops_per_token_6n,
+        "val_loss": val_loss if status == "done" else None,
+        "train_loss": train_loss if status == "done" else None,
+        "peak_lr": spec.peak_lr,
+        "steps": spec.steps,
+        "epochs": spec.tokens / source.train_tokens if source.train_tokens else 0.0,
+        "wall_s": wall,
+        "tokens_per_s": tokens_done / wall if wall > 0 else None,
+        "diverged_step": diverged_step,
+    }
+    return result
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, wall_s: float) -> None:
+    """Resumable state after `step` steps. Batches and the LR are functions of the step, so the
+    model, the optimiser and the step are the whole state (no RNG is drawn during training)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "wall_s": wall_s}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict | None:
+    """The checkpoint, or None when absent; a corrupt one is reported and discarded."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn or corrupted file: start the run over
+        print(f"warning: discarding unreadable checkpoint {path}: {exc}")
+        path.unlink(missing_ok=True)
+        return None

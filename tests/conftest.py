@@ -1,0 +1,35 @@
+"""Shared fixtures: configs composed from the real configs/ tree, and a quiet offline environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from harness.config import Config, register_configs
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+
+def compose_config(*overrides: str) -> Config:
+    """The typed config `python -m harness.sweep OVERRIDES` would see."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        dcfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_object(dcfg)
+
+
+@pytest.fixture
+def smoke_cfg(tmp_path: Path) -> Config:
+    return compose_config("sweep=smoke", "logger=off", f"sweep.dir={tmp_path / 'sweep'}")

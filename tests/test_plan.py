@@ -1,0 +1,46 @@
+"""Planning: grid and IsoFLOP designs, stable run ids, budget errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.config import ConfigError
+from harness.plan import plan_runs
+from tests.conftest import compose_config
+
+
+def _plan(*overrides: str, data_fingerprint: str = "abc"):
+    cfg = compose_config("sweep=smoke", *overrides)
+    return plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint=data_fingerprint, precision="fp32")
+
+
+def test_grid_plans_every_width_and_budget_with_exact_tokens() -> None:
+    runs = _plan()
+    assert len(runs) == 9
+    assert {r.shape.width for r in runs} == {16, 32, 48}
+    for r in runs:
+        assert r.tokens == r.steps * r.batch_size * r.shape.seq_len == r.budget
+        assert r.flops == pytest.approx(r.flops_per_token * r.tokens)
+    assert len({r.run_id for r in runs}) == 9
+
+
+def test_run_ids_are_stable_and_change_with_numbers_only() -> None:
+    base = {r.run_id for r in _plan()}
+    assert base == {r.run_id for r in _plan()}
+    assert base == {r.run_id for r in _plan("train.evals=7", "train.checkpoint_every=5")}
+    assert base.isdisjoint({r.run_id for r in _plan("train.lr=1e-3")})
+    assert base.isdisjoint({r.run_id for r in _plan(data_fingerprint="other-data")})
+
+
+def test_isoflop_derives_tokens_from_compute() -> None:
+    runs = _plan("sweep.design=isoflop", "sweep.flops=[1e10,4e10]")
+    for r in runs:
+        assert abs(r.flops - r.budget) <= r.flops_per_token * r.batch_size * r.shape.seq_len
+    small = [r for r in runs if r.budget == 1e10]
+    assert sorted(r.shape.width for r in small) == [16, 32, 48]
+    assert small[0].tokens > small[-1].tokens  # larger models get fewer tokens at fixed compute
+
+
+def test_isoflop_budget_too_small_for_smallest_model() -> None:
+    with pytest.raises(ConfigError, match="too small for the smallest model"):
+        _plan("sweep.design=isoflop", "sweep.flops=[1e3]")
