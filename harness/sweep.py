@@ -1,8 +1,8 @@
 """Entry point: compose -> validate -> plan -> train (skipping finished runs) -> results -> fit -> report.
 
-    python -m harness.sweep                      # the cpu preset (gpu preset when CUDA is present)
-    python -m harness.sweep sweep=smoke logger=off
-    python -m harness.sweep --cfg job            # print the composed config
+python -m harness.sweep                      # the cpu preset (gpu preset when CUDA is present)
+python -m harness.sweep sweep=smoke logger=off
+python -m harness.sweep --cfg job            # print the composed config
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def run_sweep(cfg: Config) -> Path:
     validate(cfg)
     # torch and the trainer load only once the config is known to be good.
     from harness.logger import log_fit, open_run
-    from harness.report import analyse, summary_text
     from harness.train import resolve_device, train_run
 
     source = make_source(cfg.data)
@@ -48,8 +47,9 @@ def run_sweep(cfg: Config) -> Path:
         from harness.plan import resolve_precision
 
         dev = type(dev)(dev.type, resolve_precision(cfg.train, True), dev.compile, dev.peak_flops)
-    specs = plan_runs(cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint,
-                      precision=dev.precision)
+    specs = plan_runs(
+        cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=dev.precision
+    )
     sweep_dir = Path(cfg.sweep.dir)
     meta = {
         "config": asdict(cfg),
@@ -59,8 +59,12 @@ def run_sweep(cfg: Config) -> Path:
         "device": dev.type,
         "precision": dev.precision,
     }
-    store.open_sweep(sweep_dir, name=cfg.sweep.name,
-                     fingerprint=settings_fingerprint(cfg, source.fingerprint, dev.precision), meta=meta)
+    store.open_sweep(
+        sweep_dir,
+        name=cfg.sweep.name,
+        fingerprint=settings_fingerprint(cfg, source.fingerprint, dev.precision),
+        meta=meta,
+    )
 
     if cfg.sweep.stage in ("all", "train"):
         mine = [s for i, s in enumerate(specs) if i % cfg.sweep.num_shards == cfg.sweep.shard]
@@ -68,10 +72,24 @@ def run_sweep(cfg: Config) -> Path:
     rows = _collect(sweep_dir, specs)
     store.write_results_table(sweep_dir, rows)
     if cfg.sweep.stage in ("all", "fit"):
-        report = analyse(rows, cfg.fit, sweep_dir, curves=store.read_curves(sweep_dir, [s.run_id for s in specs]),
-                         bayes_loss=source.bayes_loss, meta=meta)
-        log_fit(cfg.logger, sweep_dir=sweep_dir, group=cfg.sweep.name, fit=report.to_dict(),
-                plots=sorted((sweep_dir / "plots").glob("*.png")), rows=rows)
+        from harness.report import analyse, summary_text
+
+        report = analyse(
+            rows,
+            cfg.fit,
+            sweep_dir,
+            curves=store.read_curves(sweep_dir, [s.run_id for s in specs]),
+            bayes_loss=source.bayes_loss,
+            meta=meta,
+        )
+        log_fit(
+            cfg.logger,
+            sweep_dir=sweep_dir,
+            group=cfg.sweep.name,
+            fit=report.to_dict(),
+            plots=sorted((sweep_dir / "plots").glob("*.png")),
+            rows=rows,
+        )
         print(summary_text(report))
     return sweep_dir
 
@@ -98,10 +116,21 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
             if store.read_result(path) is not None:  # finished while we waited for the lock
                 continue
             store.write_json(path / "spec.json", spec.to_dict())
-            config = {**spec.to_dict(), "sweep": cfg.sweep.name, "data": cfg.data.source,
-                      "data_fingerprint": source.fingerprint}
-            logger = open_run(cfg.logger, sweep_dir=sweep_dir, group=cfg.sweep.name, run_id=spec.run_id,
-                              name=spec.name, job_type="train", config=config)
+            config = {
+                **spec.to_dict(),
+                "sweep": cfg.sweep.name,
+                "data": cfg.data.source,
+                "data_fingerprint": source.fingerprint,
+            }
+            logger = open_run(
+                cfg.logger,
+                sweep_dir=sweep_dir,
+                group=cfg.sweep.name,
+                run_id=spec.run_id,
+                name=spec.name,
+                job_type="train",
+                config=config,
+            )
             exit_code, result = 1, None
             try:
                 result = train_run(spec, source, path, logger, dev)
@@ -110,8 +139,11 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
                 logger.finish(summary=result, exit_code=exit_code)
             store.write_json(path / "result.json", result)
             (path / "checkpoint.pt").unlink(missing_ok=True)
-            line = (f"val_loss={result['val_loss']:.4f}" if result["status"] == "done"
-                    else f"DIVERGED at step {result['diverged_step']}")
+            line = (
+                f"val_loss={result['val_loss']:.4f}"
+                if result["status"] == "done"
+                else f"DIVERGED at step {result['diverged_step']}"
+            )
             _progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s']:,.0f} tok/s")
         finally:
             lock.release()
@@ -124,13 +156,24 @@ def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
         result = store.read_result(store.run_dir(sweep_dir, spec.run_id))
         if result is None:
             d = spec.to_dict()
-            result = {"run_id": spec.run_id, "status": "pending", "width": spec.shape.width,
-                      "depth": spec.shape.depth, "n_heads": spec.shape.n_heads,
-                      "params_total": spec.params.total, "params_embedding": spec.params.embedding,
-                      "params_nonembedding": spec.params.nonembedding, "tokens": spec.tokens,
-                      "budget": spec.budget, "flops": d["flops"], "flops_6n": d["flops_6n"],
-                      "flops_per_token": spec.flops_per_token, "flops_per_token_6n": spec.flops_per_token_6n,
-                      "peak_lr": spec.peak_lr, "steps": spec.steps}
+            result = {
+                "run_id": spec.run_id,
+                "status": "pending",
+                "width": spec.shape.width,
+                "depth": spec.shape.depth,
+                "n_heads": spec.shape.n_heads,
+                "params_total": spec.params.total,
+                "params_embedding": spec.params.embedding,
+                "params_nonembedding": spec.params.nonembedding,
+                "tokens": spec.tokens,
+                "budget": spec.budget,
+                "flops": d["flops"],
+                "flops_6n": d["flops_6n"],
+                "flops_per_token": spec.flops_per_token,
+                "flops_per_token_6n": spec.flops_per_token_6n,
+                "peak_lr": spec.peak_lr,
+                "steps": spec.steps,
+            }
         rows.append(result)
     return rows
 

@@ -56,7 +56,9 @@ def eval_steps(steps: int, evals: int) -> list[int]:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor], dev: Device, chunk: int = 64) -> float:
+def evaluate(
+    model: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor], dev: Device, chunk: int = 64
+) -> float:
     """Mean next-token cross-entropy (nats/token) on the fixed held-out set."""
     model.eval()
     total = torch.zeros((), device=dev.torch, dtype=torch.float64)
@@ -98,6 +100,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     """
     t = spec.train
     seed = t.seed
+    run_path.mkdir(parents=True, exist_ok=True)
     model = build_model(spec.shape, seed=seed).to(dev.torch)
     opt = make_optimizer(model, spec, dev)
     step_fn = torch.compile(model) if dev.compile else model
@@ -196,11 +199,15 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     return result
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, wall_s: float) -> None:
+def save_checkpoint(
+    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, wall_s: float
+) -> None:
     """Resumable state after `step` steps. Batches and the LR are functions of the step, so the
     model, the optimiser and the step are the whole state (no RNG is drawn during training)."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "wall_s": wall_s}, tmp)
+    torch.save(
+        {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "wall_s": wall_s}, tmp
+    )
     os.replace(tmp, path)
 
 

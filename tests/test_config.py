@@ -20,8 +20,10 @@ def test_cpu_preset_spans_the_required_ladder() -> None:
     from harness.shape import param_counts, shape_for_width
 
     cfg = compose_config("sweep=cpu")
-    counts = [param_counts(shape_for_width(w, cfg.model, cfg.data.vocab_size, cfg.data.seq_len)).nonembedding
-              for w in cfg.sweep.widths]
+    counts = [
+        param_counts(shape_for_width(w, cfg.model, cfg.data.vocab_size, cfg.data.seq_len)).nonembedding
+        for w in cfg.sweep.widths
+    ]
     assert len(counts) >= 5 and max(counts) / min(counts) >= 30
     assert len(cfg.sweep.tokens) >= 3
 
@@ -67,5 +69,6 @@ def test_bad_overrides_fail_before_compose(override: str, expected: str) -> None
 
 
 def test_good_overrides_pass() -> None:
-    check_overrides(["sweep=smoke", "train.lr=1e-3", "sweep.widths=[16,32]", "-m", "hydra.verbose=true"],
-                    CONFIG_DIR)
+    check_overrides(
+        ["sweep=smoke", "train.lr=1e-3", "sweep.widths=[16,32]", "-m", "hydra.verbose=true"], CONFIG_DIR
+    )

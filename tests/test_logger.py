@@ -1,0 +1,447 @@
+"""W&B logging, offline: what the logger writes is read back from the run's transaction log.
+
+Every test runs without a W&B server or key. The W&B service process is shared by the tests of this
+module (as by the runs of a sweep); the test that checks HOME starts a fresh process of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import logger as lg
+from harness.config import LoggerConfig
+
+REPO = Path(__file__).resolve().parents[1]
+GROUP = "cpu"
+SPEC_CONFIG = {
+    "run_id": "w32-t4096",
+    "shape": {"width": 32, "depth": 1},
+    "params": {"total": 50000, "nonembedding": 12000},
+    "tokens": 4096,
+    "sweep": GROUP,
+}
+
+
+def _rows(n: int, start: int = 0) -> list[dict[str, float]]:
+    return [
+        {
+            "step": s,
+            "tokens": 1024 * s,
+            "flops": 1e9 * s,
+            "flops_6n": 6e8 * s,
+            "train/loss": 5.0 - 0.25 * s,
+            "val/loss": 5.5 - 0.25 * s,
+            "lr": 1e-3,
+            "perf/tokens_per_s": 1000.0 + s,
+        }
+        for s in range(start + 1, start + n + 1)
+    ]
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch):
+    """No key, offline, and the WANDB_* variables the logger sets are undone after each test."""
+    saved = dict(os.environ)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr(lg, "_warned", set())
+    monkeypatch.setattr(lg, "_online_failed", False)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _open(sweep_dir: Path, run_id: str = "w32-t4096", cfg: LoggerConfig | None = None) -> lg.RunLogger:
+    return lg.open_run(
+        cfg or LoggerConfig(),
+        sweep_dir=sweep_dir,
+        group=GROUP,
+        run_id=run_id,
+        name="w32-d1-t4096",
+        job_type="train",
+        config=SPEC_CONFIG,
+    )
+
+
+def test_wandb_run_id_is_stable_and_allowed():
+    assert lg.wandb_run_id("cpu", "w32-t4096") == "cpu-w32-t4096"
+    assert lg.wandb_run_id("my sweep", "a/b:c") == "my-sweep-a-b-c"
+    long = lg.wandb_run_id("g" * 50, "r" * 50)
+    assert len(long) <= 64 and long == lg.wandb_run_id("g" * 50, "r" * 50)
+    assert long != lg.wandb_run_id("g" * 50, "r" * 49 + "s")
+
+
+def test_mode_auto_is_online_only_with_a_key(monkeypatch):
+    monkeypatch.delenv("WANDB_MODE")
+    assert lg.resolve_mode(LoggerConfig()) == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert lg.resolve_mode(LoggerConfig()) == "online"
+    assert lg.resolve_mode(LoggerConfig(mode="offline")) == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert lg.resolve_mode(LoggerConfig()) == "disabled"
+
+
+def test_offline_run_reads_back(tmp_path):
+    sweep = tmp_path / "sweep"
+    run = _open(sweep)
+    assert isinstance(run, lg.WandbLogger)
+    rows = _rows(3)
+    for row in rows:
+        run.log(row, step=row["step"])
+    result = {"run_id": "w32-t4096", "status": "done", "val_loss": 4.75, "width": 32, "diverged_step": None}
+    run.finish(summary=result, exit_code=0)
+
+    (run_dir,) = lg.offline_run_dirs(sweep / "wandb")
+    assert run_dir.parent == sweep / "wandb" / "wandb"
+    got = lg.read_offline_run(run_dir)
+    assert (got.run_id, got.group, got.job_type) == ("cpu-w32-t4096", GROUP, "train")
+    assert got.name == "w32-d1-t4096"
+    assert got.project == "scaling-harness"
+    assert got.config == SPEC_CONFIG
+    assert got.exit_code == 0
+    assert [h["_step"] for h in got.history] == [1, 2, 3]
+    for logged, row in zip(got.history, rows, strict=True):
+        assert {k: logged[k] for k in row} == pytest.approx(row)
+    s = got.summary
+    assert s["status"] == "done" and s["val_loss"] == 4.75 and s["diverged_step"] is None
+    assert s["val/loss"] == {"min": pytest.approx(4.75), "last": pytest.approx(4.75)}
+    assert s["train/loss"] == pytest.approx(4.25)
+    assert got.metrics["train/*"]["step_metric"] == "tokens"
+    assert got.metrics["val/*"]["step_metric"] == "tokens"
+    assert got.metrics["perf/*"]["step_metric"] == "tokens"
+    assert got.metrics["val/loss"] == {"step_metric": "tokens", "summary": ["last", "min"]}
+    assert {"tokens", "flops"} <= set(got.metrics)
+
+
+def test_failed_run_records_its_exit_code(tmp_path):
+    run = _open(tmp_path)
+    run.log(_rows(1)[0], step=1)
+    run.finish(exit_code=1)
+    (run_dir,) = lg.offline_run_dirs(tmp_path)
+    assert lg.read_offline_run(run_dir).exit_code == 1
+
+
+def test_resume_continues_the_same_wandb_run(tmp_path):
+    first = _open(tmp_path)
+    for row in _rows(2):
+        first.log(row, step=row["step"])
+    first.finish(exit_code=1)  # killed: the harness run resumes from its checkpoint
+    second = _open(tmp_path)
+    for row in _rows(2, start=2):
+        second.log(row, step=row["step"])
+    second.finish(summary={"status": "done"}, exit_code=0)
+
+    runs = [lg.read_offline_run(d) for d in lg.offline_run_dirs(tmp_path)]
+    assert len(runs) == 2
+    assert {r.run_id for r in runs} == {"cpu-w32-t4096"}
+    assert [h["_step"] for r in runs for h in r.history] == [1, 2, 3, 4]
+    assert [r.exit_code for r in runs] == [1, 0]
+
+
+def test_truncated_log_reads_up_to_the_cut(tmp_path):
+    run = _open(tmp_path)
+    for row in _rows(3):
+        run.log(row, step=row["step"])
+    run.finish()
+    (run_dir,) = lg.offline_run_dirs(tmp_path)
+    (log_file,) = run_dir.glob("run-*.wandb")
+    cut = tmp_path / "cut.wandb"
+    data = log_file.read_bytes()
+    cut.write_bytes(data[: len(data) - 5])
+    whole, partial = lg.read_offline_run(log_file), lg.read_offline_run(cut)
+    assert partial.run_id == whole.run_id and len(partial.history) <= len(whole.history)
+
+
+def test_init_failure_warns_once_and_logs_nothing(tmp_path, monkeypatch, capsys):
+    import wandb
+
+    def boom(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(wandb, "init", boom)
+    loggers = [_open(tmp_path, run_id=f"r{i}") for i in range(2)]
+    for run in loggers:
+        assert isinstance(run, lg.NullLogger)
+        run.log({"tokens": 1.0}, step=1)
+        run.finish(summary={"status": "done"})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("warning: W&B logging disabled for this run: OSError: No space left on device")
+    assert lg.offline_run_dirs(tmp_path) == []
+
+
+def test_log_failure_disables_the_logger_and_fails_the_run(tmp_path, capsys):
+    run = _open(tmp_path)
+    run.log(_rows(1)[0], step=1)
+
+    def boom(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    run._run.log = boom
+    run.log(_rows(2)[1], step=2)  # swallowed
+    run.log(_rows(3)[2], step=3)  # no-op
+    run.finish(summary={"status": "done"}, exit_code=0)  # no-op: the run was finished as failed
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0]
+    (run_dir,) = lg.offline_run_dirs(tmp_path)
+    got = lg.read_offline_run(run_dir)
+    assert [h["_step"] for h in got.history] == [1] and got.exit_code == 1
+
+
+def test_backend_off_writes_nothing(tmp_path):
+    cfg = LoggerConfig(backend="off")
+    run = _open(tmp_path, cfg=cfg)
+    assert isinstance(run, lg.NullLogger)
+    run.log({"tokens": 1.0}, step=1)
+    run.finish(summary={"status": "done"})
+    lg.log_fit(cfg, sweep_dir=tmp_path, group=GROUP, fit={"a": 1.0}, plots=[], rows=[{"flops": 1.0}])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_online_mode_passes_identity_and_keeps_files_under_dir(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    calls = []
+
+    class FakeRun:
+        id = "fake"
+        summary: dict = {}
+
+        def define_metric(self, *args, **kwargs):
+            pass
+
+        def log(self, *args, **kwargs):
+            pass
+
+        def finish(self, exit_code=0):
+            calls.append(("finish", exit_code))
+
+    def fake_init(**kwargs):
+        calls.append(kwargs)
+        return FakeRun()
+
+    monkeypatch.setattr(wandb, "init", fake_init)
+    cfg = LoggerConfig(dir=str(tmp_path / "wb"), tags=["smoke"])
+    _open(tmp_path / "sweep", cfg=cfg).finish(exit_code=1)
+
+    kwargs = calls[0]
+    assert kwargs["mode"] == "online" and kwargs["resume"] == "allow"
+    assert kwargs["id"] == "cpu-w32-t4096" and kwargs["group"] == GROUP and kwargs["job_type"] == "train"
+    assert kwargs["config"] == SPEC_CONFIG and kwargs["tags"] == ["smoke"]
+    assert kwargs["dir"] == str(tmp_path / "wb")
+    assert kwargs["settings"].silent and kwargs["settings"].console == "off"
+    assert calls[1] == ("finish", 1)
+    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR", "WANDB_CONFIG_DIR"):
+        assert Path(os.environ[var]).is_relative_to(tmp_path / "wb"), var
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_online_failure_falls_back_to_offline(tmp_path, monkeypatch, capsys):
+    import wandb
+
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    real_init, modes = wandb.init, []
+
+    def flaky_init(**kwargs):
+        modes.append(kwargs["mode"])
+        if kwargs["mode"] == "online":
+            raise TimeoutError("no network")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb, "init", flaky_init)
+    for run_id in ("a", "b"):
+        run = _open(tmp_path, run_id=run_id)
+        run.log(_rows(1)[0], step=1)
+        run.finish()
+    assert modes == ["online", "offline", "offline"]  # the second run does not wait on the network again
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "logging offline instead" in err[0]
+    assert [lg.read_offline_run(d).run_id for d in lg.offline_run_dirs(tmp_path)] == ["cpu-a", "cpu-b"]
+
+
+def _png(path: Path) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (8, 6), "red").save(path)
+    return path
+
+
+def test_log_fit_writes_images_table_chart_and_summary(tmp_path):
+    plots = [_png(tmp_path / "frontier.png"), _png(tmp_path / "residuals.png"), tmp_path / "absent.png"]
+    rows = [
+        {"run_id": f"w{i}", "status": "done", "width": 32 * i, "flops": 1e12 * i, "val_loss": 4.0 / i}
+        for i in (1, 2, 3)
+    ] + [{"run_id": "w9", "status": "diverged", "width": 288, "flops": 1e13, "val_loss": None}]
+    fit = {"frontier": {"alpha": 0.31, "ci": [0.2, 0.4]}, "verdict": "smooth", "holdout": {"ok": True}}
+    lg.log_fit(LoggerConfig(), sweep_dir=tmp_path, group=GROUP, fit=fit, plots=plots, rows=rows)
+
+    (run_dir,) = lg.offline_run_dirs(tmp_path)
+    got = lg.read_offline_run(run_dir)
+    assert (got.run_id, got.group, got.job_type, got.exit_code) == ("cpu-fit", GROUP, "fit", 0)
+    s = got.summary
+    assert s["frontier/alpha"] == 0.31 and s["frontier/ci/0"] == 0.2 and s["frontier/ci/1"] == 0.4
+    assert s["verdict"] == "smooth" and s["holdout/ok"] is True
+    (row,) = got.history
+    for key in ("plots/frontier", "plots/residuals"):
+        assert row[key]["_type"] == "image-file"
+        assert (run_dir / "files" / row[key]["path"]).is_file()
+    assert "plots/absent" not in row
+    assert row["results"]["_type"] == "table-file" and row["results"]["nrows"] == 4
+    table = json.loads((run_dir / "files" / row["results"]["path"]).read_text())
+    assert table["columns"] == ["run_id", "status", "width", "flops", "val_loss"]
+    chart = row["fit/loss_vs_compute_table"]  # wandb.plot.scatter logs its table under <key>_table
+    assert chart["nrows"] == 3  # the diverged run has no loss to plot
+    points = json.loads((run_dir / "files" / chart["path"]).read_text())
+    assert points["columns"][-2:] == ["log10_flops", "log10_val_loss"]
+    assert points["data"][0][3] == pytest.approx(12.0)
+
+
+def test_nothing_is_written_outside_the_configured_dir(tmp_path):
+    """A fresh process (its own W&B service) with HOME and the working directory watched."""
+    home, cwd, sweep, wdir = (tmp_path / n for n in ("home", "cwd", "sweep", "wb"))
+    for d in (home, cwd, sweep):
+        d.mkdir()
+    code = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from harness.config import LoggerConfig
+        from harness.logger import log_fit, open_run
+        cfg = LoggerConfig(dir={str(wdir)!r})
+        run = open_run(cfg, sweep_dir=Path({str(sweep)!r}), group="g", run_id="r", name="r",
+                       job_type="train", config={{"a": 1}})
+        run.log({{"tokens": 1.0, "val/loss": 2.0}}, step=1)
+        run.finish(summary={{"status": "done"}})
+        log_fit(cfg, sweep_dir=Path({str(sweep)!r}), group="g", fit={{"a": 1.0}}, plots=[],
+                rows=[{{"run_id": "r", "flops": 10.0, "val_loss": 2.0}}])
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XDG_"))}
+    env.update(HOME=str(home), PYTHONPATH=str(REPO), WANDB_MODE="offline")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wandb" not in (proc.stdout + proc.stderr).lower()  # W&B says nothing
+    assert list(home.rglob("*")) == []
+    assert list(cwd.rglob("*")) == []
+    assert list(sweep.rglob("*")) == []
+    assert [lg.read_offline_run(d).job_type for d in lg.offline_run_dirs(wdir)] == ["train", "fit"]
+
+
+# --- scripts/wandb_dashboard.py -----------------------------------------------------------------------
+
+
+def test_dashboard_workspace_builds_offline():
+    import wandb_workspaces.reports.v2 as wr
+
+    dash = _load_script("wandb_dashboard")
+    w = dash.build_workspace("me", "scaling-harness", GROUP, plot_keys=["plots/frontier"])
+    assert (w.entity, w.project) == ("me", "scaling-harness")
+    assert [s.name for s in w.sections] == ["Loss vs tokens", "Loss vs compute", "Scaling-law fit"]
+    tokens, compute, fit = (s.panels for s in w.sections)
+
+    assert [type(p) for p in tokens] == [wr.LinePlot] * 3
+    assert [p.x for p in tokens] == ["tokens"] * 3
+    assert [p.y for p in tokens] == [["train/loss"], ["val/loss"], ["val/loss"]]
+    assert tokens[2].groupby == wr.Config("shape.width")
+
+    line, scatter, _ = compute
+    assert isinstance(line, wr.LinePlot) and line.x == "flops" and line.y == ["val/loss"]
+    assert line.log_x and line.log_y and line.groupby == wr.Config("shape.width")
+    assert isinstance(scatter, wr.ScatterPlot)
+    assert (scatter.x, scatter.y) == (wr.SummaryMetric("flops"), wr.SummaryMetric("val_loss"))
+    assert scatter.log_x and scatter.log_y
+    config = line._to_model().config
+    assert config.x_axis == "flops" and config.x_log_scale and config.y_log_scale
+
+    media, table = fit
+    assert isinstance(media, wr.MediaBrowser) and media.media_keys == ["plots/frontier"]
+    assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "results"
+
+    for column in ("summary:width", "summary:tokens", "summary:flops", "summary:val_loss"):
+        assert column in w.runset_settings.pinned_columns
+    model = json.dumps(w._to_model().model_dump(by_alias=True, exclude_none=True), default=str)
+    assert '{"key": {"section": "run", "name": "group"}, "op": "=", "value": "cpu"' in model
+
+
+def test_dashboard_main_refuses_offline(monkeypatch, capsys):
+    dash = _load_script("wandb_dashboard")
+    assert dash.main(["--group", GROUP]) == 2
+    assert "needs W&B online" in capsys.readouterr().err
+
+
+# --- scripts/wandb_export.py --------------------------------------------------------------------------
+
+
+def test_export_rows_from_runs(tmp_path):
+    from harness.store import RESULT_COLUMNS
+
+    export = _load_script("wandb_export")
+    result = {
+        "run_id": "w32-t4096",
+        "status": "done",
+        "width": 32,
+        "params_total": 50000,
+        "params_nonembedding": 12000,
+        "tokens": 4096,
+        "flops": 3.1e11,
+        "flops_6n": 2.9e11,
+        "val_loss": 4.5,
+        "diverged_step": None,
+        "val/loss": {"min": 4.4, "last": 4.5},
+    }
+    finished = SimpleNamespace(
+        id="cpu-w32-t4096", state="finished", config=SPEC_CONFIG, summary_metrics=result
+    )
+    crashed = SimpleNamespace(
+        id="cpu-w64-t4096",
+        state="crashed",
+        config={
+            "run_id": {"value": "w64-t4096"},
+            "shape": {"value": {"width": 64}},
+            "params": {"value": {"total": 90000, "nonembedding": 40000}},
+            "tokens": {"value": 4096},
+            "flops": {"value": 5.0e11},
+        },
+        summary={"val/loss": {"min": 4.1, "last": 4.2}, "tokens": 2048, "_step": 2},
+    )
+    rows = [export.run_to_row(r) for r in (finished, crashed)]
+    assert set(rows[0]) == set(RESULT_COLUMNS)
+    assert {k: rows[0][k] for k in ("run_id", "status", "params_total", "tokens", "flops", "val_loss")} == {
+        "run_id": "w32-t4096",
+        "status": "done",
+        "params_total": 50000,
+        "tokens": 4096,
+        "flops": 3.1e11,
+        "val_loss": 4.5,
+    }
+    assert rows[1]["run_id"] == "w64-t4096" and rows[1]["status"] == "failed"
+    assert (rows[1]["width"], rows[1]["params_total"], rows[1]["params_nonembedding"]) == (64, 90000, 40000)
+    assert rows[1]["tokens"] == 2048  # what it logged before dying
+    assert rows[1]["val_loss"] == 4.2 and rows[1]["flops"] == 5.0e11
+
+    path = export.write_rows(rows, tmp_path / "results.csv")
+    with path.open() as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == list(RESULT_COLUMNS)
+    assert table[0]["val_loss"] == "4.5" and table[0]["diverged_step"] == ""

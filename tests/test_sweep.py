@@ -1,0 +1,105 @@
+"""End to end through the real CLI: the smoke sweep trains, fits, logs to W&B offline, and a rerun
+trains nothing; bad input stops it with one line before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.logger import offline_run_dirs, read_offline_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "harness.sweep", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> None:
+    out = sweep("sweep=smoke", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep_dir = tmp_path / "runs" / "smoke"
+    rows = read_rows(sweep_dir / "results.csv")
+    assert len(rows) == 9 and {r["status"] for r in rows} == {"done"}
+    for r in rows:
+        assert float(r["val_loss"]) > 0 and int(r["params_total"]) > int(r["params_nonembedding"]) > 0
+        assert float(r["flops"]) > float(r["flops_6n"]) > 0
+    fit = json.loads((sweep_dir / "fit.json").read_text())
+    assert {"frontier", "verdict", "conventions"} <= set(fit)
+    assert (sweep_dir / "report.md").exists() and list((sweep_dir / "plots").glob("*.png"))
+    assert "loss scales smoothly with compute" in out.stdout
+    sweep_json = json.loads((sweep_dir / "sweep.json").read_text())
+    assert 0 < sweep_json["bayes_loss"] < float(min(r["val_loss"] for r in rows))
+
+    # W&B, read back from the offline files: one train run per training run, one fit run.
+    runs = [read_offline_run(d) for d in offline_run_dirs(sweep_dir / "wandb")]
+    train = [r for r in runs if r.job_type == "train"]
+    assert len(train) == 9 and all(r.group == "smoke" for r in runs)
+    assert [r.job_type for r in runs].count("fit") == 1
+    by_id = {r["run_id"]: r for r in rows}
+    for run in train:
+        spec_id = run.config["run_id"]
+        assert run.config["params"]["total"] == int(by_id[spec_id]["params_total"])
+        assert run.exit_code == 0
+        history = [h for h in run.history if "val/loss" in h]
+        assert len(history) == 3 and history[-1]["tokens"] == int(by_id[spec_id]["tokens"])
+        assert history[-1]["val/loss"] == pytest.approx(float(by_id[spec_id]["val_loss"]))
+
+    # A rerun of the same command trains nothing and leaves the results as they were.
+    again = sweep("sweep=smoke", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("finished earlier, skipped") == 9
+    assert read_rows(sweep_dir / "results.csv") == rows
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["sweep.tokens=[-5]"], "sweep.tokens[0]: must be > 0"),
+        (["model.widht=64"], "model.widht: unknown config key"),
+        (["train.lr=fast"], "train.lr"),
+        (["sweep.widths=[30]"], "not divisible by model.head_dim"),
+        (["data=nope"], "data: unknown option 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], expected: str) -> None:
+    out = sweep("sweep=smoke", *args, cwd=tmp_path)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_changed_settings_for_the_same_sweep_name_are_refused(tmp_path: Path) -> None:
+    first = sweep(
+        "sweep=smoke",
+        "logger=off",
+        "sweep.stage=fit",
+        "sweep.widths=[16]",
+        "sweep.tokens=[16384]",
+        cwd=tmp_path,
+    )
+    assert first.returncode != 0 or (tmp_path / "runs" / "smoke" / "sweep.json").exists()
+    out = sweep("sweep=smoke", "logger=off", "sweep.stage=fit", "train.lr=1e-4", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "sweep.name=NEW_NAME" in out.stderr

@@ -1,0 +1,99 @@
+"""One run: determinism on CPU, divergence detection, resume from a checkpoint."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch.nn.functional as F
+
+import harness.train as train
+from harness.data import make_source
+from harness.logger import NullLogger
+from harness.plan import plan_runs
+from harness.train import eval_steps, resolve_device, train_run
+from tests.conftest import compose_config
+
+
+def _setup(*overrides: str):
+    cfg = compose_config("sweep=smoke", "sweep.widths=[16]", "sweep.tokens=[16384]", *overrides)
+    source = make_source(cfg.data)
+    (spec,) = plan_runs(
+        cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision="fp32"
+    )
+    return spec, source, resolve_device("cpu", "fp32", False, 2)
+
+
+def test_eval_steps_end_at_the_last_step() -> None:
+    assert eval_steps(16, 3) == [5, 11, 16]
+    assert eval_steps(2, 5) == [1, 2]
+
+
+def test_same_config_and_seed_give_the_same_losses(tmp_path: Path) -> None:
+    spec, source, dev = _setup()
+    a = train_run(spec, source, tmp_path / "a", NullLogger(), dev)
+    b = train_run(spec, source, tmp_path / "b", NullLogger(), dev)
+    assert a["status"] == b["status"] == "done"
+    assert a["val_loss"] == b["val_loss"]
+    assert a["val_loss"] < math.log(spec.shape.vocab_size)  # it learned something
+    rows = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == spec.train.evals
+
+
+def test_nan_loss_marks_the_run_diverged_with_its_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, source, dev = _setup()
+    calls = {"n": 0}
+
+    def poisoned(logits, target, **kw):
+        calls["n"] += 1
+        loss = F.cross_entropy(logits, target, **kw)
+        return loss * float("nan") if calls["n"] == 4 and logits.requires_grad else loss
+
+    monkeypatch.setattr(train, "F", SimpleNamespace(cross_entropy=poisoned))
+    result = train_run(spec, source, tmp_path / "run", NullLogger(), dev)
+    assert result["status"] == "diverged"
+    assert result["diverged_step"] == 4
+    assert result["val_loss"] is None
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_killed_run_resumes_from_checkpoint_to_the_same_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, source, dev = _setup("train.checkpoint_every=5")
+    reference = train_run(spec, source, tmp_path / "ref", NullLogger(), dev)
+
+    real_batch = source.train_batch
+
+    def crash_at_12(step, batch_size, seed):
+        if step == 12:
+            raise _Crash
+        return real_batch(step, batch_size, seed)
+
+    monkeypatch.setattr(source, "train_batch", crash_at_12)
+    with pytest.raises(_Crash):
+        train_run(spec, source, tmp_path / "run", NullLogger(), dev)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+    monkeypatch.setattr(source, "train_batch", real_batch)
+    resumed = train_run(spec, source, tmp_path / "run", NullLogger(), dev)
+    assert resumed["val_loss"] == pytest.approx(reference["val_loss"], abs=1e-6)
+    steps = [r for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == spec.train.evals  # no eval row logged twice
+
+
+def test_corrupt_checkpoint_is_discarded_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    spec, source, dev = _setup("train.checkpoint_every=5")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = train_run(spec, source, tmp_path / "run", NullLogger(), dev)
+    assert result["status"] == "done"
+    assert "discarding unreadable checkpoint" in capsys.readouterr().out
