@@ -47,9 +47,9 @@ class ModelConfig:
 class SyntheticConfig:
     """A Zipf mixture of sparse Markov-chain 'skills'; its Bayes-optimal loss is computed exactly."""
 
-    n_skills: int = 256  # number of distinct chains; skill k has frequency ~ k^-zipf_exponent
+    n_skills: int = 512  # number of distinct chains; skill k has frequency ~ k^-zipf_exponent
     zipf_exponent: float = 1.2
-    branching: int = 4  # successors per token in each skill's chain
+    branching: int = 2  # successors per token in each skill's chain
     concentration: float = 1.0  # Dirichlet concentration of each token's successor probabilities
 
 

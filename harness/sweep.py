@@ -72,26 +72,24 @@ def run_sweep(cfg: Config) -> Path:
     rows = _collect(sweep_dir, specs)
     store.write_results_table(sweep_dir, rows)
     if cfg.sweep.stage in ("all", "fit"):
-        from harness.report import analyse, summary_text
-
-        report = analyse(
-            rows,
-            cfg.fit,
-            sweep_dir,
-            curves=store.read_curves(sweep_dir, [s.run_id for s in specs]),
-            bayes_loss=source.bayes_loss,
-            meta=meta,
-        )
-        log_fit(
-            cfg.logger,
-            sweep_dir=sweep_dir,
-            group=cfg.sweep.name,
-            fit=report.to_dict(),
-            plots=sorted((sweep_dir / "plots").glob("*.png")),
-            rows=rows,
-        )
-        print(summary_text(report))
+        _fit(cfg, rows, specs, sweep_dir, source.bayes_loss, meta, log_fit)
     return sweep_dir
+
+
+def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> None:
+    """Fit the finished runs and write the report; a sweep too small to fit says why and goes on."""
+    from harness.fit import FitError
+    from harness.report import analyse, summary_text
+
+    curves = store.read_curves(sweep_dir, [s.run_id for s in specs])
+    try:
+        report = analyse(rows, cfg.fit, sweep_dir, curves=curves, bayes_loss=bayes_loss, meta=meta)
+    except FitError as exc:
+        print(f"fit skipped: {exc}", file=sys.stderr)
+        return
+    log_fit(cfg.logger, sweep_dir=sweep_dir, group=cfg.sweep.name, fit=report.to_dict(),
+            plots=sorted((sweep_dir / "plots").glob("*.png")), rows=rows)
+    print(summary_text(report))
 
 
 def _threads(cfg: Config) -> int:
