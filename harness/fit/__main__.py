@@ -1,0 +1,161 @@
+"""Refit a finished sweep, or any results CSV, without torch:
+
+    python -m harness.fit input=runs/cpu                       # a sweep directory
+    python -m harness.fit input=results.csv out=fit/ fit.bootstrap=200 fit.flops=6n
+
+A sweep directory holds results.csv, optionally sweep.json (its `bayes_loss` is the known
+irreducible loss of a synthetic source) and runs/<run_id>/metrics.jsonl (training curves). A CSV
+needs the columns params_total, tokens and val_loss (optional: flops, flops_6n, params_nonembedding,
+run_id, status, budget, epochs). Output goes to `out`, by default the sweep directory or the CSV's
+directory. Bad input prints one line on stderr, exits with status 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from harness.config import Config, ConfigError, FitConfig, validate
+from harness.fit.laws import FitError
+
+
+@dataclass
+class FitCLIConfig:
+    """`python -m harness.fit` settings; `fit` is the sweep's own fit group."""
+
+    # Hydra writes nothing: no outputs/ run dir, no .hydra/ copy of the config, no log files.
+    defaults: list[Any] = field(
+        default_factory=lambda: [
+            "_self_",
+            {"override hydra/job_logging": "none"},
+            {"override hydra/hydra_logging": "none"},
+        ]
+    )
+    hydra: Any = field(
+        default_factory=lambda: {
+            "run": {"dir": "."},
+            "output_subdir": None,
+            "help": {"app_name": "python -m harness.fit", "header": __doc__.strip()},
+        }
+    )
+    input: str = ""  # a sweep directory or a results CSV
+    out: str = ""  # output directory (default: the sweep dir / the CSV's directory)
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+class InputError(ValueError):
+    """Input the CLI cannot read; the message is one line."""
+
+
+REQUIRED = ("params_total", "tokens", "val_loss")
+
+
+def read_input(
+    path: Path, cfg: FitConfig
+) -> tuple[list[dict], dict[str, list[dict]] | None, float | None, Path, dict]:
+    """Rows, curves, Bayes loss, default output dir and meta of a sweep directory or a CSV."""
+    if not path.exists():
+        raise InputError(f"input: no such file or directory: {path}")
+    curves = None
+    bayes = None
+    meta: dict[str, Any] = {"input": str(path)}
+    if path.is_dir():
+        table = path / "results.csv"
+        if not table.is_file():
+            raise InputError(f"input: {path} is a directory without results.csv (not a sweep directory)")
+        sweep = path / "sweep.json"
+        if sweep.is_file():
+            try:
+                info = json.loads(sweep.read_text())
+            except ValueError as exc:
+                raise InputError(f"input: {sweep} is not valid JSON ({exc})") from None
+            bayes = info.get("bayes_loss")
+            if bayes is not None and not isinstance(bayes, int | float):
+                raise InputError(f"input: {sweep}: bayes_loss {bayes!r} is not a number")
+            meta.update({k: info[k] for k in ("name", "fingerprint") if k in info})
+        out = path
+    else:
+        table, out = path, path.parent
+    try:
+        with open(table, newline="") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"input: cannot read {table} as CSV ({exc})") from None
+    needed = list(REQUIRED) + (["params_nonembedding"] if cfg.params == "nonembedding" else [])
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        have = ", ".join(columns) if columns else "none"
+        raise InputError(f"input: {table} is missing column(s) {', '.join(missing)} (has: {have})")
+    if not rows:
+        raise InputError(f"input: {table} has a header but no rows")
+    if path.is_dir() and (path / "runs").is_dir():
+        curves = {}
+        for row in rows:
+            rid = row.get("run_id") or ""
+            metrics = path / "runs" / rid / "metrics.jsonl"
+            if rid and metrics.is_file():
+                curves[rid] = _read_jsonl(metrics)
+    return rows, curves, bayes, out, meta
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    evals = []
+    for line in path.read_text().splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue  # a torn last line of a killed run
+        if isinstance(obj, dict) and "val/loss" in obj:
+            evals.append(obj)
+    return evals
+
+
+def run(cfg: FitCLIConfig) -> int:
+    from harness.report import analyse, build_observations, summary_text
+
+    try:
+        if not cfg.input:
+            raise InputError("input: give input=PATH (a sweep directory or a results CSV)")
+        validate(Config(fit=cfg.fit))
+        path = Path(cfg.input)
+        rows, curves, bayes, out, meta = read_input(path, cfg.fit)
+        out = Path(cfg.out) if cfg.out else out
+        try:
+            build_observations(rows, cfg.fit)  # row/column errors name the file before any fitting
+        except FitError as exc:
+            raise InputError(f"input: {path}: {exc}") from None
+        report = analyse(rows, cfg.fit, out, curves=curves, bayes_loss=bayes, meta=meta)
+    except (InputError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FitError as exc:
+        print(f"error: {cfg.input}: {exc}", file=sys.stderr)
+        return 2
+    print(summary_text(report))
+    print(f"wrote {out / 'fit.json'}, {out / 'report.md'} and {out / 'plots'}/")
+    return 0
+
+
+ConfigStore.instance().store(name="fit_cli", node=FitCLIConfig)
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name="fit_cli")
+def main(dcfg) -> None:
+    cfg = FitCLIConfig(input=dcfg.input, out=dcfg.out, fit=OmegaConf.to_object(dcfg.fit))
+    code = run(cfg)
+    if code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""analyse() on result rows writes fit.json, report.md and the plots; `python -m harness.fit` refits a CSV
+or a sweep directory, and on bad input prints one line, exits non-zero and writes nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.config import FitConfig
+from harness.fit import FitError, LossSurface
+from harness.fit.synthetic import isoflop_observations
+from harness.report import PLOTS, analyse, build_observations, summary_text
+
+REPO = Path(__file__).resolve().parent.parent
+SURFACE = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def make_rows(*, budgets: int = 5, sizes: int = 7, noise: float = 0.005) -> list[dict]:
+    """results.csv-like rows (every value a string) of an IsoFLOP sweep drawn from SURFACE."""
+    obs = isoflop_observations(
+        SURFACE, np.logspace(15, 18, budgets), sizes=sizes, noise=noise, rng=np.random.default_rng(0)
+    )
+    rows = []
+    for i in range(obs.N.size):
+        N, D = obs.N[i], obs.D[i]
+        rows.append(
+            {
+                "run_id": f"r{i:03d}",
+                "status": "done",
+                "params_total": str(int(N)),
+                "params_nonembedding": str(int(0.8 * N)),
+                "tokens": str(int(D)),
+                "flops": repr(float(6.5 * N * D)),
+                "flops_6n": repr(float(6.0 * N * D)),
+                "val_loss": repr(float(obs.L[i])),
+                "budget": obs.budget[i],
+                "epochs": "1.0",
+            }
+        )
+    return rows
+
+
+def make_curves(rows: list[dict]) -> dict[str, list[dict]]:
+    curves = {}
+    for row in rows:
+        if row["val_loss"] in ("", "nan"):
+            continue
+        N, D = float(row["params_total"]), float(row["tokens"])
+        curves[row["run_id"]] = [
+            {
+                "step": k,
+                "tokens": d,
+                "flops": 6.5 * N * d,
+                "flops_6n": 6 * N * d,
+                "val/loss": float(SURFACE.loss(N, d)) * 1.02 if k < 4 else float(row["val_loss"]),
+            }
+            for k, d in enumerate(np.linspace(D / 4, D, 4), 1)
+        ]
+    return curves
+
+
+def with_bad_rows(rows: list[dict]) -> list[dict]:
+    extra = [
+        {**rows[0], "run_id": "div", "status": "diverged", "val_loss": ""},
+        {**rows[1], "run_id": "pend", "status": "pending", "val_loss": ""},
+        {**rows[2], "run_id": "nan", "val_loss": "nan"},
+        {**rows[3], "run_id": "rep", "epochs": "6.5"},
+    ]
+    return rows + extra
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit")
+    rows = with_bad_rows(make_rows())
+    report = analyse(
+        rows,
+        FitConfig(bootstrap=50),
+        out,
+        curves=make_curves(rows),
+        bayes_loss=SURFACE.E,
+        meta={"name": "synthetic-test"},
+    )
+    return out, report
+
+
+def test_fit_json_has_the_documented_keys(analysed) -> None:
+    out, report = analysed
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["n_runs"] == 36 == report.n_runs  # 35 runs + the one that repeated its data
+    assert fit["conventions"] == {"params": "total", "flops": "full", "notes": []}
+    assert {"E", "C0", "alpha", "r2", "max_rel_residual", "monotone", "ci"} <= fit["frontier"].keys()
+    assert set(fit["frontier"]["ci"]) == {"E", "C0", "alpha"}
+    assert all(len(v) == 2 for v in fit["frontier"]["ci"].values())
+    assert {"C0", "alpha", "r2", "ci"} <= fit["power_law"].keys()
+    assert fit["kaplan"].keys() == {"L_N", "L_D"}
+    assert {"a", "b", "tokens_per_param", "budgets", "ci"} <= fit["isoflop"].keys()
+    assert (
+        len(fit["isoflop"]["budgets"]) == 5
+        and {"label", "C", "N_opt", "D_opt"} <= fit["isoflop"]["budgets"][0].keys()
+    )
+    assert {"E", "A", "B", "alpha", "beta", "ci", "compute_optimal"} <= fit["parametric"].keys()
+    assert {"N_opt", "D_opt", "tokens_per_param", "a", "b", "G", "k"} <= fit["parametric"][
+        "compute_optimal"
+    ].keys()
+    assert {"n", "rel_error", "max_rel_error", "ci"} <= fit["holdout"].keys()
+    assert fit["holdout"]["n"] == 7  # the top compute budget
+    assert {"smooth", "sentence", "reasons"} <= fit["verdict"].keys()
+    assert fit["verdict"]["sentence"].startswith("loss scales smoothly with compute: yes, because")
+    assert {"bayes_loss", "E", "E_ci", "contains"} <= fit["ground_truth"].keys()
+    assert fit["ground_truth"]["bayes_loss"] == SURFACE.E
+    assert fit["frontier_curves"] is not None
+    assert fit["meta"] == {"name": "synthetic-test"}
+    assert {e["run_id"]: e["why"] for e in fit["excluded"]} == {
+        "div": "status diverged",
+        "pend": "status pending",
+        "nan": "val_loss is nan (diverged?)",
+    }
+    assert fit["warnings"] == ["run rep repeated its training data 6.5 times (> 4)"]
+    # the fitted numbers are the report's
+    assert fit["parametric"]["alpha"] == report.parametric.surface.alpha
+    assert abs(fit["isoflop"]["a"] - SURFACE.a) < 0.05
+
+
+def test_report_md_and_plots(analysed) -> None:
+    out, report = analysed
+    md = (out / "report.md").read_text()
+    assert report.verdict.sentence in md
+    for phrase in (
+        "nats/token",
+        "FLOPs, full count",
+        "Compute frontier",
+        "IsoFLOP",
+        "Parametric",
+        "Hold-out",
+        "Ground truth",
+        "Excluded runs",
+        "- div: status diverged",
+        "repeated its training data 6.5 times",
+        "bootstrap percentile intervals over 50 resamples",
+    ):
+        assert phrase in md, phrase
+    for name in PLOTS:
+        png = out / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == PNG and png.stat().st_size > 10_000, name
+        assert f"plots/{name}.png" in md
+
+
+def test_summary_fits_one_screen(analysed) -> None:
+    _, report = analysed
+    text = summary_text(report)
+    lines = text.splitlines()
+    assert len(lines) <= 20 and lines[-1] == report.verdict.sentence
+    assert "frontier" in text and "isoflop" in text and "parametric" in text and "holdout" in text
+
+
+def test_conventions_choose_the_columns() -> None:
+    rows = make_rows(budgets=2, sizes=3)
+    obs, _, _ = build_observations(rows, FitConfig(params="nonembedding", flops="6n"))
+    assert obs.params == "nonembedding" and obs.flops == "6n"
+    assert obs.N[0] == float(rows[0]["params_nonembedding"]) and obs.C[0] == float(rows[0]["flops_6n"])
+    for row in rows:
+        del row["flops"]
+    obs, _, _ = build_observations(rows, FitConfig())
+    assert obs.flops == "6n" and "C = 6 N D" in obs.notes[0]
+    assert obs.C[0] == pytest.approx(6 * float(rows[0]["params_total"]) * float(rows[0]["tokens"]))
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"tokens": "lots"}, "row 2 \\(run r001\\), column tokens: 'lots' is not a number"),
+        ({"params_total": "-5"}, "row 2 \\(run r001\\), column params_total: '-5' must be > 0"),
+        ({"val_loss": ""}, "row 2 \\(run r001\\), column val_loss: empty"),
+    ],
+)
+def test_bad_values_name_row_and_column(change, match) -> None:
+    rows = make_rows(budgets=2, sizes=3)
+    rows[1].update(change)
+    with pytest.raises(FitError, match=match):
+        build_observations(rows, FitConfig())
+
+
+def test_missing_columns_are_named() -> None:
+    rows = [
+        {k: v for k, v in r.items() if k not in ("tokens", "val_loss")} for r in make_rows(budgets=2, sizes=3)
+    ]
+    with pytest.raises(FitError, match="missing columns: tokens, val_loss"):
+        build_observations(rows, FitConfig())
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "harness.fit", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_fits_a_hand_written_csv(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    # the minimal columns: no run_id, status, flops or budget (budgets are found from compute)
+    csv_path = write_csv(
+        data / "mine.csv", make_rows(budgets=4, sizes=5), ["params_total", "tokens", "val_loss"]
+    )
+    out = tmp_path / "out"
+    proc = run_cli(f"input={csv_path}", f"out={out}", "fit.bootstrap=50", cwd=tmp_path / "cwd")
+    assert proc.returncode == 0, proc.stderr
+    assert "loss scales smoothly with compute:" in proc.stdout
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["n_runs"] == 20 and fit["bootstrap"]["resamples"] == 50
+    assert fit["conventions"]["flops"] == "6n" and fit["isoflop"] is not None
+    assert (out / "report.md").is_file() and (out / "plots" / "loss_vs_compute.png").is_file()
+    assert list((tmp_path / "cwd").iterdir()) == []  # hydra left nothing behind
+    assert sorted(p.name for p in data.iterdir()) == ["mine.csv"]
+
+
+def test_cli_fits_a_sweep_directory(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    rows = with_bad_rows(make_rows(budgets=4, sizes=5))
+    write_csv(sweep / "results.csv", rows, list(rows[0]))
+    (sweep / "sweep.json").write_text(json.dumps({"name": "t", "bayes_loss": SURFACE.E}))
+    for rid, evals in make_curves(rows).items():
+        (sweep / "runs" / rid).mkdir(parents=True)
+        (sweep / "runs" / rid / "metrics.jsonl").write_text(
+            "".join(json.dumps(e) + "\n" for e in evals) + '{"torn": '
+        )
+    proc = run_cli(f"input={sweep}", "fit.bootstrap=30", "fit.flops=6n", cwd=tmp_path / "cwd")
+    assert proc.returncode == 0, proc.stderr
+    fit = json.loads((sweep / "fit.json").read_text())  # out defaults to the sweep directory
+    assert fit["ground_truth"]["bayes_loss"] == SURFACE.E
+    assert fit["frontier_curves"]["n_points"] > 0 and fit["conventions"]["flops"] == "6n"
+    assert len(fit["excluded"]) == 3 and fit["meta"]["name"] == "t"
+    assert "repeated its training data" in (sweep / "report.md").read_text()
+
+
+BAD_INPUTS = {
+    "missing-file": (None, "no such file or directory"),
+    "not-a-sweep": ("dir", "without results.csv"),
+    "missing-columns": ("params_total,val_loss\n1000,3.0\n", "missing column(s) tokens"),
+    "non-numeric": (
+        "params_total,tokens,val_loss\n1000,2000,3.0\n2000,many,2.9\n",
+        "row 2, column tokens: 'many' is not a number",
+    ),
+    "negative": (
+        "run_id,params_total,tokens,val_loss\na,1000,2000,3.0\nb,-2000,4000,2.9\n",
+        "row 2 (run b), column params_total: '-2000' must be > 0",
+    ),
+    "too-few-points": (
+        "params_total,tokens,val_loss\n1000,2000,3.0\n2000,4000,2.9\n4000,8000,2.8\n",
+        "3 runs; the frontier L(C) = E + (C0/C)^alpha has 3 parameters and needs at least 4",
+    ),
+    "no-input": ("none", "give input=PATH"),
+    "bad-setting": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "fit.ci: must be in (0, 1)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_cli_bad_input_one_line_and_nothing_written(tmp_path: Path, case: str) -> None:
+    content, message = BAD_INPUTS[case]
+    data = tmp_path / "data"
+    data.mkdir()
+    target = data / "results.csv"
+    args = [f"input={target}"]
+    if content is None:
+        target = data / "absent.csv"
+        args = [f"input={target}"]
+    elif content == "dir":
+        args = [f"input={data}"]
+    elif content == "none":
+        args = []
+    else:
+        target.write_text(content)
+    if case == "bad-setting":
+        args.append("fit.ci=1.5")
+    before = sorted(p.name for p in data.iterdir())
+    out = tmp_path / "out"
+    proc = run_cli(*args, f"out={out}", cwd=tmp_path / "cwd")
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert proc.stdout == ""
+    assert not out.exists() and sorted(p.name for p in data.iterdir()) == before
+    assert list((tmp_path / "cwd").iterdir()) == []
