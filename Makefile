@@ -35,8 +35,9 @@ test-fast: install ## tests without the slow end-to-end ones
 lint: install ## ruff
 	$(PY) -m ruff check .
 
-bench: install ## training-step and data benchmarks (prints key=value lines)
-	$(PY) scripts/bench.py
+bench: install ## data and fit benchmarks (print key=value lines)
+	$(PY) scripts/bench_data.py
+	$(PY) scripts/bench_fit.py
 
 clean: ## remove runs, caches and the venv
 	rm -rf runs outputs multirun .cache $(VENV)
