@@ -310,7 +310,7 @@ def check_overrides(argv: list[str], config_dir: Path) -> None:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    args = [a for a in argv if not a.startswith("-")]
+    args = [a for a in argv if "=" in a and not a.startswith("-")]  # skips flags and their values
     try:
         overrides = OverridesParser.create().parse_overrides(args)
     except Exception as exc:  # Hydra's grammar errors

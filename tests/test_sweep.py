@@ -90,6 +90,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str
     assert list(tmp_path.iterdir()) == []
 
 
+def test_hydra_flags_work(tmp_path: Path) -> None:
+    out = sweep("--cfg", "job", "sweep=smoke", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "name: smoke" in out.stdout and "family: llama" in out.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_changed_settings_for_the_same_sweep_name_are_refused(tmp_path: Path) -> None:
     first = sweep(
         "sweep=smoke",
