@@ -45,11 +45,31 @@ class RunSpec:
     def name(self) -> str:
         return f"w{self.shape.width}-d{self.shape.depth}-t{self.tokens}"
 
+    def planned_row(self) -> dict:
+        """The results-table columns known before training (see store.RESULT_COLUMNS)."""
+        return {
+            "run_id": self.run_id,
+            "width": self.shape.width,
+            "depth": self.shape.depth,
+            "n_heads": self.shape.n_heads,
+            "params_total": self.params.total,
+            "params_embedding": self.params.embedding,
+            "params_nonembedding": self.params.nonembedding,
+            "tokens": self.tokens,
+            "budget": self.budget,
+            "flops": self.flops,
+            "flops_6n": self.flops_per_token_6n * self.tokens,
+            "flops_per_token": self.flops_per_token,
+            "flops_per_token_6n": self.flops_per_token_6n,
+            "peak_lr": self.peak_lr,
+            "steps": self.steps,
+        }
+
     def to_dict(self) -> dict:
         """JSON-ready record with the derived numbers (params by convention, FLOPs per token, ...)."""
         d = asdict(self)
         d["flops"] = self.flops
-        d["flops_6n"] = self.flops_per_token_6n * self.tokens
+        d["flops_6n"] = self.planned_row()["flops_6n"]
         d["tokens_per_param"] = self.tokens / self.params.total
         d["name"] = self.name
         return d

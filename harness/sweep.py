@@ -152,27 +152,7 @@ def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
     rows = []
     for spec in specs:
         result = store.read_result(store.run_dir(sweep_dir, spec.run_id))
-        if result is None:
-            d = spec.to_dict()
-            result = {
-                "run_id": spec.run_id,
-                "status": "pending",
-                "width": spec.shape.width,
-                "depth": spec.shape.depth,
-                "n_heads": spec.shape.n_heads,
-                "params_total": spec.params.total,
-                "params_embedding": spec.params.embedding,
-                "params_nonembedding": spec.params.nonembedding,
-                "tokens": spec.tokens,
-                "budget": spec.budget,
-                "flops": d["flops"],
-                "flops_6n": d["flops_6n"],
-                "flops_per_token": spec.flops_per_token,
-                "flops_per_token_6n": spec.flops_per_token_6n,
-                "peak_lr": spec.peak_lr,
-                "steps": spec.steps,
-            }
-        rows.append(result)
+        rows.append(result if result is not None else {**spec.planned_row(), "status": "pending"})
     return rows
 
 

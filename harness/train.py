@@ -172,31 +172,16 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
 
     wall = wall_before + time.perf_counter() - t0
     tokens_done = (diverged_step or spec.steps) * tokens_per_step
-    result = {
-        "run_id": spec.run_id,
+    return {
+        **spec.planned_row(),
         "status": status,
-        "width": spec.shape.width,
-        "depth": spec.shape.depth,
-        "n_heads": spec.shape.n_heads,
-        "params_total": spec.params.total,
-        "params_embedding": spec.params.embedding,
-        "params_nonembedding": spec.params.nonembedding,
-        "tokens": spec.tokens,
-        "budget": spec.budget,
-        "flops": spec.flops,
-        "flops_6n": spec.flops_per_token_6n * spec.tokens,
-        "flops_per_token": spec.flops_per_token,
-        "flops_per_token_6n": spec.flops_per_token_6n,
         "val_loss": val_loss if status == "done" else None,
         "train_loss": train_loss if status == "done" else None,
-        "peak_lr": spec.peak_lr,
-        "steps": spec.steps,
         "epochs": spec.tokens / source.train_tokens if source.train_tokens else 0.0,
         "wall_s": wall,
         "tokens_per_s": tokens_done / wall if wall > 0 else None,
         "diverged_step": diverged_step,
     }
-    return result
 
 
 def save_checkpoint(
