@@ -68,6 +68,11 @@ def make_source(cfg: DataConfig) -> TokenSource:
     raise ConfigError(f"data.source: unknown value {cfg.source!r}; allowed: synthetic, stdlib, text, hf")
 
 
+def epochs_over(source: TokenSource, tokens: int) -> float:
+    """Passes a run of `tokens` makes over the source's distinct training tokens (0: fresh data)."""
+    return tokens / source.train_tokens if source.train_tokens else 0.0
+
+
 def fingerprint(obj: object, n: int = 12) -> str:
     """Short stable hash of a JSON-able object."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from harness import store
 from harness.config import Config, ConfigError, check_overrides, register_configs, validate
-from harness.data import fingerprint, make_source
+from harness.data import epochs_over, fingerprint, make_source
 from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, plan_runs
 
 
@@ -119,6 +119,7 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
                 "sweep": cfg.sweep.name,
                 "data": cfg.data.source,
                 "data_fingerprint": source.fingerprint,
+                "epochs": epochs_over(source, spec.tokens),
             }
             logger = open_run(
                 cfg.logger,

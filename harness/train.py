@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import store
-from harness.data import TokenSource
+from harness.data import TokenSource, epochs_over
 from harness.flops import mfu, peak_flops
 from harness.logger import RunLogger
 from harness.model import build_model
@@ -177,7 +177,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
         "status": status,
         "val_loss": val_loss if status == "done" else None,
         "train_loss": train_loss if status == "done" else None,
-        "epochs": spec.tokens / source.train_tokens if source.train_tokens else 0.0,
+        "epochs": epochs_over(source, spec.tokens),
         "wall_s": wall,
         "tokens_per_s": tokens_done / wall if wall > 0 else None,
         "diverged_step": diverged_step,
