@@ -16,6 +16,8 @@ from harness.schedule import peak_lr, warmup_steps
 from harness.shape import ModelShape, ParamCounts, param_counts, shape_for_width
 
 # TrainConfig fields that change how a run is executed or observed, not its numbers.
+# An IsoFLOP run must spend its budget to within this share in whole batches, else it is left out.
+ISOFLOP_TOLERANCE = 0.1
 NON_NUMERIC_TRAIN_FIELDS = ("device", "compile", "threads", "evals", "checkpoint_every", "precision")
 
 
@@ -96,13 +98,15 @@ def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision:
         else:
             pairs = [(float(c), int(c / fpt) // tokens_per_step) for c in s.flops]
         for budget, steps in pairs:
-            if steps < 1:
+            spent = steps * tokens_per_step * fpt
+            if s.design == "isoflop" and abs(spent - budget) > ISOFLOP_TOLERANCE * budget:
                 if shape is shapes[0]:
                     raise ConfigError(
                         f"sweep.flops: budget {budget:.3g} FLOPs is too small for the smallest model "
-                        f"(width {shape.width} needs {fpt * tokens_per_step:.3g} FLOPs for one batch)"
+                        f"(width {shape.width} needs about {fpt * tokens_per_step / ISOFLOP_TOLERANCE:.3g} "
+                        "FLOPs to land within 10% of the budget in whole batches)"
                     )
-                continue  # a larger model gets less than one batch at this budget: not part of it
+                continue  # a larger model cannot spend this budget in whole batches: not part of it
             counts = param_counts(shape)
             spec = {
                 "shape": asdict(shape),

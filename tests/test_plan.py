@@ -44,3 +44,12 @@ def test_isoflop_derives_tokens_from_compute() -> None:
 def test_isoflop_budget_too_small_for_smallest_model() -> None:
     with pytest.raises(ConfigError, match="too small for the smallest model"):
         _plan("sweep.design=isoflop", "sweep.flops=[1e3]")
+
+
+def test_isoflop_leaves_out_sizes_that_cannot_spend_the_budget_in_whole_batches() -> None:
+    runs = _plan("sweep.design=isoflop", "sweep.flops=[4e8,1e10]")
+    for r in runs:
+        assert abs(r.flops - r.budget) <= 0.1 * r.budget
+    widths = {b: sorted(r.shape.width for r in runs if r.budget == b) for b in (4e8, 1e10)}
+    assert widths[1e10] == [16, 32, 48]
+    assert 16 in widths[4e8] and 48 not in widths[4e8]
