@@ -77,13 +77,6 @@ class RunSpec:
         return d
 
 
-def resolve_precision(cfg: TrainConfig, cuda: bool) -> str:
-    """fp32 on cpu; bf16 autocast on cuda unless fp32 is asked for."""
-    if cfg.precision != "auto":
-        return cfg.precision
-    return "bf16" if cuda and cfg.device != "cpu" else "fp32"
-
-
 def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision: str) -> tuple[RunSpec, ...]:
     """Every run of the sweep: grid (width x tokens) or isoflop (FLOPs budget x width)."""
     s, t, seq_len = cfg.sweep, cfg.train, cfg.data.seq_len

@@ -7,6 +7,7 @@ python -m harness.sweep --cfg job            # print the composed config
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -42,11 +43,7 @@ def run_sweep(cfg: Config) -> Path:
         raise ConfigError(
             f"data.vocab_size: {cfg.data.vocab_size} is smaller than the data's {source.vocab_size} token ids"
         )
-    dev = resolve_device(cfg.train.device, "fp32", cfg.train.compile, _threads(cfg))
-    if dev.type == "cuda":
-        from harness.plan import resolve_precision
-
-        dev = type(dev)(dev.type, resolve_precision(cfg.train, True), dev.compile, dev.peak_flops)
+    dev = resolve_device(cfg.train, _threads(cfg))
     specs = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=dev.precision
     )
@@ -87,14 +84,18 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
     except FitError as exc:
         print(f"fit skipped: {exc}", file=sys.stderr)
         return
-    log_fit(cfg.logger, sweep_dir=sweep_dir, group=cfg.sweep.name, fit=report.to_dict(),
-            plots=sorted((sweep_dir / "plots").glob("*.png")), rows=rows)
+    log_fit(
+        cfg.logger,
+        sweep_dir=sweep_dir,
+        group=cfg.sweep.name,
+        fit=report.to_dict(),
+        plots=sorted((sweep_dir / "plots").glob("*.png")),
+        rows=rows,
+    )
     print(summary_text(report))
 
 
 def _threads(cfg: Config) -> int:
-    import os
-
     return cfg.train.threads or max(1, (os.cpu_count() or 1) // cfg.sweep.parallel)
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import store
+from harness.config import TrainConfig
 from harness.data import TokenSource, epochs_over
 from harness.flops import mfu, peak_flops
 from harness.logger import RunLogger
@@ -39,13 +40,15 @@ class Device:
         return torch.device(self.type)
 
 
-def resolve_device(device: str, precision: str, compile_model: bool, threads: int) -> Device:
-    """Pick the device (auto: cuda when present) and set process-wide numerics for it."""
-    cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+def resolve_device(cfg: TrainConfig, threads: int) -> Device:
+    """Pick the device (auto: cuda when present) and its precision (auto: bf16 autocast on cuda,
+    always fp32 on cpu), and set process-wide numerics for it."""
+    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores (~1e-3 rel)
         torch.backends.cudnn.allow_tf32 = True
-        return Device("cuda", precision, compile_model, peak_flops(torch.cuda.get_device_name()))
+        precision = "bf16" if cfg.precision == "auto" else cfg.precision
+        return Device("cuda", precision, cfg.compile, peak_flops(torch.cuda.get_device_name()))
     torch.set_num_threads(threads or os.cpu_count() or 1)
     return Device("cpu", "fp32", False, None)
 

@@ -18,12 +18,14 @@ from tests.conftest import compose_config
 
 
 def _setup(*overrides: str):
-    cfg = compose_config("sweep=smoke", "sweep.widths=[16]", "sweep.tokens=[16384]", *overrides)
+    cfg = compose_config(
+        "sweep=smoke", "sweep.widths=[16]", "sweep.tokens=[16384]", "train.device=cpu", *overrides
+    )
     source = make_source(cfg.data)
     (spec,) = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision="fp32"
     )
-    return spec, source, resolve_device("cpu", "fp32", False, 2)
+    return spec, source, resolve_device(cfg.train, 2)
 
 
 def test_eval_steps_end_at_the_last_step() -> None:
