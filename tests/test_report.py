@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,8 @@ from harness.config import FitConfig
 from harness.fit import FitError, LossSurface
 from harness.fit.synthetic import isoflop_observations
 from harness.report import PLOTS, analyse, build_observations, summary_text
+from tests.conftest import run_module
 
-REPO = Path(__file__).resolve().parent.parent
 SURFACE = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -208,16 +207,7 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    cwd.mkdir(parents=True, exist_ok=True)
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-m", "harness.fit", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("harness.fit", *args, cwd=cwd, timeout=120)
 
 
 def test_cli_fits_a_hand_written_csv(tmp_path: Path) -> None:

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.logger import offline_run_dirs, read_offline_run
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import run_module
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -23,15 +20,7 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "harness.sweep", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_module("harness.sweep", *args, cwd=cwd)
 
 
 @pytest.mark.slow
