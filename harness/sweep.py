@@ -7,7 +7,6 @@ python -m harness.sweep --cfg job            # print the composed config
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import time
@@ -36,14 +35,14 @@ def run_sweep(cfg: Config) -> Path:
     validate(cfg)
     # torch and the trainer load only once the config is known to be good.
     from harness.logger import log_fit, open_run
-    from harness.train import resolve_device, train_run
+    from harness.train import resolve_device, train_run, usable_cores
 
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
             f"data.vocab_size: {cfg.data.vocab_size} is smaller than the data's {source.vocab_size} token ids"
         )
-    dev = resolve_device(cfg.train, _threads(cfg))
+    dev = resolve_device(cfg.train, _threads(cfg, usable_cores()))
     specs = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=dev.precision
     )
@@ -95,8 +94,8 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
     print(summary_text(report))
 
 
-def _threads(cfg: Config) -> int:
-    return cfg.train.threads or max(1, (os.cpu_count() or 1) // cfg.sweep.parallel)
+def _threads(cfg: Config, cores: int) -> int:
+    return cfg.train.threads or max(1, cores // cfg.sweep.parallel)
 
 
 def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:

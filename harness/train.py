@@ -49,8 +49,13 @@ def resolve_device(cfg: TrainConfig, threads: int) -> Device:
         torch.backends.cudnn.allow_tf32 = True
         precision = "bf16" if cfg.precision == "auto" else cfg.precision
         return Device("cuda", precision, cfg.compile, peak_flops(torch.cuda.get_device_name()))
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.set_num_threads(threads or usable_cores())
     return Device("cpu", "fp32", False, None)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity: taskset, SLURM and cgroups narrow it)."""
+    return len(os.sched_getaffinity(0))
 
 
 def eval_steps(steps: int, evals: int) -> list[int]:
