@@ -38,6 +38,8 @@ from harness.config import LoggerConfig
 # Metric keys with a section prefix are plotted against `tokens`; `flops` is a second x-axis choice.
 _STEP_METRICS = ("tokens", "flops", "flops_6n", "step")
 _SECTIONS = ("train/*", "val/*", "perf/*")
+# W&B gives a metric one x-axis: these copies give the losses default charts against FLOPs too.
+_BY_FLOPS = {"train/loss": "by_flops/train_loss", "val/loss": "by_flops/val_loss"}
 _RUN_ID_MAX = 64  # W&B run ids become URL path segments; keep them short and unambiguous
 _OFFLINE_INIT_TIMEOUT_S = 30.0  # offline init only starts the local service; it never needs 90 s
 
@@ -77,7 +79,8 @@ class WandbLogger:
         if self._run is None:
             return
         try:
-            self._run.log(dict(metrics), step=step)
+            copies = {_BY_FLOPS[k]: v for k, v in metrics.items() if k in _BY_FLOPS}
+            self._run.log({**metrics, **copies}, step=step)
         except Exception as e:  # noqa: BLE001 - W&B must never stop training
             self._abandon(e)
 
@@ -253,7 +256,8 @@ def open_run(
     job_type: str,
     config: dict,
 ) -> RunLogger:
-    """Open the W&B run of one harness run (group = sweep name) and plot its metrics against tokens.
+    """Open the W&B run of one harness run (group = sweep name); its metrics plot against tokens, and
+    `by_flops/train_loss`, `by_flops/val_loss` (copies of the losses) against FLOPs (full count).
 
     The W&B id is `wandb_run_id(group, run_id)` with `resume="allow"`, so a resumed harness run continues
     the same W&B run. Returns a `NullLogger` when the backend is off or W&B cannot start.
@@ -270,6 +274,7 @@ def open_run(
         for glob in _SECTIONS:
             run.define_metric(glob, step_metric="tokens")
         run.define_metric("lr", step_metric="tokens")
+        run.define_metric("by_flops/*", step_metric="flops")
         # An explicit summary turns the summary value into a dict ({"min": .., "last": ..}); train/loss
         # keeps W&B's default, the last value as a plain number.
         run.define_metric("val/loss", step_metric="tokens", summary="min,last")

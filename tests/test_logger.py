@@ -127,6 +127,9 @@ def test_offline_run_reads_back(tmp_path):
     assert got.metrics["val/*"]["step_metric"] == "tokens"
     assert got.metrics["perf/*"]["step_metric"] == "tokens"
     assert got.metrics["val/loss"] == {"step_metric": "tokens", "summary": ["last", "min"]}
+    assert got.metrics["by_flops/*"]["step_metric"] == "flops"
+    assert [h["by_flops/val_loss"] for h in got.history] == [h["val/loss"] for h in got.history]
+    assert [h["by_flops/train_loss"] for h in got.history] == [h["train/loss"] for h in got.history]
     assert {"tokens", "flops"} <= set(got.metrics)
 
 
