@@ -35,7 +35,8 @@ test-fast: install ## tests without the slow end-to-end ones
 lint: install ## ruff
 	$(PY) -m ruff check .
 
-bench: install ## data and fit benchmarks (print key=value lines)
+bench: install ## training-step, data and fit benchmarks (print key=value lines)
+	$(PY) scripts/bench.py
 	$(PY) scripts/bench_data.py
 	$(PY) scripts/bench_fit.py
 
