@@ -14,10 +14,11 @@ from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
-FAMILIES = ("llama", "gpt2", "neox")
+TRANSFORMER_FAMILIES = ("llama", "gpt2", "neox")  # HF transformers causal LMs
+FAMILIES = (*TRANSFORMER_FAMILIES, "lstm")  # lstm: torch nn.LSTM, parameters matched to llama
 SOURCES = ("synthetic", "stdlib", "hf", "text")
 TOKENIZERS = ("bpe", "bytes", "pretrained")
-DESIGNS = ("grid", "isoflop")
+DESIGNS = ("grid", "isoflop", "paired")
 SCHEDULES = ("cosine", "wsd")
 LR_RULES = ("constant", "inverse_width")
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,7 +37,7 @@ class ConfigError(ValueError):
 class ModelConfig:
     """Architecture family and the depth/head rule that turns the sweep's width dial into a shape."""
 
-    family: str = "llama"  # llama | gpt2 | neox (all HF transformers causal LMs, random init)
+    family: str = "llama"  # llama | gpt2 | neox (HF transformers causal LMs, random init) | lstm
     aspect: int = 32  # width per layer: depth = max(1, round(width / aspect))
     head_dim: int = 16  # heads = width / head_dim; width must be a multiple of it
     ffn_mult: float = 4.0  # MLP hidden = ffn_mult * width (llama: 2/3 of it, rounded to 8, gated)
@@ -104,7 +105,7 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on cuda, fp32 on cpu) | fp32 | bf16
     compile: bool = False  # torch.compile the model (cuda only)
-    threads: int = 0  # torch threads on cpu (0: all cores / parallel runs)
+    threads: int = 0  # torch threads on cpu (0: usable cores / jobs at once; harness.launch)
     diverge_loss: float = 0.0  # train loss above which a run is 'diverged' (0: 2 * ln(vocab))
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     seed: int = 0  # model init and batch order seed
@@ -116,13 +117,17 @@ class SweepConfig:
 
     name: str = "cpu"
     dir: str = "runs/${sweep.name}"  # results land here; relative to the working directory
-    design: str = "grid"  # grid | isoflop
+    design: str = "grid"  # grid | isoflop | paired (widths[i] trains on tokens[i])
     widths: list[int] = field(default_factory=lambda: [32, 48, 64, 96, 128])  # the size dial
     tokens: list[int] = field(default_factory=lambda: [131072, 262144, 524288])  # grid budgets
     flops: list[float] = field(default_factory=list)  # isoflop budgets, FLOPs (full convention)
-    parallel: int = 1  # runs trained at once on this machine (cpu threads are split between them)
-    shard: int = 0  # this job trains runs with index % num_shards == shard (launchers)
-    num_shards: int = 1
+    # isoflop: leave a size out of a budget where its tokens per parameter (total) fall outside
+    # [min, max] (0: no bound), so each budget trains only sizes near its optimum
+    min_tokens_per_param: float = 0.0
+    max_tokens_per_param: float = 0.0
+    branches: bool = False  # one constant-LR main run per size; each budget is a WSD cooldown branch of it
+    shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
+    num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
     stage: str = "all"  # all | train | fit
     progress: bool = True
 
@@ -195,6 +200,8 @@ def validate(cfg: Config) -> None:
     _positive("model.aspect", m.aspect)
     _positive("model.head_dim", m.head_dim)
     _positive("model.ffn_mult", m.ffn_mult)
+    if m.family == "lstm" and m.tie_embeddings:
+        raise ConfigError("model.tie_embeddings: model.family=lstm has an untied head; must be false")
 
     _choice("data.source", d.source, SOURCES)
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
@@ -265,13 +272,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"sweep.widths: duplicate sizes in {list(s.widths)}; each width once")
     for i, w in enumerate(s.widths):
         _positive(f"sweep.widths[{i}]", w)
-        if w % m.head_dim:
+        if m.family != "lstm" and w % m.head_dim:
             raise ConfigError(
                 f"sweep.widths[{i}]: width {w} is not divisible by model.head_dim={m.head_dim} "
                 "(heads = width / head_dim)"
             )
-    budgets = s.tokens if s.design == "grid" else s.flops
-    key = "sweep.tokens" if s.design == "grid" else "sweep.flops"
+    budgets = s.flops if s.design == "isoflop" else s.tokens
+    key = "sweep.flops" if s.design == "isoflop" else "sweep.tokens"
+    if s.design == "paired" and len(s.tokens) != len(s.widths):
+        raise ConfigError(
+            f"sweep.tokens: design=paired needs one budget per width ({len(s.widths)}), got {len(s.tokens)}"
+        )
     if not budgets:
         raise ConfigError(f"{key}: empty sweep; design={s.design} needs at least one budget")
     if len(set(budgets)) != len(budgets):
@@ -279,12 +290,27 @@ def validate(cfg: Config) -> None:
     batch_tokens = t.batch_size * d.seq_len
     for i, b in enumerate(budgets):
         _positive(f"{key}[{i}]", b)
-        if s.design == "grid" and b < batch_tokens:
+        if s.design != "isoflop" and b < batch_tokens:
             raise ConfigError(
                 f"{key}[{i}]: budget {b} tokens is smaller than one batch "
                 f"(train.batch_size * data.seq_len = {batch_tokens})"
             )
-    _positive("sweep.parallel", s.parallel)
+    if s.branches and t.schedule != "wsd":
+        raise ConfigError(
+            f"sweep.branches: cooldown branches need train.schedule=wsd (warmup, stable, decay), "
+            f"got {t.schedule}"
+        )
+    if s.branches and not 0 < t.cooldown_frac < 1:
+        raise ConfigError(
+            f"train.cooldown_frac: sweep.branches needs a cooldown in (0, 1), got {t.cooldown_frac}"
+        )
+    _positive("sweep.min_tokens_per_param", s.min_tokens_per_param, zero_ok=True)
+    _positive("sweep.max_tokens_per_param", s.max_tokens_per_param, zero_ok=True)
+    if 0 < s.max_tokens_per_param < s.min_tokens_per_param:
+        raise ConfigError(
+            f"sweep.max_tokens_per_param: {s.max_tokens_per_param} is below "
+            f"sweep.min_tokens_per_param={s.min_tokens_per_param}"
+        )
     _positive("sweep.num_shards", s.num_shards)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")

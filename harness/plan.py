@@ -7,12 +7,13 @@ mistaken for each other, and an unchanged run is recognised as already done.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 
 from harness import flops
-from harness.config import Config, ConfigError, TrainConfig
+from harness.config import Config, ConfigError, SweepConfig, TrainConfig
 from harness.data import fingerprint
-from harness.schedule import peak_lr, warmup_steps
+from harness.schedule import cooldown_start, peak_lr, warmup_steps
 from harness.shape import ModelShape, ParamCounts, param_counts, shape_for_width
 
 # TrainConfig fields that change how a run is executed or observed, not its numbers.
@@ -23,7 +24,13 @@ NON_NUMERIC_TRAIN_FIELDS = ("device", "compile", "threads", "evals", "checkpoint
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One planned training run, fully resolved."""
+    """One planned training run, fully resolved.
+
+    With sweep.branches a run is either a size's main run (warmup, then the peak LR to its last fork
+    step, saving its state at every fork step) or a branch: it starts from its main run's state at
+    `fork_step` and cools down to `steps`, so its loss is that of a WSD run of `steps` steps
+    (Hägele et al. 2024). Branches are the result rows; main runs are not.
+    """
 
     run_id: str
     shape: ModelShape
@@ -34,18 +41,28 @@ class RunSpec:
     budget: float  # the design's budget this run belongs to: tokens (grid) or FLOPs (isoflop)
     peak_lr: float
     warmup_steps: int
+    schedule_steps: int  # length of the LR schedule: steps, or for a main run its longest branch's steps
     flops_per_token: float  # full convention, forward + backward
     flops_per_token_6n: float  # Kaplan: 6 * N_nonembedding
     precision: str  # resolved: fp32 | bf16
     train: TrainConfig
+    parent: RunSpec | None = None  # a branch's main run
+    fork_step: int = 0  # a branch's first step, trained from its main run's state after that many steps
+    forks: tuple[int, ...] = ()  # a main run's fork steps, after which it saves its state for its branches
 
     @property
     def flops(self) -> float:
         return self.flops_per_token * self.tokens
 
     @property
+    def flops_spent(self) -> float:
+        """FLOPs this run trains itself: all, less a branch's first fork_step steps (its main run's)."""
+        return self.flops_per_token * (self.steps - self.fork_step) * self.batch_size * self.shape.seq_len
+
+    @property
     def name(self) -> str:
-        return f"w{self.shape.width}-d{self.shape.depth}-t{self.tokens}"
+        name = f"w{self.shape.width}-d{self.shape.depth}-t{self.tokens}"
+        return f"{name}-main" if self.forks else name
 
     def planned_row(self) -> dict:
         """The results-table columns known before training (see store.RESULT_COLUMNS)."""
@@ -70,6 +87,7 @@ class RunSpec:
     def to_dict(self) -> dict:
         """JSON-ready record with the derived numbers (params by convention, FLOPs per token, ...)."""
         d = asdict(self)
+        d["parent"] = self.parent.run_id if self.parent else None
         d["flops"] = self.flops
         d["flops_6n"] = self.planned_row()["flops_6n"]
         d["tokens_per_param"] = self.tokens / self.params.total
@@ -78,18 +96,28 @@ class RunSpec:
 
 
 def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision: str) -> tuple[RunSpec, ...]:
-    """Every run of the sweep: grid (width x tokens) or isoflop (FLOPs budget x width)."""
+    """Every result run of the sweep: grid (width x tokens), isoflop (FLOPs budget x width) or paired.
+
+    With sweep.branches each run is a cooldown branch whose `parent` is its size's main run.
+    """
     s, t, seq_len = cfg.sweep, cfg.train, cfg.data.seq_len
     tokens_per_step = t.batch_size * seq_len
     shapes = [shape_for_width(w, cfg.model, vocab_size, seq_len) for w in sorted(s.widths)]
-    numeric_train = {k: v for k, v in asdict(t).items() if k not in NON_NUMERIC_TRAIN_FIELDS}
+    ident = {
+        "train": {k: v for k, v in asdict(t).items() if k not in NON_NUMERIC_TRAIN_FIELDS},
+        "data": data_fingerprint,
+    }
     runs = []
     for shape in shapes:
         fpt = flops.flops_per_token(shape, "full")
         if s.design == "grid":
             pairs = [(float(b), int(b) // tokens_per_step) for b in s.tokens]
+        elif s.design == "paired":  # each width trains on its own budget: tokens[i] goes with widths[i]
+            b = s.tokens[s.widths.index(shape.width)]
+            pairs = [(float(b), int(b) // tokens_per_step)]
         else:
             pairs = [(float(c), int(c / fpt) // tokens_per_step) for c in s.flops]
+        kept = []
         for budget, steps in pairs:
             spent = steps * tokens_per_step * fpt
             if s.design == "isoflop" and abs(spent - budget) > ISOFLOP_TOLERANCE * budget:
@@ -100,32 +128,124 @@ def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision:
                         "FLOPs to land within 10% of the budget in whole batches)"
                     )
                 continue  # a larger model cannot spend this budget in whole batches: not part of it
-            counts = param_counts(shape)
-            spec = {
-                "shape": asdict(shape),
-                "steps": steps,
-                "batch_size": t.batch_size,
-                "peak_lr": peak_lr(shape.width, t),
-                "warmup_steps": warmup_steps(counts.total, steps, tokens_per_step, t),
-                "train": numeric_train,
-                "data": data_fingerprint,
-                "precision": precision,
-            }
-            runs.append(
-                RunSpec(
-                    run_id=fingerprint(spec),
-                    shape=shape,
-                    params=counts,
-                    steps=steps,
-                    batch_size=t.batch_size,
-                    tokens=steps * tokens_per_step,
-                    budget=budget,
-                    peak_lr=spec["peak_lr"],
-                    warmup_steps=spec["warmup_steps"],
-                    flops_per_token=fpt,
-                    flops_per_token_6n=flops.flops_per_token(shape, "6n"),
-                    precision=precision,
-                    train=t,
-                )
-            )
+            tokens_per_param = steps * tokens_per_step / param_counts(shape).total
+            if s.design == "isoflop" and not _in_window(tokens_per_param, s):
+                continue
+            kept.append((budget, steps))
+        template = RunSpec(
+            run_id="",
+            shape=shape,
+            params=param_counts(shape),
+            steps=0,
+            batch_size=t.batch_size,
+            tokens=0,
+            budget=0.0,
+            peak_lr=peak_lr(shape.width, t),
+            warmup_steps=0,
+            schedule_steps=0,
+            flops_per_token=fpt,
+            flops_per_token_6n=flops.flops_per_token(shape, "6n"),
+            precision=precision,
+            train=t,
+        )
+        if s.branches:
+            runs += _branches(template, ident, kept)
+            continue
+        for budget, steps in kept:
+            warmup = warmup_steps(template.params.total, steps, tokens_per_step, t)
+            runs.append(_resolve(template, ident, budget=budget, steps=steps, warmup=warmup))
     return tuple(runs)
+
+
+def _resolve(
+    template: RunSpec, ident: dict, *, budget: float, steps: int, warmup: int, **branching: object
+) -> RunSpec:
+    """The size's template with a budget, length, warmup and branch fields, and the run id hashing them."""
+    tokens_per_step = template.batch_size * template.shape.seq_len
+    hashed = {
+        **ident,
+        "shape": asdict(template.shape),
+        "steps": steps,
+        "batch_size": template.batch_size,
+        "peak_lr": template.peak_lr,
+        "warmup_steps": warmup,
+        "precision": template.precision,
+        **{k: v.run_id if isinstance(v, RunSpec) else v for k, v in branching.items()},
+    }
+    return replace(
+        template,
+        run_id=fingerprint(hashed),
+        steps=steps,
+        tokens=steps * tokens_per_step,
+        budget=budget,
+        warmup_steps=warmup,
+        **{"schedule_steps": steps, **branching},
+    )
+
+
+def _branches(template: RunSpec, ident: dict, budgets: list[tuple[float, int]]) -> list[RunSpec]:
+    """One size's WSD cooldown branches, one per (budget, steps), all forked from one main run.
+
+    The main run warms up once, as long as the shortest budget's warmup (so every branch keeps its
+    warmup share), then holds the peak LR up to the latest fork. It is the stable phase of the longest
+    budget's WSD run; a branch of S steps forks at cooldown_start(S) and decays to S.
+    """
+    t = template.train
+    tokens_per_step = template.batch_size * template.shape.seq_len
+    shortest, (longest_budget, longest) = min(n for _, n in budgets), max(budgets, key=lambda p: p[1])
+    warmup = warmup_steps(template.params.total, shortest, tokens_per_step, t)
+    fork_of = {n: cooldown_start(n, t) for _, n in budgets}
+    if fork_of[shortest] < warmup:
+        raise ConfigError(
+            f"train.cooldown_frac: a {t.cooldown_frac} cooldown of the {shortest}-step budget starts at "
+            f"step {fork_of[shortest]}, inside the {warmup}-step warmup; lower it"
+        )
+    main = _resolve(
+        template,
+        ident,
+        budget=longest_budget,
+        steps=fork_of[longest],
+        warmup=warmup,
+        schedule_steps=longest,
+        forks=tuple(sorted(set(fork_of.values()))),
+    )
+    return [
+        _resolve(template, ident, budget=b, steps=n, warmup=warmup, parent=main, fork_step=fork_of[n])
+        for b, n in budgets
+    ]
+
+
+def training_order(specs: Iterable[RunSpec]) -> list[RunSpec]:
+    """The runs to train, in order: each branch's main run just before the first of its branches."""
+    order: list[RunSpec] = []
+    mains: set[str] = set()
+    for spec in specs:
+        if spec.parent is not None and spec.parent.run_id not in mains:
+            mains.add(spec.parent.run_id)
+            order.append(spec.parent)
+        order.append(spec)
+    return order
+
+
+def shard(specs: Iterable[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """Shard `index` of `count`: every count-th group of runs, where a group is a single run or all the
+    branches of one main run (they start from its state, so one job trains them all)."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.parent.run_id if spec.parent else spec.run_id, []).append(spec)
+    return [spec for i, group in enumerate(groups.values()) if i % count == index for spec in group]
+
+
+def compute_summary(specs: Iterable[RunSpec]) -> dict[str, float]:
+    """FLOPs (full count) of the results as separate runs, FLOPs the sweep actually trains (branches:
+    main runs + cooldowns), and the share saved."""
+    specs = list(specs)
+    separate = sum(s.flops for s in specs)
+    spent = sum(s.flops_spent for s in training_order(specs))
+    return {"flops_separate": separate, "flops_spent": spent, "saved_frac": 1 - spent / separate}
+
+
+def _in_window(tokens_per_param: float, s: SweepConfig) -> bool:
+    """Whether an IsoFLOP run's tokens per parameter lie inside the sweep's window (0: no bound)."""
+    lo, hi = s.min_tokens_per_param, s.max_tokens_per_param
+    return tokens_per_param >= lo and (hi == 0 or tokens_per_param <= hi)

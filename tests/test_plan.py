@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError
+from harness.config import ConfigError, validate
 from harness.plan import plan_runs
 from tests.conftest import compose_config
 
@@ -53,3 +53,23 @@ def test_isoflop_leaves_out_sizes_that_cannot_spend_the_budget_in_whole_batches(
     widths = {b: sorted(r.shape.width for r in runs if r.budget == b) for b in (4e8, 1e10)}
     assert widths[1e10] == [16, 32, 48]
     assert 16 in widths[4e8] and 48 not in widths[4e8]
+
+
+def test_isoflop_window_keeps_only_sizes_near_the_budgets_optimum() -> None:
+    everything = _plan("sweep.design=isoflop", "sweep.flops=[1e10,4e10]")
+    ratios = sorted(r.tokens / r.params.total for r in everything)
+    lo, hi = ratios[1], ratios[-2]  # a window that must cut the two extremes
+    runs = _plan(
+        "sweep.design=isoflop",
+        "sweep.flops=[1e10,4e10]",
+        f"sweep.min_tokens_per_param={lo}",
+        f"sweep.max_tokens_per_param={hi}",
+    )
+    assert len(runs) == len(everything) - 2
+    assert all(lo <= r.tokens / r.params.total <= hi for r in runs)
+
+
+def test_isoflop_window_bounds_are_checked() -> None:
+    cfg = compose_config("sweep.min_tokens_per_param=2", "sweep.max_tokens_per_param=1")
+    with pytest.raises(ConfigError, match=r"^sweep.max_tokens_per_param: 1.0 is below"):
+        validate(cfg)
