@@ -18,6 +18,11 @@ so the synthetic Bayes loss stays exact):
                      inside the first max_unique_tokens tokens of the train split; synthetic: the first
                      max_unique_tokens // seq_len sequences, repeated in order), so budgets beyond it
                      repeat data.
+
+Every source also poses exact-answer questions on its validation set (`val_questions`), grouped into
+abilities, so training can score each ability's accuracy and the log-probability of its answer
+(harness.abilities): the synthetic source asks each skill for its chain's most likely next token,
+real text asks for the token that completes an n-gram repeated earlier in the window (induction).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +42,25 @@ from harness.config import ConfigError, DataConfig, SyntheticConfig
 from harness.corpus import Corpus, load_corpus
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
+ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
+INDUCTION_NGRAM = 3  # tokens of context whose earlier repeat in the window gives the induction answer
+
+
+@dataclass(frozen=True)
+class Questions:
+    """Next-token questions with one exact answer on the validation set, grouped into abilities.
+
+    Question q asks for token answer[q] at target position pos[q] (flat: row * seq_len + t of the
+    val targets, ascending) and tests ability group[q]; names[g] labels ability g, frequency[g] is
+    its share of the training distribution (None when unknown), description says how they were asked.
+    """
+
+    pos: np.ndarray  # [Q] int64
+    answer: np.ndarray  # [Q] int64
+    group: np.ndarray  # [Q] int64
+    names: tuple[str, ...]
+    description: str
+    frequency: np.ndarray | None = None
 
 
 class TokenSource(Protocol):
@@ -55,6 +80,11 @@ class TokenSource(Protocol):
 
     def val_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The fixed held-out inputs and targets, int64 arrays of shape [n, seq_len]."""
+        ...
+
+    @property
+    def val_questions(self) -> Questions:
+        """Exact-answer questions on the held-out set, grouped into abilities (skills, probes)."""
         ...
 
 
@@ -134,23 +164,67 @@ class SkillMixture:
             seq[:, t + 1] = self.succ[skills, seq[:, t], j]
         return seq, skills
 
-    def token_logprobs(self, seq: np.ndarray) -> np.ndarray:
-        """log p(x_{t+1} | x_0..x_t) under the true process (the Bayes-optimal predictor), [n, L-1].
-
-        Exact: the posterior over skills is updated by each observed transition.
-        """
+    def _filter(self, seq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Forward filtering: for t = 0..L-2, the unnormalised log posterior over skills given
+        x_0..x_t and log p_k(x_t -> x_{t+1}), both [n, K]."""
         log_w = np.broadcast_to(np.log(self.skill_p), (seq.shape[0], len(self.skill_p))).copy()
-        out = np.empty((seq.shape[0], seq.shape[1] - 1))
         for t in range(seq.shape[1] - 1):
             a, nxt = seq[:, t], seq[:, t + 1]
             hit = self.succ[:, a, :] == nxt[None, :, None]  # [K, n, b]
             q = (self.prob[:, a, :] * hit).sum(-1).T  # [n, K]: p_k(a -> nxt)
             with np.errstate(divide="ignore"):
                 log_q = np.log(q)
-            log_norm = logsumexp(log_w, axis=1)
-            out[:, t] = logsumexp(log_w + log_q, axis=1) - log_norm
+            yield log_w, log_q
             log_w = log_w + log_q
+
+    def token_logprobs(self, seq: np.ndarray) -> np.ndarray:
+        """log p(x_{t+1} | x_0..x_t) under the true process (the Bayes-optimal predictor), [n, L-1].
+
+        Exact: the posterior over skills is updated by each observed transition.
+        """
+        out = np.empty((seq.shape[0], seq.shape[1] - 1))
+        for t, (log_w, log_q) in enumerate(self._filter(seq)):
+            out[:, t] = logsumexp(log_w + log_q, axis=1) - logsumexp(log_w, axis=1)
         return out
+
+    def questions(self, seq: np.ndarray, skills: np.ndarray, min_prob: float = ANSWER_MIN_PROB) -> Questions:
+        """One question per position whose answer needs the skill, grouped by the sequence's skill.
+
+        The answer is the true skill's most likely successor of x_t. It is asked where the
+        Bayes-optimal predictor (which must infer the skill from x_0..x_t) ranks that token first with
+        probability >= min_prob, so an ideal model answers every question, and where the answer is not
+        the most likely successor of x_t in the whole mixture, so bigram statistics alone answer none:
+        accuracy measures whether a model has learned the skill (the most frequent skill, which
+        decides the mixture's bigrams, may get no questions).
+        """
+        k, v, _ = self.succ.shape
+        dense = np.zeros((k, v, v))  # dense[k, a, b] = p_k(a -> b)
+        np.put_along_axis(dense, self.succ, self.prob, axis=-1)
+        top = np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]  # [K, V]
+        bigram_top = np.einsum("k,kab->ab", self.skill_p, dense).argmax(-1)  # [V]
+        asked = np.zeros((seq.shape[0], seq.shape[1] - 1), dtype=bool)
+        for t, (log_w, _) in enumerate(self._filter(seq)):
+            w = np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
+            a = seq[:, t]
+            pred = np.empty((len(a), v))  # the Bayes-optimal next-token distribution
+            for tok in np.unique(a):
+                rows = a == tok
+                pred[rows] = w[rows] @ dense[:, tok, :]
+            answer = top[skills, a]
+            asked[:, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & (answer != bigram_top[a])
+        pos = np.flatnonzero(asked)
+        return Questions(
+            pos=pos,
+            answer=top[skills[:, None], seq[:, :-1]].ravel()[pos],
+            group=np.repeat(skills, asked.shape[1])[pos],
+            names=tuple(f"skill {i}" for i in range(k)),
+            description=(
+                "each skill is asked for its chain's most likely next token where the Bayes-optimal "
+                f"predictor, inferring the skill from the context, ranks it first with p >= {min_prob} "
+                "and the mixture's bigram statistics would predict another token"
+            ),
+            frequency=self.skill_p,
+        )
 
 
 @dataclass(eq=False)
@@ -178,8 +252,9 @@ class SyntheticSource:
             }
         )
         n_val = max(1, -(-self.cfg.val_tokens // self.seq_len))
-        seq, _ = self.mixture.sample(n_val, self.seq_len + 1, np.random.default_rng([self.cfg.seed, 1]))
+        seq, skills = self.mixture.sample(n_val, self.seq_len + 1, np.random.default_rng([self.cfg.seed, 1]))
         self._val = (seq[:, :-1], seq[:, 1:])
+        self._val_seq, self._val_skills = seq, skills
         self.bayes_loss = float(-self.mixture.token_logprobs(seq).mean())
         self.info = {
             "bayes_loss": self.bayes_loss,
@@ -217,6 +292,10 @@ class SyntheticSource:
 
     def val_set(self) -> tuple[np.ndarray, np.ndarray]:
         return self._val
+
+    @functools.cached_property
+    def val_questions(self) -> Questions:
+        return self.mixture.questions(self._val_seq, self._val_skills)
 
 
 @dataclass(eq=False)
@@ -301,8 +380,40 @@ class TextSource:
     def val_set(self) -> tuple[np.ndarray, np.ndarray]:
         return self._val
 
+    @functools.cached_property
+    def val_questions(self) -> Questions:
+        return induction_questions(*self._val)
+
     def tokenizer(self):
         """The tokenizer the cache was built with (loaded on demand; for decoding samples)."""
         from harness.tokenizer import load_tokenizer
 
         return load_tokenizer(self.cache.tokenizer_dir)
+
+
+def induction_questions(x: np.ndarray, y: np.ndarray, n: int = INDUCTION_NGRAM) -> Questions:
+    """Induction: where the n tokens ending at x[i, t] occurred earlier in the same window, every
+    earlier occurrence was followed by one same token, and y[i, t] is that token, ask for it.
+
+    The answer is exact (copying the earlier continuation gives it), and a model needs the context to
+    find it: it measures in-context copying (induction heads, Olsson et al. 2022) on real text.
+    """
+    asked = np.zeros(y.shape, dtype=bool)
+    for i, (row, nxt) in enumerate(zip(x.tolist(), y.tolist(), strict=True)):
+        seen: dict[tuple[int, ...], set[int]] = {}
+        for t in range(n - 1, len(row)):
+            gram = tuple(row[t - n + 1 : t + 1])
+            after = seen.setdefault(gram, set())
+            asked[i, t] = after == {nxt[t]}
+            after.add(nxt[t])
+    pos = np.flatnonzero(asked)
+    return Questions(
+        pos=pos,
+        answer=y.ravel()[pos],
+        group=np.zeros(len(pos), dtype=np.int64),
+        names=("induction",),
+        description=(
+            f"induction: the next token completes a {n}-token sequence repeated earlier in the window, "
+            "whose earlier occurrences all continued with it"
+        ),
+    )

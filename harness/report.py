@@ -7,6 +7,7 @@ be strings) into `harness.fit.Observations` under the conventions FitConfig name
     <out>/fit.json      FitReport.to_dict() plus meta and warnings
     <out>/report.md     every number with its unit, interval and meaning, and the verdict sentence
     <out>/plots/loss_vs_compute.png, isoflop.png, optimal_allocation.png, residuals.png
+    (and, given the runs' ability scores, an abilities section and plots: harness.abilities)
 
 Only rows with status 'done' (or no status) are fitted; the others are listed as excluded with why.
 Nothing is written when the input cannot be fitted: FitError propagates before the first file.
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import abilities as ab
 from harness.config import FitConfig
 from harness.fit import FitError, FitReport, Observations, fit_sweep, jsonable
 
@@ -154,11 +156,22 @@ def analyse(
     curves: dict[str, list[dict]] | None = None,
     bayes_loss: float | None = None,
     meta: dict | None = None,
+    abilities: dict[str, dict] | None = None,
 ) -> FitReport:
-    """Fit the done rows and write fit.json, report.md and plots/ into out_dir; return the report."""
+    """Fit the done rows and write fit.json, report.md and plots/ into out_dir; return the report.
+
+    `abilities` maps run ids to their abilities.json (harness.abilities) for the abilities section.
+    """
     obs, excluded, warnings = build_observations(rows, cfg, curves=curves)
     report = replace(fit_sweep(obs, cfg, bayes_loss=bayes_loss), excluded=tuple(excluded))
-    write_report(report, Path(out_dir), meta=meta, warnings=warnings)
+    ability_report = (
+        ab.analyse_abilities(
+            rows, abilities, n_col=_PARAM_COLUMNS[obs.params], c_col=_FLOP_COLUMNS[obs.flops]
+        )
+        if abilities
+        else None
+    )
+    write_report(report, Path(out_dir), meta=meta, warnings=warnings, abilities=ability_report)
     return report
 
 
@@ -167,16 +180,33 @@ def analyse(
 
 
 def write_report(
-    report: FitReport, out_dir: Path, *, meta: dict | None = None, warnings: list[str] = ()
+    report: FitReport,
+    out_dir: Path,
+    *,
+    meta: dict | None = None,
+    warnings: list[str] = (),
+    abilities: ab.AbilityReport | None = None,
 ) -> None:
-    """fit.json, report.md and the plots of one FitReport."""
+    """fit.json, report.md and the plots of one FitReport (and of the abilities, when given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
     data["warnings"] = list(warnings)
     data["meta"] = jsonable(json.loads(json.dumps(meta or {}, default=str)))
+    if abilities is not None:
+        data["abilities"] = jsonable(abilities.to_dict())
     (out_dir / "fit.json").write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
     plots = write_plots(report, out_dir / "plots")
-    (out_dir / "report.md").write_text(markdown(report, warnings=warnings, meta=meta or {}, plots=plots))
+    text = markdown(report, warnings=warnings, meta=meta or {}, plots=plots)
+    if abilities is not None:
+        obs = report.obs
+        ability_plots = ab.write_plots(
+            abilities,
+            out_dir / "plots",
+            n_label=f"N ({obs.params} params)",
+            c_label=f"C (FLOPs, {obs.flops} count)",
+        )
+        text += "\n" + ab.markdown(abilities, ability_plots)
+    (out_dir / "report.md").write_text(text)
 
 
 def _g(x: float | None, digits: int = 4) -> str:

@@ -74,12 +74,16 @@ def run_sweep(cfg: Config) -> Path:
 
 def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> None:
     """Fit the finished runs and write the report; a sweep too small to fit says why and goes on."""
+    from harness.abilities import read_scores
     from harness.fit import FitError
     from harness.report import analyse, summary_text
 
     curves = store.read_curves(sweep_dir, [s.run_id for s in specs])
+    abilities = read_scores(sweep_dir, [s.run_id for s in specs])
     try:
-        report = analyse(rows, cfg.fit, sweep_dir, curves=curves, bayes_loss=bayes_loss, meta=meta)
+        report = analyse(
+            rows, cfg.fit, sweep_dir, curves=curves, bayes_loss=bayes_loss, meta=meta, abilities=abilities
+        )
     except FitError as exc:
         print(f"fit skipped: {exc}", file=sys.stderr)
         return

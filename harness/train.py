@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from harness import store
+from harness.abilities import FILE as ABILITIES_FILE
+from harness.abilities import ScoreLog, eval_metrics, group_scores
 from harness.config import TrainConfig
-from harness.data import TokenSource, epochs_over
+from harness.data import Questions, TokenSource, epochs_over
 from harness.flops import mfu, peak_flops
 from harness.logger import RunLogger
 from harness.model import build_model
@@ -63,21 +65,50 @@ def eval_steps(steps: int, evals: int) -> list[int]:
     return sorted({max(1, round(steps * i / evals)) for i in range(1, evals + 1)})
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One pass over the held-out set."""
+
+    loss: float  # mean next-token cross-entropy, nats/token
+    answer_logp: np.ndarray  # [Q] log-probability the model gives each question's answer
+    answer_correct: np.ndarray  # [Q] bool: the answer is the model's top-1 token
+
+
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, val: tuple[torch.Tensor, torch.Tensor], dev: Device, chunk: int = 64
-) -> float:
-    """Mean next-token cross-entropy (nats/token) on the fixed held-out set."""
+    model: torch.nn.Module,
+    val: tuple[torch.Tensor, torch.Tensor],
+    dev: Device,
+    questions: Questions | None = None,
+    chunk: int = 64,
+) -> Evaluation:
+    """Mean next-token cross-entropy (nats/token) on the fixed held-out set, and the model's answers
+    to `questions` read off the same log-probabilities (a gather and an argmax per chunk)."""
     model.eval()
     total = torch.zeros((), device=dev.torch, dtype=torch.float64)
     x_all, y_all = val
-    for i in range(0, len(x_all), chunk):
+    seq_len = y_all.shape[1]
+    none = np.empty(0, dtype=np.int64)
+    pos, answer = (none, none) if questions is None else (questions.pos, questions.answer)
+    pos_t, answer_t = (torch.from_numpy(a).to(dev.torch) for a in (pos, answer))
+    bounds = np.searchsorted(pos, np.arange(0, len(x_all) + chunk, chunk) * seq_len)  # questions per chunk
+    answer_logp, correct = [], []
+    for k, i in enumerate(range(0, len(x_all), chunk)):
         x, y = x_all[i : i + chunk], y_all[i : i + chunk]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.precision == "bf16"):
             logits = model(input_ids=x).logits
-        total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").double()
+        logp = logits.float().log_softmax(-1).flatten(0, 1)
+        total -= logp.gather(1, y.reshape(-1, 1)).sum().double()
+        rows = logp[pos_t[bounds[k] : bounds[k + 1]] - i * seq_len]
+        answer = answer_t[bounds[k] : bounds[k + 1]]
+        answer_logp.append(rows.gather(1, answer[:, None])[:, 0])
+        correct.append(rows.argmax(-1) == answer)
     model.train()
-    return float(total) / y_all.numel()
+    return Evaluation(
+        loss=float(total) / y_all.numel(),
+        answer_logp=torch.cat(answer_logp).cpu().numpy(),
+        answer_correct=torch.cat(correct).cpu().numpy(),
+    )
 
 
 def make_optimizer(model: torch.nn.Module, spec: RunSpec, dev: Device) -> torch.optim.Optimizer:
@@ -113,6 +144,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     opt = make_optimizer(model, spec, dev)
     step_fn = torch.compile(model) if dev.compile else model
     val = tuple(_to_device(a, dev) for a in source.val_set())
+    questions = source.val_questions
     diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
     evals = eval_steps(spec.steps, t.evals)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
@@ -128,6 +160,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     elif (run_path / "metrics.jsonl").exists():
         (run_path / "metrics.jsonl").unlink()
 
+    ability_log = ScoreLog(run_path / ABILITIES_FILE, questions, keep_until=start)
     loss_sum = torch.zeros((), device=dev.torch)
     n_since, t_since = 0, time.perf_counter()
     t0 = time.perf_counter()
@@ -157,7 +190,11 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
         if done in evals:
             train_loss = float(loss_sum) / n_since
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
-            val_loss = evaluate(model, val, dev)
+            evaluation = evaluate(model, val, dev, questions)
+            val_loss = evaluation.loss
+            scores = group_scores(
+                questions.group, evaluation.answer_logp, evaluation.answer_correct, len(questions.names)
+            )
             row = {
                 "step": done,
                 "tokens": done * tokens_per_step,
@@ -171,7 +208,9 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
             util = mfu(tps * spec.flops_per_token, dev.peak_flops)
             if util is not None:
                 row["perf/mfu"] = util
+            row.update(eval_metrics(scores, questions.names))
             store.append_metrics(run_path, row)
+            ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores)
             logger.log(row, step=done)
             loss_sum.zero_()
             n_since, t_since = 0, time.perf_counter()
