@@ -20,6 +20,11 @@ Conventions (per training token, forward + backward):
   PaLM's MFU definition (Chowdhery et al. 2022) leaves out as rematerialisation.
 Both leave out norms, softmax, activations (and llama's gate product), rotary, residual adds and
 bias adds: O(d) per token per layer, against O(d^2) for the matmuls.
+
+lstm (h = its hidden size, `ffn_hidden`): "full" is 3 * 2 * (matmul weights), the weights being the
+four gates' input and recurrent matrices, 4h(d + h) in the first layer and 8h^2 in each later one,
+plus the h x V head; there is no attention term. The gates' sigmoids, tanhs and products (about 10h
+per layer per token) are left out, like the norms above. "6n" is 6 * N_nonembedding as for the rest.
 """
 
 from __future__ import annotations
@@ -30,15 +35,19 @@ from harness.shape import ModelShape, param_counts
 
 FLOP_CONVENTIONS: dict[str, str] = {
     "6n": "Kaplan et al. 2020 sec 2.1: 6 * N_nonembedding per token (no attention scores, no LM head)",
-    "full": "Hoffmann et al. 2022 app. F: 3 * (2 * matmul weights incl. LM head + 4 * L * T * d attention)",
+    "full": "Hoffmann et al. 2022 app. F: 3 * (2 * matmul weights incl. LM head + 4 * L * T * d attention)"
+    " (lstm: no attention term)",
 }
 
 
 def matmul_params(shape: ModelShape) -> int:
     """Weights each token is multiplied with in the forward pass: per block the q, k, v, o
     projections (4 d^2) and the MLP matrices (3 d f gated for llama, else 2 d f), plus the LM head
-    (V d, tied or not). Excludes the input embedding (a lookup), norms and biases."""
+    (V d, tied or not). Excludes the input embedding (a lookup), norms and biases.
+    lstm: 4h(d + h) + 8h^2 per later layer + the h x V head (see the module docstring)."""
     d, f = shape.width, shape.ffn_hidden
+    if shape.family == "lstm":
+        return 4 * f * (d + f) + (shape.depth - 1) * 8 * f * f + f * shape.vocab_size
     mlp_matrices = 3 if shape.family == "llama" else 2
     return shape.depth * (4 * d * d + mlp_matrices * d * f) + shape.vocab_size * d
 
@@ -48,7 +57,8 @@ def flops_per_token(shape: ModelShape, convention: str) -> float:
     if convention == "6n":
         return 6.0 * param_counts(shape).nonembedding
     if convention == "full":
-        attention = 2 * 2 * shape.depth * shape.seq_len * shape.width  # QK^T and scores @ V, full square
+        # QK^T and scores @ V over the full T x T square; an LSTM has no attention
+        attention = 0 if shape.family == "lstm" else 2 * 2 * shape.depth * shape.seq_len * shape.width
         forward = 2 * matmul_params(shape) + attention
         return 3.0 * forward
     raise ValueError(f"fit.flops: unknown convention {convention!r}; allowed: {', '.join(FLOP_CONVENTIONS)}")

@@ -1,15 +1,18 @@
-"""A model shape -> a randomly initialised HF `transformers` causal LM, and its exact parameter counts.
+"""A model shape -> a randomly initialised causal LM, and its exact parameter counts.
 
-Nothing is fetched from the hub: each family's config class is filled from the shape and the model
-is built from it. Every family uses torch's scaled_dot_product_attention ("sdpa"), no dropout and no
-KV cache (training only). `count_params` reads the counts off the built module;
-`tests/test_model.py` checks that they equal the closed forms of `harness.shape.param_counts`.
+Transformers are HF `transformers` models. Nothing is fetched from the hub: each family's config
+class is filled from the shape and the model is built from it. Every family uses torch's
+scaled_dot_product_attention ("sdpa"), no dropout and no KV cache (training only). The lstm family is
+a torch nn.LSTM between an embedding and an LM head, called and answering like the HF models.
+`count_params` reads the counts off the built module; `tests/test_model.py` checks that they equal
+the closed forms of `harness.shape.param_counts`.
 """
 
 from __future__ import annotations
 
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPTNeoXConfig, LlamaConfig, PretrainedConfig
+from transformers.modeling_outputs import CausalLMOutput
 
 from harness.shape import ModelShape, ParamCounts
 
@@ -44,6 +47,29 @@ def model_config(shape: ModelShape) -> PretrainedConfig:
     raise ValueError(f"model.family: unknown family {shape.family!r}; allowed: llama, gpt2, neox")
 
 
+class LSTMLanguageModel(torch.nn.Module):
+    """Token embedding (V x width) -> nn.LSTM (depth layers of hidden size ffn_hidden) -> linear head.
+
+    torch's default initialisation, no dropout. `model(input_ids=x).logits` as for the HF models.
+    """
+
+    def __init__(self, shape: ModelShape) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(shape.vocab_size, shape.width)
+        self.lstm = torch.nn.LSTM(shape.width, shape.ffn_hidden, num_layers=shape.depth, batch_first=True)
+        self.lm_head = torch.nn.Linear(shape.ffn_hidden, shape.vocab_size, bias=False)
+
+    def forward(self, input_ids: torch.Tensor) -> CausalLMOutput:
+        hidden, _ = self.lstm(self.embed(input_ids))
+        return CausalLMOutput(logits=self.lm_head(hidden))
+
+    def get_input_embeddings(self) -> torch.nn.Embedding:
+        return self.embed
+
+    def get_output_embeddings(self) -> torch.nn.Linear:
+        return self.lm_head
+
+
 def build_model(shape: ModelShape, *, seed: int | None = None) -> torch.nn.Module:
     """A freshly initialised causal LM of `shape` (fp32, train mode, sdpa attention).
 
@@ -51,6 +77,8 @@ def build_model(shape: ModelShape, *, seed: int | None = None) -> torch.nn.Modul
     """
     if seed is not None:
         torch.manual_seed(seed)
+    if shape.family == "lstm":
+        return LSTMLanguageModel(shape).train()
     model = AutoModelForCausalLM.from_config(model_config(shape), attn_implementation=ATTN_IMPLEMENTATION)
     model.loss_type = "ForCausalLM"  # gpt2's class name maps to no loss: the same default, minus a warning
     return model.train()
@@ -64,7 +92,7 @@ def count_params(model: torch.nn.Module) -> ParamCounts:
     and the output head when it is not tied to the input table. nonembedding = total - embedding.
     """
     tables = [model.get_input_embeddings().weight, model.get_output_embeddings().weight]
-    positions = getattr(model.base_model, "wpe", None)
+    positions = getattr(getattr(model, "base_model", model), "wpe", None)
     if positions is not None:
         tables.append(positions.weight)
     total = sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once

@@ -41,6 +41,7 @@ def test_cpu_preset_spans_the_required_ladder() -> None:
         (["train.lr=-1"], "train.lr"),
         (["data.source=nope"], "data.source"),
         (["sweep.design=isoflop"], "sweep.flops"),
+        (["sweep.design=paired", "sweep.tokens=[16384]"], "sweep.tokens: design=paired needs one budget"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], field: str) -> None:
@@ -57,7 +58,7 @@ def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], fi
         ("model.widht=64", "model.widht: unknown config key"),
         ("train.lr=abc", "train.lr"),
         ("sweep.widths=[a,b]", "sweep.widths"),
-        ("model=transformerxl", "model: unknown option 'transformerxl'; allowed: gpt2, llama, neox"),
+        ("model=transformerxl", "model: unknown option 'transformerxl'; allowed: gpt2, llama, lstm, neox"),
         ("nosuchgroup.x=1", "nosuchgroup.x: unknown config key"),
     ],
 )

@@ -10,7 +10,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness.config import FAMILIES, ModelConfig
+from harness.config import TRANSFORMER_FAMILIES, ModelConfig
 from harness.flops import FLOP_CONVENTIONS, PEAK_FLOPS, flops_per_token, matmul_params, mfu, peak_flops
 from harness.model import build_model
 from harness.shape import ModelShape, param_counts, shape_for_width
@@ -51,7 +51,7 @@ def counted_flops(shape: ModelShape, *, math_attention: bool = False) -> int:
     return counter.get_total_flops()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 @pytest.mark.parametrize("tie", [False, True])
 def test_full_count_matches_flop_counter(family: str, tie: bool) -> None:
     """The model as it trains (fused sdpa): within 5% (measured ~1%, the kernel's recomputation)."""
@@ -60,7 +60,7 @@ def test_full_count_matches_flop_counter(family: str, tie: bool) -> None:
     assert predicted == pytest.approx(counted_flops(shape), rel=0.05)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 def test_full_count_is_exact_with_unfused_attention(family: str) -> None:
     shape = make_shape(family)
     predicted = flops_per_token(shape, "full") * 2 * shape.seq_len
@@ -68,7 +68,7 @@ def test_full_count_is_exact_with_unfused_attention(family: str) -> None:
     assert predicted > 6 * matmul_params(shape) * 2 * shape.seq_len * 1.03  # the attention term matters here
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 def test_full_count_terms(family: str) -> None:
     shape = make_shape(family, width=96)
     d, f, L, T, V = shape.width, shape.ffn_hidden, shape.depth, shape.seq_len, shape.vocab_size
@@ -77,7 +77,32 @@ def test_full_count_terms(family: str) -> None:
     assert flops_per_token(shape, "full") == 3 * (2 * matmul_params(shape) + 4 * L * T * d)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+def test_lstm_full_count_terms() -> None:
+    shape = make_shape("lstm", width=96)
+    d, h, L, V = shape.width, shape.ffn_hidden, shape.depth, shape.vocab_size
+    assert L == 3
+    assert matmul_params(shape) == 4 * h * (d + h) + 2 * 8 * h * h + h * V
+    assert flops_per_token(shape, "full") == 3 * 2 * matmul_params(shape)  # no attention term
+    assert flops_per_token(shape, "6n") == 6 * param_counts(shape).nonembedding
+
+
+def test_lstm_full_count_matches_flop_counter() -> None:
+    """torch's own LSTM kernel (oneDNN off, so the counter sees its matmuls) on a [2, T] batch: exact,
+    less the gradient with respect to the zero initial state, which torch does not compute
+    (one h x 4h matmul per layer and sequence)."""
+    shape = make_shape("lstm")
+    model = build_model(shape, seed=0)
+    x = torch.randint(0, shape.vocab_size, (2, shape.seq_len), generator=torch.Generator().manual_seed(0))
+    counter = FlopCounterMode(display=False)
+    with torch.backends.mkldnn.flags(enabled=False), counter:
+        logits = model(input_ids=x).logits
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten()).backward()
+    predicted = flops_per_token(shape, "full") * 2 * shape.seq_len
+    h = shape.ffn_hidden
+    assert counter.get_total_flops() == predicted - 2 * shape.depth * 2 * 4 * h * h
+
+
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 @pytest.mark.parametrize("tie", [False, True])
 def test_6n_is_six_times_nonembedding(family: str, tie: bool) -> None:
     shape = make_shape(family, tie=tie)

@@ -1,16 +1,18 @@
-"""The built HF models against shape.py's closed-form counts, seeding, the loss at init, and sdpa."""
+"""The built models against shape.py's closed-form counts, seeding, the loss at init, sdpa; the LSTM."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from harness.config import FAMILIES, ModelConfig
+from harness.config import TRANSFORMER_FAMILIES, ConfigError, ModelConfig, validate
 from harness.model import build_model, count_params
 from harness.shape import ModelShape, param_counts, shape_for_width
+from tests.conftest import compose_config
 
 VOCAB, SEQ_LEN = 256, 32
 
@@ -24,7 +26,7 @@ def batch(shape: ModelShape, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, shape.vocab_size, (2, shape.seq_len), generator=g, dtype=torch.int64)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 @pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("width", [32, 48, 80])
 def test_counts_match_closed_form(family: str, tie: bool, width: int) -> None:
@@ -35,7 +37,7 @@ def test_counts_match_closed_form(family: str, tie: bool, width: int) -> None:
     assert tied == tie
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 def test_built_model_follows_shape(family: str) -> None:
     shape = make_shape(family, 48)
     model = build_model(shape)
@@ -47,7 +49,7 @@ def test_built_model_follows_shape(family: str) -> None:
     assert getattr(cfg, "attention_dropout", 0.0) == 0.0
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 def test_same_seed_same_weights(family: str) -> None:
     shape = make_shape(family)
     a, b = build_model(shape, seed=7).state_dict(), build_model(shape, seed=7).state_dict()
@@ -57,7 +59,7 @@ def test_same_seed_same_weights(family: str) -> None:
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 def test_loss_at_init_is_near_uniform(family: str) -> None:
     shape = make_shape(family)
     x = batch(shape)
@@ -79,7 +81,7 @@ class _RecordSdpa(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
 def test_attention_runs_through_sdpa(family: str) -> None:
     shape = make_shape(family)
     model = build_model(shape)
@@ -88,3 +90,45 @@ def test_attention_runs_through_sdpa(family: str) -> None:
     with _RecordSdpa() as rec:
         model(input_ids=x, labels=x)
     assert rec.calls == shape.depth  # one fused attention call per block, no eager fallback
+
+
+@pytest.mark.parametrize("width", [16, 32, 48, 96])
+def test_lstm_counts_match_built_module(width: int) -> None:
+    shape = make_shape("lstm", width)
+    model = build_model(shape)
+    assert isinstance(model.lstm, torch.nn.LSTM) and model.lstm.num_layers == shape.depth
+    assert count_params(model) == param_counts(shape)
+    assert param_counts(shape).embedding == VOCAB * (width + shape.ffn_hidden)
+
+
+@pytest.mark.parametrize("width", [32, 48, 64, 96, 128])
+def test_lstm_total_matches_llama_of_same_width(width: int) -> None:
+    """The cpu ladder's widths at the default synthetic vocabulary: within 1% (measured <= 0.9%)."""
+    lstm = shape_for_width(width, ModelConfig(family="lstm"), 32, 64)
+    llama = shape_for_width(width, ModelConfig(family="llama"), 32, 64)
+    assert lstm.depth == llama.depth and lstm.n_heads == 0
+    assert param_counts(lstm).total == pytest.approx(param_counts(llama).total, rel=0.01)
+    # h +- 1 lands farther away: the rule picks the closest hidden size
+    off = [param_counts(replace(lstm, ffn_hidden=lstm.ffn_hidden + k)).total for k in (-1, 0, 1)]
+    target = param_counts(llama).total
+    assert min(off, key=lambda n: abs(n - target)) == off[1]
+
+
+def test_lstm_forward_shape_seed_and_loss_at_init() -> None:
+    shape = make_shape("lstm", 48)
+    x = batch(shape)
+    logits = build_model(shape, seed=3)(input_ids=x).logits
+    assert logits.shape == (2, SEQ_LEN, VOCAB)
+    assert torch.equal(logits, build_model(shape, seed=3)(input_ids=x).logits)
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten())
+    assert abs(loss.item() - math.log(VOCAB)) < 0.5
+    # causal: changing a later token leaves earlier logits alone
+    y = x.clone()
+    y[:, -1] = (y[:, -1] + 1) % VOCAB
+    assert torch.equal(build_model(shape, seed=3)(input_ids=y).logits[:, :-1], logits[:, :-1])
+
+
+def test_lstm_rejects_tied_embeddings() -> None:
+    cfg = compose_config("model=lstm", "model.tie_embeddings=true")
+    with pytest.raises(ConfigError, match=r"^model.tie_embeddings: .*must be false$"):
+        validate(cfg)
