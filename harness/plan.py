@@ -132,6 +132,8 @@ def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision:
             if s.design == "isoflop" and not _in_window(tokens_per_param, s):
                 continue
             kept.append((budget, steps))
+        if not kept:
+            continue
         template = RunSpec(
             run_id="",
             shape=shape,

@@ -41,9 +41,17 @@ def lr_at(step: int, *, steps: int, warmup: int, peak: float, cfg: TrainConfig) 
     if cfg.schedule == "cosine":
         progress = (step - warmup) / max(1, steps - 1 - warmup)
         return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    cooldown = max(1, round(cfg.cooldown_frac * steps))
-    start = steps - cooldown
+    start = cooldown_start(steps, cfg)
     if step < start:
         return peak
-    progress = (step - start + 1) / cooldown
+    progress = (step - start + 1) / (steps - start)
     return peak + (floor - peak) * progress
+
+
+def cooldown_start(steps: int, cfg: TrainConfig) -> int:
+    """First step of a WSD run's linear cooldown (the last cooldown_frac of it, at least one step).
+
+    Until then the LR of every WSD run with the same warmup and peak is the same, which is what lets
+    a cooldown branch start from a constant-LR main run's state at exactly this step.
+    """
+    return steps - max(1, round(cfg.cooldown_frac * steps))

@@ -8,6 +8,8 @@ Layout (everything a fit needs, readable without torch):
     <sweep.dir>/runs/<run_id>/metrics.jsonl  one JSON object per eval
     <sweep.dir>/runs/<run_id>/result.json    written last and atomically: the run is finished
     <sweep.dir>/runs/<run_id>/checkpoint.pt  resumable state of an unfinished run
+    <sweep.dir>/runs/<run_id>/fork-<step>.pt  a main run's state where branches fork (sweep.branches),
+                                             kept until those branches have finished
 
 A run is finished exactly when result.json parses; every file is written to a temporary name,
 fsynced and renamed, so a kill at any moment leaves either the old file or the new one.
@@ -22,10 +24,14 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from harness.config import ConfigError
+
+if TYPE_CHECKING:
+    from harness.plan import RunSpec
 
 # Columns of results.csv; units and conventions are documented in the README.
 RESULT_COLUMNS = (
@@ -126,10 +132,31 @@ def read_metrics(run_path: Path, *, max_step: int | None = None) -> list[dict]:
     return rows
 
 
+def write_metrics(run_path: Path, rows: Iterable[dict]) -> None:
+    write_atomic(run_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
 def truncate_metrics(run_path: Path, max_step: int) -> None:
     """Drop eval rows after a checkpoint, so a resumed run does not log them twice."""
-    rows = read_metrics(run_path, max_step=max_step)
-    write_atomic(run_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_metrics(run_path, read_metrics(run_path, max_step=max_step))
+
+
+def fork_path(run_path: Path, step: int) -> Path:
+    """A main run's saved state after `step` steps, where the branches forking there start."""
+    return run_path / f"fork-{step}.pt"
+
+
+def release_forks(sweep_dir: Path, specs: Iterable[RunSpec]) -> None:
+    """Delete each fork checkpoint of the specs' main runs once every branch starting from it has finished."""
+    forks, needed = set(), set()
+    for spec in specs:
+        if spec.parent is not None:
+            fork = (spec.parent.run_id, spec.fork_step)
+            forks.add(fork)
+            if read_result(run_dir(sweep_dir, spec.run_id)) is None:
+                needed.add(fork)
+    for main_id, step in forks - needed:
+        fork_path(run_dir(sweep_dir, main_id), step).unlink(missing_ok=True)
 
 
 def write_results_table(sweep_dir: Path, rows: Iterable[dict]) -> Path:

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from harness import store
 from harness.config import Config, ConfigError, check_overrides, register_configs, validate
 from harness.data import epochs_over, fingerprint, make_source
-from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, plan_runs
+from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, compute_summary, plan_runs, shard, training_order
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
@@ -54,6 +54,7 @@ def run_sweep(cfg: Config) -> Path:
         "python": platform.python_version(),
         "device": dev.type,
         "precision": dev.precision,
+        "compute": compute_summary(specs),
     }
     store.open_sweep(
         sweep_dir,
@@ -63,7 +64,7 @@ def run_sweep(cfg: Config) -> Path:
     )
 
     if cfg.sweep.stage in ("all", "train"):
-        mine = [s for i, s in enumerate(specs) if i % cfg.sweep.num_shards == cfg.sweep.shard]
+        mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
         _train_all(cfg, mine, source, sweep_dir, dev, open_run, train_run)
     rows = _collect(sweep_dir, specs)
     store.write_results_table(sweep_dir, rows)
@@ -103,12 +104,16 @@ def _threads(cfg: Config, cores: int) -> int:
 
 
 def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
-    total = len(specs)
-    for i, spec in enumerate(specs, 1):
+    order = training_order(specs)  # a branch's main run first
+    store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
+    for i, spec in enumerate(order, 1):
         path = store.run_dir(sweep_dir, spec.run_id)
-        tag = f"[{i}/{total}] {spec.name:<22} {spec.run_id}"
+        tag = f"[{i}/{len(order)}] {spec.name:<22} {spec.run_id}"
         if store.read_result(path) is not None:
             _progress(cfg, f"{tag} finished earlier, skipped")
+            continue
+        if spec.parent is not None and store.read_result(path.with_name(spec.parent.run_id)) is None:
+            _progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
             continue
         lock = store.try_lock(path)
         if lock is None:
@@ -142,12 +147,13 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
                 logger.finish(summary=result, exit_code=exit_code)
             store.write_json(path / "result.json", result)
             (path / "checkpoint.pt").unlink(missing_ok=True)
+            store.release_forks(sweep_dir, specs)
             line = (
                 f"val_loss={result['val_loss']:.4f}"
                 if result["status"] == "done"
                 else f"DIVERGED at step {result['diverged_step']}"
             )
-            _progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s']:,.0f} tok/s")
+            _progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s'] or 0:,.0f} tok/s")
         finally:
             lock.release()
 

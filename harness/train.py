@@ -132,7 +132,8 @@ def _to_device(arr: np.ndarray, dev: Device) -> torch.Tensor:
 
 
 def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLogger, dev: Device) -> dict:
-    """Train `spec` to its planned tokens (resuming from a checkpoint if one exists).
+    """Train `spec` to its planned tokens (resuming from a checkpoint if one exists; a branch without
+    one starts from its main run's state at its fork step, its metrics up to there copied).
 
     Returns the result row (see store.RESULT_COLUMNS): status 'done' or 'diverged'. Writes eval rows
     to metrics.jsonl and logs them; the caller writes result.json.
@@ -140,6 +141,16 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     t = spec.train
     seed = t.seed
     run_path.mkdir(parents=True, exist_ok=True)
+    ckpt = resume_checkpoint(spec, run_path)
+    if ckpt is None and spec.parent is not None:
+        main_path = run_path.with_name(spec.parent.run_id)
+        ckpt = load_checkpoint(store.fork_path(main_path, spec.fork_step))
+        if ckpt is None:
+            return _branch_of_diverged(spec, source, main_path)
+        ckpt["wall_s"] = 0.0  # a branch's own time is its cooldown's
+        store.write_metrics(run_path, store.read_metrics(main_path, max_step=spec.fork_step))
+        for row in store.read_metrics(run_path):  # its curve up to the fork is its main run's
+            logger.log(row, step=row["step"])
     model = build_model(spec.shape, seed=seed).to(dev.torch)
     opt = make_optimizer(model, spec, dev)
     step_fn = torch.compile(model) if dev.compile else model
@@ -151,7 +162,6 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
 
     start, wall_before = 0, 0.0
     ckpt_path = run_path / "checkpoint.pt"
-    ckpt = load_checkpoint(ckpt_path)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -166,7 +176,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     t0 = time.perf_counter()
     status, diverged_step, train_loss, val_loss = "done", None, math.nan, math.nan
     for step in range(start, spec.steps):
-        lr = lr_at(step, steps=spec.steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
+        lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
             group["lr"] = lr
         x, y = (_to_device(a, dev) for a in source.train_batch(step, spec.batch_size, seed))
@@ -214,11 +224,29 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
             logger.log(row, step=done)
             loss_sum.zero_()
             n_since, t_since = 0, time.perf_counter()
-        if t.checkpoint_every and done < spec.steps and done % t.checkpoint_every == 0:
+        if done in spec.forks:  # a main run's state where branches start (also a resume point)
+            save_checkpoint(
+                store.fork_path(run_path, done), model, opt, done, wall_before + time.perf_counter() - t0
+            )
+        elif t.checkpoint_every and done < spec.steps and done % t.checkpoint_every == 0:
             save_checkpoint(ckpt_path, model, opt, done, wall_before + time.perf_counter() - t0)
 
     wall = wall_before + time.perf_counter() - t0
-    tokens_done = (diverged_step or spec.steps) * tokens_per_step
+    return _result(spec, source, status, val_loss, train_loss, wall, diverged_step)
+
+
+def _result(
+    spec: RunSpec,
+    source: TokenSource,
+    status: str,
+    val_loss: float | None,
+    train_loss: float | None,
+    wall: float,
+    diverged_step: int | None,
+) -> dict:
+    """The result row; throughput counts the steps this run trained itself (a branch: its cooldown)."""
+    steps_done = max(0, (diverged_step or spec.steps) - spec.fork_step)
+    tokens_done = steps_done * spec.batch_size * spec.shape.seq_len
     return {
         **spec.planned_row(),
         "status": status,
@@ -231,6 +259,17 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     }
 
 
+def _branch_of_diverged(spec: RunSpec, source: TokenSource, main_path: Path) -> dict:
+    """A branch whose main run diverged before the fork: the same steps, so it diverges there too."""
+    main = store.read_result(main_path)
+    if main is None or main["status"] != "diverged" or main["diverged_step"] > spec.fork_step:
+        raise RuntimeError(
+            f"branch {spec.run_id}: no state of its main run {main_path.name} at step {spec.fork_step}; "
+            "train the main run first (delete its result.json to train it again)"
+        )
+    return _result(spec, source, "diverged", None, None, 0.0, main["diverged_step"])
+
+
 def save_checkpoint(
     path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, wall_s: float
 ) -> None:
@@ -241,6 +280,15 @@ def save_checkpoint(
         {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "wall_s": wall_s}, tmp
     )
     os.replace(tmp, path)
+
+
+def resume_checkpoint(spec: RunSpec, run_path: Path) -> dict | None:
+    """The run's latest saved state: its checkpoint or, for a main run, a later fork state; None if none."""
+    ckpt = load_checkpoint(run_path / "checkpoint.pt")
+    saved = [step for step in spec.forks if store.fork_path(run_path, step).exists()]
+    if saved and (ckpt is None or max(saved) > ckpt["step"]):
+        ckpt = load_checkpoint(store.fork_path(run_path, max(saved))) or ckpt
+    return ckpt
 
 
 def load_checkpoint(path: Path) -> dict | None:
