@@ -10,15 +10,20 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any, NoReturn
 
 import hydra
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from harness import store
 from harness.config import Config, ConfigError, check_overrides, register_configs, validate
 from harness.data import epochs_over, fingerprint, make_source
+from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu
 from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, compute_summary, plan_runs, shard, training_order
 
 
@@ -30,36 +35,38 @@ def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> 
     )
 
 
-def run_sweep(cfg: Config) -> Path:
-    """Run the whole sweep described by cfg; return the sweep directory."""
+def run_sweep(cfg: Config, jobs: int = 1) -> Path:
+    """Run the stage (`sweep.stage`) of the sweep described by cfg, as one of `jobs` jobs sharing this
+    machine's cores at once; return the sweep directory."""
     validate(cfg)
     # torch and the trainer load only once the config is known to be good.
     from harness.logger import log_fit, open_run
     from harness.train import resolve_device, train_run, usable_cores
 
+    threads = cpu_threads(cfg.train.threads, jobs, usable_cores())
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
             f"data.vocab_size: {cfg.data.vocab_size} is smaller than the data's {source.vocab_size} token ids"
         )
-    dev = resolve_device(cfg.train, _threads(cfg, usable_cores()))
-    specs = plan_runs(
-        cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=dev.precision
-    )
     sweep_dir = Path(cfg.sweep.dir)
+    dev, device, precision = _device(cfg, sweep_dir, threads, resolve_device)
+    specs = plan_runs(
+        cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=precision
+    )
     meta = {
         "config": asdict(cfg),
         "data": {"source": source.name, "fingerprint": source.fingerprint, **source.info},
         "bayes_loss": source.bayes_loss,
         "python": platform.python_version(),
-        "device": dev.type,
-        "precision": dev.precision,
+        "device": device,
+        "precision": precision,
         "compute": compute_summary(specs),
     }
     store.open_sweep(
         sweep_dir,
         name=cfg.sweep.name,
-        fingerprint=settings_fingerprint(cfg, source.fingerprint, dev.precision),
+        fingerprint=settings_fingerprint(cfg, source.fingerprint, precision),
         meta=meta,
     )
 
@@ -99,8 +106,17 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
     print(summary_text(report))
 
 
-def _threads(cfg: Config, cores: int) -> int:
-    return cfg.train.threads or max(1, cores // cfg.sweep.parallel)
+def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple:
+    """(Device or None, device type, precision) of the sweep. Fitting alone takes the ones the runs were
+    trained with from sweep.json (precision is part of each run id), so a machine without the sweep's
+    GPU, such as a cluster's login node, can fit it."""
+    trained = store.read_json(sweep_dir / "sweep.json") if cfg.sweep.stage == "fit" else None
+    if trained is not None:
+        return None, trained["device"], trained["precision"]
+    place_on_gpu(cfg.sweep.shard, cfg.train.device)
+    dev = resolve_device(cfg.train, threads)
+    return dev, dev.type, dev.precision
+
 
 
 def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
@@ -172,14 +188,47 @@ def _progress(cfg: Config, line: str) -> None:
         print(time.strftime("%H:%M:%S"), line, flush=True)
 
 
+class FitAfterJobs(Callback):
+    """Hydra callback of a multirun (registered in configs/config.yaml): checks every job's config before
+    any starts, and once all have returned (each trained its shard) writes the results table of each
+    sweep and fits it, once, in the launching process."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from harness.train import usable_cores
+
+        launcher = config.hydra.launcher
+        try:
+            for cfg in job_configs(config):
+                validate(cfg)
+                cpu_threads(cfg.train.threads, jobs_at_once(launcher, cfg.sweep.num_shards), usable_cores())
+        except ConfigError as exc:
+            _config_error(exc)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        fitted = set()
+        for cfg in job_configs(config):
+            if cfg.sweep.stage != "train" and cfg.sweep.dir not in fitted:
+                fitted.add(cfg.sweep.dir)
+                run_sweep(replace(cfg, sweep=replace(cfg.sweep, stage="fit")))
+
+
+def _config_error(exc: ConfigError) -> NoReturn:
+    print(f"config error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
 def _hydra_main(dcfg) -> None:
     cfg: Config = OmegaConf.to_object(dcfg)
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:  # a job only trains its shard; FitAfterJobs fits after all
+        if cfg.sweep.stage == "fit":
+            return
+        cfg = replace(cfg, sweep=replace(cfg.sweep, stage="train"))
     try:
-        run_sweep(cfg)
+        run_sweep(cfg, jobs=jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards))
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _config_error(exc)
 
 
 def default_sweep(argv: list[str]) -> list[str]:
@@ -197,8 +246,7 @@ def main() -> None:
     try:
         check_overrides(argv, Path(__file__).parent.parent / "configs")
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _config_error(exc)
     sys.argv = [sys.argv[0], *default_sweep(argv)]
     _hydra_main()
 

@@ -1,0 +1,83 @@
+"""Where a multirun's jobs run: how many share this machine, how many CPU threads and which GPU each
+gets, and each job's config, for Hydra's launchers.
+
+`python -m harness.sweep -m hydra/launcher=joblib sweep.num_shards=K` splits the planned runs into K
+jobs (configs/config.yaml sweeps `sweep.shard` over range(K)); the launcher (joblib, submitit_local,
+submitit_slurm) decides where they run, and this module sizes each job to its share of the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from harness.config import Config, ConfigError
+
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+
+
+def jobs_at_once(launcher: Mapping[str, Any], num_jobs: int) -> int:
+    """How many of num_jobs jobs the launcher (the `hydra.launcher` config) runs at the same time on
+    this machine: joblib up to its n_jobs (joblib's count: -1 = every usable core), submitit_local all
+    of them; the basic launcher runs them one after another and a cluster gives each its own
+    allocation (whose cores the job's CPU affinity already is), so one."""
+    target = launcher.get("_target_", "")
+    if target == JOBLIB:
+        from joblib import effective_n_jobs
+
+        return min(effective_n_jobs(launcher["n_jobs"]), num_jobs)
+    return num_jobs if target == SUBMITIT_LOCAL else 1
+
+
+def cpu_threads(threads: int, jobs: int, cores: int) -> int:
+    """Torch threads of each of `jobs` jobs at once on `cores` usable cores: `train.threads`, or (0) the
+    cores split evenly; ConfigError when jobs x threads would oversubscribe the cores."""
+    if jobs > cores:
+        raise ConfigError(
+            f"hydra.launcher: {jobs} jobs at once > {cores} usable cores; allowed: at most {cores} at once "
+            "(sweep.num_shards, or hydra.launcher.n_jobs with joblib)"
+        )
+    per_job = threads or cores // jobs
+    if per_job * jobs > cores:
+        raise ConfigError(
+            f"train.threads: {threads} threads x {jobs} job{'s' * (jobs > 1)} at once > {cores} usable "
+            f"cores; allowed: 0 (split the cores) to {cores // jobs}"
+        )
+    return per_job
+
+
+def place_on_gpu(shard: int, device: str) -> int | None:
+    """Make the shard's GPU the current one (and return its index; None when training on cpu): shard
+    k takes visible GPU k mod count, so K shards run one per GPU on a node with K GPUs, or several per
+    GPU with more shards; under SLURM each job sees only its own GPU, index 0."""
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return None
+    index = shard % torch.cuda.device_count()
+    torch.cuda.set_device(index)
+    return index
+
+
+def job_configs(config: DictConfig) -> list[Config]:
+    """The typed config of every job of a multirun, from its launching config: Hydra's basic sweeper's
+    expansion of `hydra.sweeper.params` and the command line, composed as the launchers compose it."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not config.hydra.sweeper._target_.endswith(".BasicSweeper"):
+        raise ConfigError(f"hydra.sweeper: {config.hydra.sweeper._target_} is not supported; allowed: basic")
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    loader = GlobalHydra.instance().config_loader()
+    configs = []
+    for job in BasicSweeper.split_arguments(overrides, None)[0]:
+        job_cfg = loader.load_sweep_config(config, list(job))
+        with open_dict(job_cfg):
+            del job_cfg["hydra"]
+        configs.append(OmegaConf.to_object(job_cfg))
+    return configs

@@ -1,0 +1,155 @@
+"""A sweep split into jobs by Hydra's launchers: every job trains its shard into the one sweep dir, the
+fit runs once after all of them in the launching process and equals the single-process fit; jobs at
+once x threads never oversubscribe the usable cores; shards take GPUs in turn."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
+
+from harness.config import ConfigError, register_configs
+from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu
+from harness.train import usable_cores
+from tests.conftest import CONFIG_DIR, run_module
+
+# 6 runs, enough for a fit; smaller than the smoke preset.
+TINY = ("sweep=smoke", "logger=off", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768,65536]")
+TINY += ("fit.bootstrap=20",)
+SUMMARY = "scaling-law fit:"  # first line of the fit's printed summary
+
+
+def launcher(*overrides: str) -> dict:
+    """The resolved `hydra.launcher` config `python -m harness.sweep -m OVERRIDES` launches with."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    return OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+
+
+def test_jobs_at_once_follows_the_launcher() -> None:
+    from joblib import cpu_count
+
+    assert jobs_at_once(launcher("hydra/launcher=basic"), 4) == 1
+    assert jobs_at_once(launcher("hydra/launcher=joblib", "hydra.launcher.n_jobs=3"), 5) == 3
+    assert jobs_at_once(launcher("hydra/launcher=joblib", "hydra.launcher.n_jobs=3"), 2) == 2
+    assert jobs_at_once(launcher("hydra/launcher=joblib"), 64) == min(cpu_count(), 64)  # n_jobs=-1
+    assert jobs_at_once(launcher("hydra/launcher=local"), 3) == 3  # submitit_local starts every job
+    assert jobs_at_once(launcher("hydra/launcher=submitit_local"), 3) == 3
+    assert jobs_at_once(launcher("hydra/launcher=slurm"), 8) == 1  # each job in its own allocation
+
+
+def test_slurm_config_has_the_cluster_fields() -> None:
+    slurm = launcher("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "sweep=gpu")
+    assert slurm["partition"] == "gpu" and slurm["gpus_per_node"] == 1 and slurm["tasks_per_node"] == 1
+    assert slurm["timeout_min"] > 0 and slurm["array_parallelism"] > 0
+    assert slurm["submitit_folder"] == "runs/gpu/multirun/.submitit/%j"  # logs inside the sweep dir
+
+
+@pytest.mark.parametrize(
+    ("threads", "jobs", "cores", "expected"),
+    [(0, 1, 2, 2), (0, 2, 2, 1), (0, 3, 8, 2), (1, 2, 2, 1), (4, 1, 16, 4)],
+)
+def test_cpu_threads_split_the_cores(threads: int, jobs: int, cores: int, expected: int) -> None:
+    assert cpu_threads(threads, jobs, cores) == expected
+
+
+@pytest.mark.parametrize(
+    ("threads", "jobs", "cores", "field"),
+    [(0, 3, 2, "hydra.launcher: 3 jobs at once > 2 usable cores"), (2, 2, 2, "train.threads: 2 threads x 2")],
+)
+def test_oversubscription_is_refused(threads: int, jobs: int, cores: int, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        cpu_threads(threads, jobs, cores)
+
+
+def test_shards_take_the_visible_gpus_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    assert [place_on_gpu(shard, "auto") for shard in range(6)] == [0, 1, 2, 3, 0, 1]
+    assert chosen == [0, 1, 2, 3, 0, 1]
+    assert place_on_gpu(1, "cpu") is None and len(chosen) == 6
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # SLURM: each job sees its own GPU
+    assert place_on_gpu(5, "cuda") == 0
+
+
+def test_job_configs_expand_the_shards_and_other_sweeps() -> None:
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*TINY, "sweep.num_shards=3"], return_hydra_config=True)
+        jobs = job_configs(cfg)
+        assert [j.sweep.shard for j in jobs] == [0, 1, 2]
+        assert {(j.sweep.num_shards, j.sweep.dir, tuple(j.sweep.widths)) for j in jobs} == {
+            (3, "runs/smoke", (16, 32))
+        }
+        with open_dict(cfg):  # as if `train.lr=1e-3,2e-3` were on the command line
+            cfg.hydra.overrides.task.append("train.lr=1e-3,2e-3")
+        assert sorted((j.train.lr, j.sweep.shard) for j in job_configs(cfg)) == [
+            (1e-3, 0), (1e-3, 1), (1e-3, 2), (2e-3, 0), (2e-3, 1), (2e-3, 2),
+        ]  # fmt: skip
+
+
+def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return run_module("harness.sweep", *args, *TINY, cwd=cwd)  # flags (-m) before the overrides
+
+
+def read_rows(sweep_dir: Path) -> dict[str, dict]:
+    with open(sweep_dir / "results.csv", newline="") as f:
+        return {r["run_id"]: r for r in csv.DictReader(f)}
+
+
+def read_fit(sweep_dir: Path) -> dict:
+    """fit.json without meta (which records the config, shard and stage included)."""
+    fit = json.loads((sweep_dir / "fit.json").read_text())
+    del fit["meta"]
+    return fit
+
+
+@pytest.mark.slow
+def test_launchers_split_the_sweep_and_fit_once_like_one_process(tmp_path: Path) -> None:
+    plain = sweep("sweep.dir=plain", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    rows = read_rows(tmp_path / "plain")
+    assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"done"}
+
+    shards = min(2, usable_cores())  # jobs at once never exceed the cores (1 under `taskset -c 1`)
+    for name in ("local", "joblib"):
+        args = (f"hydra/launcher={name}", f"sweep.num_shards={shards}", f"sweep.dir={name}")
+        out = sweep("-m", *args, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        sweep_dir = tmp_path / name
+        got = read_rows(sweep_dir)
+        assert got.keys() == rows.keys() and {r["status"] for r in got.values()} == {"done"}
+        assert {k: r["val_loss"] for k, r in got.items()} == {k: r["val_loss"] for k, r in rows.items()}
+        assert read_fit(sweep_dir) == read_fit(tmp_path / "plain")
+        assert out.stdout.count(SUMMARY) == 1  # the launching process fits once, no job does
+        assert f"#{shards - 1} : sweep.shard={shards - 1}" in out.stdout + out.stderr
+    # submitit_local's jobs log inside the sweep dir; each job trained and none fitted
+    logs = sorted((tmp_path / "local" / "multirun" / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == shards
+    assert all("val_loss=" in p.read_text() and SUMMARY not in p.read_text() for p in logs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joblib", "local", "plain"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("-m", "hydra/launcher=local", "sweep.num_shards={over}"), "hydra.launcher: {over} jobs at once >"),
+        (("train.threads={over}",), "train.threads: {over} threads x 1 job at once > {cores} usable cores"),
+    ],
+)
+def test_oversubscription_is_one_line_and_writes_nothing(tmp_path: Path, args: tuple, expected: str) -> None:
+    cores = usable_cores()
+    out = sweep(*(a.format(over=cores + 1) for a in args), cwd=tmp_path)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stderr
+    assert expected.format(over=cores + 1, cores=cores) in lines[0]
+    assert list(tmp_path.iterdir()) == []
