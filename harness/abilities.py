@@ -5,7 +5,10 @@ for one exact next token, grouped into abilities (the synthetic source's skills;
 At each eval the trainer scores them from the logits it already has (`group_scores`): an ability's
 *accuracy* is the share of its questions whose answer is the model's top-1 token (all or nothing per
 question), its *log-prob* the mean natural-log probability the model gives the answer (the continuous
-quantity underneath). `ScoreLog` keeps them per eval in `<run>/abilities.json`.
+quantity underneath). Only abilities asked about at least MIN_ITEMS distinct items are scored: a
+rare skill seen in one validation sequence may repeat two chain states thirty times, and a model
+whose top-1 happens to match those two would look as if it had learned the skill. `ScoreLog` keeps
+the scores per eval in `<run>/abilities.json`.
 
 Across a sweep (`analyse_abilities`, written into report.md by harness.report): at each budget the
 runs are ordered by size; an ability *jumps* where its accuracy goes from < UNLEARNED at one size to
@@ -35,11 +38,11 @@ if TYPE_CHECKING:
 FILE = "abilities.json"
 LEARNED = 0.8  # accuracy at which an ability counts as learned
 UNLEARNED = 0.2  # a jump starts below this accuracy and ends above LEARNED at the next size
-MIN_QUESTIONS = 20  # abilities with fewer questions in the validation set are too noisy to score
+MIN_ITEMS = 8  # abilities asked about fewer distinct items in the validation set are not scored
 SMOOTH_TOL = 0.05  # nats: a log-prob may dip this much from one size to the next and still rise smoothly
 SMOOTH_SHARE = 0.75  # the jump step may carry at most this share of a smooth log-prob's rise
 MAX_NAMED = 8  # a source with at most this many abilities gets per-ability curves in metrics and W&B
-PLOTS = ("abilities_jumps", "abilities_learned")
+PLOTS = ("abilities_jumps", "abilities_by_frequency", "abilities_learned")
 _SHOWN = 4  # abilities drawn in the jumps plot
 _MAX_ROWS = 30  # jumps listed in report.md
 
@@ -55,20 +58,23 @@ class Scores:
     acc: np.ndarray  # share of its questions whose answer is the model's top-1 token
     logp: np.ndarray  # mean log-probability of the answer, nats
     n: np.ndarray  # questions
+    items: np.ndarray  # distinct items its questions ask about
 
 
-def group_scores(group: np.ndarray, answer_logp: np.ndarray, correct: np.ndarray, n_groups: int) -> Scores:
-    """Per-ability accuracy and mean answer log-prob from per-question results."""
-    n = np.bincount(group, minlength=n_groups)
+def group_scores(questions: Questions, answer_logp: np.ndarray, correct: np.ndarray) -> Scores:
+    """Per-ability accuracy and mean answer log-prob from the per-question results."""
+    g, size = questions.group, len(questions.names)
+    n = np.bincount(g, minlength=size)
+    pairs = np.unique(np.stack([g, questions.item]), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.bincount(group, weights=correct.astype(np.float64), minlength=n_groups) / n
-        logp = np.bincount(group, weights=answer_logp.astype(np.float64), minlength=n_groups) / n
-    return Scores(acc=acc, logp=logp, n=n)
+        acc = np.bincount(g, weights=correct.astype(np.float64), minlength=size) / n
+        logp = np.bincount(g, weights=answer_logp.astype(np.float64), minlength=size) / n
+    return Scores(acc=acc, logp=logp, n=n, items=np.bincount(pairs[0], minlength=size))
 
 
-def learned_fraction(acc: np.ndarray, n: np.ndarray) -> float | None:
-    """Share of the scorable abilities (>= MIN_QUESTIONS questions) with accuracy >= LEARNED."""
-    scorable = np.asarray(n) >= MIN_QUESTIONS
+def learned_fraction(acc: np.ndarray, items: np.ndarray) -> float | None:
+    """Share of the scorable abilities (>= MIN_ITEMS distinct items) with accuracy >= LEARNED."""
+    scorable = np.asarray(items) >= MIN_ITEMS
     return float(np.mean(np.asarray(acc)[scorable] >= LEARNED)) if scorable.any() else None
 
 
@@ -83,7 +89,7 @@ def eval_metrics(scores: Scores, names: tuple[str, ...]) -> dict[str, float]:
         "val/answer_acc": float(w @ scores.acc[asked]),
         "val/answer_logp": float(w @ scores.logp[asked]),
     }
-    learned = learned_fraction(scores.acc, scores.n)
+    learned = learned_fraction(scores.acc, scores.items)
     if learned is not None:
         out["val/abilities_learned"] = learned
     if len(names) <= MAX_NAMED:
@@ -116,6 +122,7 @@ class ScoreLog:
             "names": [self.questions.names[g] for g in asked],
             "frequency": None if freq is None else freq[asked].tolist(),
             "questions": scores.n[asked].tolist(),
+            "items": scores.items[asked].tolist(),
             "evals": self.evals,
         }
         store.write_atomic(self.path, json.dumps(record) + "\n")
@@ -187,7 +194,7 @@ class AbilityReport:
     description: str
     questions: int
     abilities: int  # abilities with questions
-    scorable: int  # ... with at least MIN_QUESTIONS
+    scorable: int  # ... about at least MIN_ITEMS distinct items
     series: tuple[Series, ...]  # every (scorable ability, budget with >= 2 sizes)
     runs: tuple[RunAbilities, ...]
 
@@ -212,7 +219,7 @@ class AbilityReport:
             "questions": self.questions,
             "abilities": self.abilities,
             "scorable": self.scorable,
-            "thresholds": {"learned": LEARNED, "unlearned": UNLEARNED, "min_questions": MIN_QUESTIONS},
+            "thresholds": {"learned": LEARNED, "unlearned": UNLEARNED, "min_items": MIN_ITEMS},
             "jumps": [vars(s) for s in jumps],
             "smooth_jumps": sum(s.smooth for s in jumps),
             "learned": [
@@ -234,9 +241,9 @@ def analyse_abilities(
     if not done:
         return None
     first = scores[done[0]["run_id"]]
-    names, questions = first["names"], np.asarray(first["questions"])
+    names, questions, items = first["names"], np.asarray(first["questions"]), np.asarray(first["items"])
     freq = first.get("frequency")
-    scorable = np.flatnonzero(questions >= MIN_QUESTIONS)
+    scorable = np.flatnonzero(items >= MIN_ITEMS)
 
     runs, final = [], {}
     for row in done:
@@ -252,7 +259,7 @@ def analyse_abilities(
                 N=float(row[n_col]),
                 tokens=float(row["tokens"]),
                 C=np.array([float(e[c_col]) for e in rec["evals"]]),
-                learned=np.array([learned_fraction(a, questions) or 0.0 for a in acc]),
+                learned=np.array([learned_fraction(a, items) or 0.0 for a in acc]),
                 logp=float(logp[-1][scorable].mean()) if scorable.size else math.nan,
             )
         )
@@ -312,7 +319,8 @@ def markdown(rep: AbilityReport, plots: list[str]) -> str:
         "## Abilities: smooth loss, abrupt skills",
         "",
         f"Questions: {rep.description}. {rep.questions} questions on the validation set in "
-        f"{rep.abilities} abilities; the {rep.scorable} with >= {MIN_QUESTIONS} questions are scored. "
+        f"{rep.abilities} abilities; the {rep.scorable} asked about >= {MIN_ITEMS} distinct items are "
+        "scored. "
         "Accuracy: share of an ability's questions whose answer is the model's top-1 token; log-prob: "
         "mean natural-log probability the model gives the answer (nats), both at the end of each run. "
         f"Learned: accuracy >= {LEARNED}. A jump: accuracy < {UNLEARNED} at one size and > {LEARNED} at "
@@ -356,9 +364,11 @@ def markdown(rep: AbilityReport, plots: list[str]) -> str:
 
 
 def write_plots(rep: AbilityReport, plot_dir: Path, *, n_label: str, c_label: str) -> list[str]:
-    """abilities_jumps.png (accuracy and log-prob against size for a few abilities) and
-    abilities_learned.png (share learned against compute, every eval of every run)."""
+    """abilities_jumps.png (accuracy and log-prob against size for a few abilities),
+    abilities_by_frequency.png (both for every scorable ability at the largest budget, the most
+    frequent first) and abilities_learned.png (share learned against compute, every eval of every run)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -377,6 +387,8 @@ def write_plots(rep: AbilityReport, plot_dir: Path, *, n_label: str, c_label: st
             ax_acc.axhline(y, color="0.6", ls=":", lw=0.8)
         ax_acc.set(xscale="log", xlabel=n_label, ylabel="accuracy (answer is top-1)", ylim=(-0.03, 1.03))
         ax_lp.set(xscale="log", xlabel=n_label, ylabel="mean log p(answer), nats")
+        for ax in (ax_acc, ax_lp):
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax_acc.legend(fontsize=7)
         fig.suptitle(
             "accuracy jumps between adjacent sizes; the log-probability underneath"
@@ -385,6 +397,28 @@ def write_plots(rep: AbilityReport, plot_dir: Path, *, n_label: str, c_label: st
         )
         fig.savefig(plot_dir / "abilities_jumps.png", dpi=110)
         written.append("abilities_jumps")
+
+    if rep.series:  # built budget by budget, ascending: the last budget is the largest
+        budget = rep.series[-1].budget
+        rows = sorted((s for s in rep.series if s.budget == budget), key=lambda s: -(s.frequency or 0))
+        fig = Figure(figsize=(10, max(4.0, 1.2 + 0.15 * len(rows))))
+        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.93, wspace=0.35)
+        for ax, key, label, limits in zip(
+            fig.subplots(1, 2),
+            ("acc", "logp"),
+            ("accuracy (answer is top-1)", "mean log p(answer), nats"),
+            ((0.0, 1.0), (None, None)),
+            strict=True,
+        ):
+            values = np.array([getattr(s, key) for s in rows])
+            image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=limits[0], vmax=limits[1])
+            ax.set_xticks(range(len(rows[0].sizes)), [f"{n:.3g}" for n in rows[0].sizes])
+            ax.set_yticks(range(len(rows)), [s.name for s in rows], fontsize=6)
+            ax.set(xlabel=n_label)
+            fig.colorbar(image, ax=ax, label=label)
+        fig.suptitle(f"abilities by training frequency (most frequent first), budget {float(budget):.3g}")
+        fig.savefig(plot_dir / "abilities_by_frequency.png", dpi=110)
+        written.append("abilities_by_frequency")
 
     fig = Figure(figsize=(7.5, 5.5))
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.1, top=0.93)

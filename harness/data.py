@@ -51,13 +51,16 @@ class Questions:
     """Next-token questions with one exact answer on the validation set, grouped into abilities.
 
     Question q asks for token answer[q] at target position pos[q] (flat: row * seq_len + t of the
-    val targets, ascending) and tests ability group[q]; names[g] labels ability g, frequency[g] is
-    its share of the training distribution (None when unknown), description says how they were asked.
+    val targets, ascending) and tests ability group[q]; item[q] says what it asks about (questions
+    of one item differ only in context, so they are not independent evidence); names[g] labels
+    ability g, frequency[g] is its share of the training distribution (None when unknown), and
+    description says how they were asked.
     """
 
     pos: np.ndarray  # [Q] int64
     answer: np.ndarray  # [Q] int64
     group: np.ndarray  # [Q] int64
+    item: np.ndarray  # [Q] int64
     names: tuple[str, ...]
     description: str
     frequency: np.ndarray | None = None
@@ -217,11 +220,13 @@ class SkillMixture:
             pos=pos,
             answer=top[skills[:, None], seq[:, :-1]].ravel()[pos],
             group=np.repeat(skills, asked.shape[1])[pos],
+            item=seq[:, :-1].ravel()[pos],  # the current token: the chain state asked about
             names=tuple(f"skill {i}" for i in range(k)),
             description=(
                 "each skill is asked for its chain's most likely next token where the Bayes-optimal "
                 f"predictor, inferring the skill from the context, ranks it first with p >= {min_prob} "
-                "and the mixture's bigram statistics would predict another token"
+                "and the mixture's bigram statistics would predict another token (an item: the current "
+                "token, i.e. the chain state asked about)"
             ),
             frequency=self.skill_p,
         )
@@ -411,9 +416,10 @@ def induction_questions(x: np.ndarray, y: np.ndarray, n: int = INDUCTION_NGRAM) 
         pos=pos,
         answer=y.ravel()[pos],
         group=np.zeros(len(pos), dtype=np.int64),
+        item=y.ravel()[pos],  # the token to copy
         names=("induction",),
         description=(
             f"induction: the next token completes a {n}-token sequence repeated earlier in the window, "
-            "whose earlier occurrences all continued with it"
+            "whose earlier occurrences all continued with it (an item: the token to copy)"
         ),
     )

@@ -202,9 +202,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
             evaluation = evaluate(model, val, dev, questions)
             val_loss = evaluation.loss
-            scores = group_scores(
-                questions.group, evaluation.answer_logp, evaluation.answer_correct, len(questions.names)
-            )
+            scores = group_scores(questions, evaluation.answer_logp, evaluation.answer_correct)
             row = {
                 "step": done,
                 "tokens": done * tokens_per_step,

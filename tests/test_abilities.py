@@ -45,6 +45,7 @@ def test_evaluate_scores_questions_from_known_logits() -> None:
         pos=np.array([0, 1, 3, 5]),
         answer=np.array([0, 1, 1, 2]),
         group=np.array([0, 1, 0, 1]),
+        item=np.array([0, 1, 1, 1]),
         names=("a", "b", "c"),
         description="test",
     )
@@ -55,15 +56,16 @@ def test_evaluate_scores_questions_from_known_logits() -> None:
         np.testing.assert_allclose(ev.answer_logp, [float(v) for v in expected_logp], rtol=1e-6)
         np.testing.assert_array_equal(ev.answer_correct, [True, True, True, False])
 
-    s = ab.group_scores(q.group, ev.answer_logp, ev.answer_correct, 3)
+    s = ab.group_scores(q, ev.answer_logp, ev.answer_correct)
     np.testing.assert_array_equal(s.n, [2, 2, 0])
+    np.testing.assert_array_equal(s.items, [2, 1, 0])
     np.testing.assert_allclose(s.acc[:2], [1.0, 0.5])
     assert s.logp[0] == pytest.approx(float(lp[0, 0] + lp[1, 1]) / 2)
     assert math.isnan(s.acc[2])  # no questions: no score
     metrics = ab.eval_metrics(s, q.names)
     assert metrics["val/answer_acc"] == pytest.approx(0.75)
     assert metrics["val/a_acc"] == 1.0 and metrics["val/b_acc"] == 0.5 and "val/c_acc" not in metrics
-    assert "val/abilities_learned" not in metrics  # no ability has MIN_QUESTIONS questions
+    assert "val/abilities_learned" not in metrics  # no ability is asked about MIN_ITEMS items
 
     assert evaluate(_Bigram(table), (x, y), CPU).answer_logp.size == 0  # no questions: loss only
 
@@ -78,6 +80,7 @@ def test_skill_questions_need_the_skill() -> None:
     np.testing.assert_array_equal(q.group, skills[row])
     top = mixture.succ[q.group, seq[row, t], mixture.prob[q.group, seq[row, t]].argmax(-1)]
     np.testing.assert_array_equal(q.answer, top)  # the skill's most likely next token
+    np.testing.assert_array_equal(q.item, seq[row, t])  # asked about the current chain state
     dense = np.zeros((16, 8, 8))
     np.put_along_axis(dense, mixture.succ, mixture.prob, axis=-1)
     bigram_top = np.einsum("k,kab->ab", mixture.skill_p, dense).argmax(-1)
@@ -96,16 +99,23 @@ def test_induction_questions_ask_for_unambiguous_repeats() -> None:
     np.testing.assert_array_equal(q.pos, [7, 8, 9, 10])
     np.testing.assert_array_equal(q.answer, [9, 1, 2, 3])
     assert q.names == ("induction",) and (q.group == 0).all() and q.frequency is None
+    np.testing.assert_array_equal(q.item, q.answer)
 
 
 def test_score_log_keeps_evals_up_to_the_resume_step(tmp_path: Path) -> None:
-    q = Questions(np.array([0]), np.array([0]), np.array([1]), ("a", "b"), "test", np.array([0.9, 0.1]))
-    scores = ab.Scores(acc=np.array([np.nan, 0.5]), logp=np.array([np.nan, -1.0]), n=np.array([0, 30]))
+    q = Questions(
+        np.array([0]), np.array([0]), np.array([1]), np.array([0]), ("a", "b"), "test", np.array([0.9, 0.1])
+    )
+    nan = np.nan
+    scores = ab.Scores(
+        acc=np.array([nan, 0.5]), logp=np.array([nan, -1.0]), n=np.array([0, 30]), items=np.array([0, 9])
+    )
     log = ab.ScoreLog(tmp_path / ab.FILE, q, keep_until=0)
     for step in (10, 20, 30):
         log.add({"step": step, "flops": step * 1e6}, scores)
     record = json.loads((tmp_path / ab.FILE).read_text())
     assert record["names"] == ["b"] and record["frequency"] == [0.1] and record["questions"] == [30]
+    assert record["items"] == [9]
     assert [e["step"] for e in record["evals"]] == [10, 20, 30] and record["evals"][0]["acc"] == [0.5]
     resumed = ab.ScoreLog(tmp_path / ab.FILE, q, keep_until=20)
     resumed.add({"step": 30, "flops": 3e7}, scores)
@@ -146,7 +156,8 @@ def _record(acc_by_eval: list[list[float]], logp_by_eval: list[list[float]]) -> 
         "description": "made up",
         "names": ["frequent", "rare", "tiny"],
         "frequency": [0.5, 0.1, 0.01],
-        "questions": [40, 25, 5],
+        "questions": [40, 25, 50],
+        "items": [12, 8, 2],
         "evals": [
             {"step": i + 1, "flops": 1e9 * (i + 1), "acc": a, "logp": lp}
             for i, (a, lp) in enumerate(zip(acc_by_eval, logp_by_eval, strict=True))
@@ -156,8 +167,8 @@ def _record(acc_by_eval: list[list[float]], logp_by_eval: list[list[float]]) -> 
 
 def test_analyse_abilities_lists_jumps_by_frequency_and_learned_vs_compute() -> None:
     # three sizes at one budget; final evals: 'frequent' jumps between sizes 1 and 2 with an even
-    # log-prob rise, 'rare' jumps between sizes 0 and 1 with a log-prob that jumps too, 'tiny' has
-    # too few questions to count
+    # log-prob rise, 'rare' jumps between sizes 0 and 1 with a log-prob that jumps too, 'tiny' asks
+    # about too few distinct items to count
     finals = {
         "s0": ([0.05, 0.1, 0.0], [-2.0, -2.0, -3.0]),
         "s1": ([0.1, 0.9, 1.0], [-1.5, -0.5, -3.0]),
@@ -170,7 +181,7 @@ def test_analyse_abilities_lists_jumps_by_frequency_and_learned_vs_compute() -> 
     rows.append({"run_id": "gone", "status": "diverged", "params_total": "5", "tokens": "1000"})
     scores = {rid: _record([[0.0, 0.0, 0.0], acc], [[-3.0] * 3, lp]) for rid, (acc, lp) in finals.items()}
     rep = ab.analyse_abilities(rows, scores, n_col="params_total", c_col="flops")
-    assert rep is not None and rep.scorable == 2 and rep.questions == 70
+    assert rep is not None and rep.scorable == 2 and rep.questions == 115
     assert [(s.name, s.at, s.smooth) for s in rep.jumps] == [("frequent", 1, True), ("rare", 0, False)]
     frequent = rep.jumps[0]
     assert frequent.sizes == (100.0, 1000.0, 10000.0) and frequent.logp_share == pytest.approx(0.5)
@@ -229,7 +240,7 @@ def test_synthetic_sweep_writes_ability_scores_report_and_plots(tmp_path: Path) 
         assert len(record["evals"]) == cfg.train.evals and record["description"].startswith("each skill")
         last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
         assert last["val/abilities_learned"] == ab.learned_fraction(
-            np.array(record["evals"][-1]["acc"]), np.array(record["questions"])
+            np.array(record["evals"][-1]["acc"]), np.array(record["items"])
         )
     fit = json.loads((sweep_dir / "fit.json").read_text())
     assert len(fit["abilities"]["learned"]) == 6 and fit["abilities"]["scorable"] > 10
