@@ -40,7 +40,7 @@ from harness.fit import (
     refit_offset_power_law,
     resample_counts,
 )
-from harness.report import build_observations
+from harness.report import _band, build_observations
 
 SLOPE, OFFSET, NONE = "changes the slope", "changes the offset", "no measurable effect"
 Interval = tuple[float, float]
@@ -68,9 +68,8 @@ class VariantFit:
         return percentile_interval(self.samples[:, column], self.ci)
 
     def loss_interval(self, C: float) -> Interval:
-        E, C0, alpha = self.samples.T
-        with np.errstate(all="ignore"):
-            return percentile_interval(E + np.exp(alpha * (np.log(C0) - math.log(C))), self.ci)
+        band = _band(self.samples, np.array([C]), self.ci)
+        return (math.nan, math.nan) if band is None else (float(band[0][0]), float(band[1][0]))
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,7 @@ class Comparison:
 
     experiment: str
     reference: str
+    ci: float  # level of the intervals
     C_common: float
     rows: tuple[Row, ...]
     verdict: str
@@ -166,20 +166,20 @@ def compare(experiment: str, fits: list[VariantFit], reference: str, failed: dic
     ]  # fmt: skip
     rows = [rows[0], *(replace(r, verdict=pair_verdict(rows[0], r)) for r in rows[1:])]
     verdict = ingredient_verdict([r.verdict for r in rows[1:]]) if len(rows) > 1 else "one variant fitted"
-    return Comparison(experiment, reference, C, tuple(rows), verdict, dict(failed))
+    return Comparison(experiment, reference, fits[0].ci, C, tuple(rows), verdict, dict(failed))
 
 
 def _ci(x: float, ci: Interval, digits: int = 4) -> str:
     return f"{x:.{digits}g} [{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]"
 
 
-def markdown(c: Comparison, ci: float) -> str:
+def markdown(c: Comparison) -> str:
     """The comparison table and verdict as Markdown."""
     lines = [
         f"# Experiment {c.experiment}: {c.verdict}",
         "",
-        f"Frontier L(C) = E + (C0/C)^alpha per variant, {ci:.0%} bootstrap intervals; loss predicted at the "
-        f"common compute C = {c.C_common:.3g} FLOPs. Reference: {c.reference}.",
+        f"Frontier L(C) = E + (C0/C)^alpha per variant, {c.ci:.0%} bootstrap intervals; loss predicted at "
+        f"the common compute C = {c.C_common:.3g} FLOPs. Reference: {c.reference}.",
         "",
         "| variant | alpha [CI] | E [CI] | L(C) [CI] | R^2 | frontier points | vs reference |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -204,12 +204,9 @@ def plot(fits: list[VariantFit], c: Comparison, path: Path) -> None:
     x = np.geomspace(lo / 1.3, hi * 1.3, 200)
     for i, f in enumerate(sorted(fits, key=lambda f: f.name != c.reference)):
         color = f"C{i}"
-        if len(f.samples) > 1:
-            E, C0, alpha = (v[:, None] for v in f.samples.T)
-            with np.errstate(all="ignore"):
-                pred = E + np.exp(alpha * (np.log(C0) - np.log(x)[None, :]))
-            ax.fill_between(x, *np.nanquantile(pred, [(1 - f.ci) / 2, (1 + f.ci) / 2], axis=0),
-                            color=color, alpha=0.2, lw=0)  # fmt: skip
+        band = _band(f.samples, x, f.ci)
+        if band is not None:
+            ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
         ax.scatter(f.C, f.L, color=color, s=18, zorder=3)
         ax.plot(x, f.loss_at(x), color=color, lw=1.8, label=f"{f.name}: alpha={f.alpha:.3g}, E={f.E:.3g}")
     ax.axvline(c.C_common, color="0.5", ls=":", lw=1, label=f"common compute {c.C_common:.2g}")
@@ -242,10 +239,8 @@ def compare_dir(exp_dir: Path, reference: str = "") -> Comparison:
             fits.append(fit_variant(d.name, store.read_results_table(d), _fit_config(d)))
         except FitError as exc:
             failed[d.name] = str(exc)
-    reference = reference or dirs[0].name
-    c = compare(exp_dir.name, fits, reference, failed)
-    ci = _fit_config(exp_dir / reference).ci
-    store.write_atomic(exp_dir / "comparison.md", markdown(c, ci))
+    c = compare(exp_dir.name, fits, reference or dirs[0].name, failed)
+    store.write_atomic(exp_dir / "comparison.md", markdown(c))
     store.write_json(exp_dir / "comparison.json", jsonable(asdict(c)))
     plot(fits, c, exp_dir / "frontiers.png")
     return c
@@ -264,7 +259,7 @@ class CompareVariants(Callback):
         except FitError as exc:
             print(f"comparison skipped: {exc}", file=sys.stderr)
             return
-        print(markdown(c, _fit_config(self.dir / c.reference).ci))
+        print(markdown(c))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     except FitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(markdown(c, _fit_config(args.dir / c.reference).ci), end="")
+    print(markdown(c), end="")
     return 0
 
 
