@@ -22,7 +22,7 @@ from harness.compare import (
     main,
     pair_verdict,
 )
-from harness.config import register_configs, validate
+from harness.config import ConfigError, check_overrides, register_configs, validate
 from harness.fit import FitError
 from harness.plan import plan_runs
 from tests.conftest import CONFIG_DIR, compose_config, run_module
@@ -64,6 +64,15 @@ def test_variants_are_sweeps_of_their_own_over_one_compute_range(experiment: str
     assert hi / lo > 20  # every variant covers a shared compute range of more than 20x
     for r in ranges:  # ... and none reaches far beyond it
         assert lo / r[0] < 1.6 and r[1] / hi < 1.6
+
+
+def test_unknown_experiment_or_variant_fails_in_one_line() -> None:
+    with pytest.raises(ConfigError, match="^experiment: unknown option 'archi'; allowed: architecture, cond"):
+        check_overrides(["experiment=archi"], CONFIG_DIR)
+    with pytest.raises(
+        ConfigError, match="^experiment/architecture: unknown option 'gru'; allowed: llama, lstm"
+    ):
+        check_overrides(["experiment=architecture", "experiment/architecture=gru"], CONFIG_DIR)
 
 
 def test_variants_change_only_their_ingredient() -> None:
