@@ -8,7 +8,7 @@ from harness.config import ConfigError, check_overrides, validate
 from tests.conftest import CONFIG_DIR, compose_config
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "gpu", "isoflop_cpu"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu_grid", "gpu"])
 def test_presets_compose_and_validate(preset: str) -> None:
     cfg = compose_config(f"sweep={preset}")
     validate(cfg)
@@ -17,15 +17,15 @@ def test_presets_compose_and_validate(preset: str) -> None:
 
 
 def test_cpu_preset_spans_the_required_ladder() -> None:
-    from harness.shape import param_counts, shape_for_width
+    """>= 5 sizes over >= 30x in non-embedding parameters, each trained at >= 3 budgets."""
+    from harness.plan import plan_runs
 
     cfg = compose_config("sweep=cpu")
-    counts = [
-        param_counts(shape_for_width(w, cfg.model, cfg.data.vocab_size, cfg.data.seq_len)).nonembedding
-        for w in cfg.sweep.widths
-    ]
-    assert len(counts) >= 5 and max(counts) / min(counts) >= 30
-    assert len(cfg.sweep.tokens) >= 3
+    runs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
+    sizes = {r.params.nonembedding for r in runs}
+    assert len(sizes) >= 5 and max(sizes) / min(sizes) >= 30
+    for n in sizes:
+        assert len({r.budget for r in runs if r.params.nonembedding == n}) >= 3
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,8 @@ from harness.fit import (
     resample_counts,
     split_holdout,
 )
+from harness.fit.frontier import simpler_law
+from harness.fit.holdout import fit_holdout
 from harness.fit.synthetic import grid_observations, isoflop_observations
 
 CHINCHILLA = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
@@ -115,6 +117,26 @@ def test_pure_power_law_is_a_line_in_log_log() -> None:
     C = np.logspace(10, 20, 8)
     fit = fit_power_law(C, (1e25 / C) ** 0.07)
     assert fit.law.E == 0 and rel(fit.law.alpha, 0.07) < 1e-9 and rel(fit.law.x0, 1e25) < 1e-6
+
+
+def test_extrapolation_trusts_the_offset_only_where_it_earns_its_parameter() -> None:
+    C = np.logspace(12, 20, 12)
+    offset_truth = PowerLaw(E=1.5, x0=1e10, alpha=0.15)(C)
+    chosen = simpler_law(fit_offset_power_law(C, offset_truth), fit_power_law(C, offset_truth))
+    assert rel(chosen.law.E, 1.5) < 1e-3  # a real floor, 12 points: the offset law wins
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.01, 4))
+    C4 = C[:4]
+    few = (1e25 / C4) ** 0.07 * noise  # 4 points: 3 parameters would interpolate them
+    assert simpler_law(fit_offset_power_law(C4, few), fit_power_law(C4, few)).law.E == 0
+
+
+def test_holdout_with_few_budgets_extrapolates_the_pure_law() -> None:
+    obs = isoflop_observations(CHINCHILLA, BUDGETS[:5], sizes=5)
+    L = (1e22 / obs.C) ** 0.1 * np.exp(np.random.default_rng(1).normal(0, 0.005, obs.C.size))
+    h = fit_holdout(obs.N, obs.D, obs.C, L, group_budgets(obs.C, obs.budget), frac=0.2, resamples=50)
+    assert h.law == "(C0/C)^alpha" and h.frontier.law.E == 0
+    assert h.max_rel_error < 0.02
+    assert h.ci["max_rel_error"][0] <= h.max_rel_error <= h.ci["max_rel_error"][1] + 1e-12
 
 
 def test_weights_mean_duplicated_points() -> None:

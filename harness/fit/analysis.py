@@ -410,7 +410,8 @@ def judge(
             (
                 "holdout",
                 ok,
-                f"fitted without the {holdout.rule}, the frontier predicts their {holdout.targets.size} "
+                f"fitted without the {holdout.rule}, the frontier law {holdout.law} "
+                f"predicts their {holdout.targets.size} "
                 f"frontier point(s) within {holdout.max_rel_error:.2%} (mean {holdout.rel_error:.2%}; "
                 f"allowed {thresholds['max_holdout_error']:.2%})",
             )
@@ -548,7 +549,12 @@ def _report_dict(r: FitReport) -> dict[str, Any]:
                 {"run_id": obs.run_id[i], "C": float(obs.C[i]), "L_obs": float(obs.L[i]), "L_pred": float(p)}
                 for i, p in zip(h.targets, h.L_pred, strict=True)
             ],
-            "frontier": {"E": h.frontier.law.E, "C0": h.frontier.law.x0, "alpha": h.frontier.law.alpha},
+            "frontier": {
+                "law": h.law,
+                "E": h.frontier.law.E,
+                "C0": h.frontier.law.x0,
+                "alpha": h.frontier.law.alpha,
+            },
             "parametric": None
             if h.parametric is None
             else {"rel_error": h.parametric_rel_error, "max_rel_error": h.parametric_max_rel_error},

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.fit.laws import FitError, PowerLaw, check_points, max_rel_residual, r2_log
+from harness.fit.laws import FitError, PowerLaw, aicc_log, check_points, max_rel_residual, r2_log
 from harness.fit.solve import offset_power_law_model, solve_batched
 
 ISOFLOP_SPREAD = 1.25  # a budget label is an IsoFLOP group when its runs' compute agrees within 25%
@@ -317,3 +317,12 @@ def fit_kaplan(N: np.ndarray, D: np.ndarray, L: np.ndarray, *, vary: str = "N") 
     else:
         raise ValueError(f"vary: 'N' or 'D', got {vary!r}")
     return fit_offset_power_law(x, L[idx], name=name, xname=vary, index=idx)
+
+
+def simpler_law(offset: LawFit, pure: LawFit) -> LawFit:
+    """The law an extrapolation should trust: the pure power law unless the offset law's extra
+    parameter E earns its place by the small-sample AIC on the same points (3 parameters on 4 points
+    always fit, so there the offset cannot win)."""
+    if aicc_log(offset.L, offset.predict(offset.x), 3) < aicc_log(pure.L, pure.predict(pure.x), 2):
+        return offset
+    return pure

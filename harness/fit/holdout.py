@@ -2,7 +2,9 @@
 
 Which runs are held out: the top compute budget when the runs come in at least 3 IsoFLOP budgets,
 else the holdout_frac share of runs with the most compute (at least 1 run). The frontier fitted on
-the rest predicts the held-out frontier points: the held-out runs on the frontier of all runs (that
+the rest (the offset law E + (C0/C)^alpha, or the pure power law when the offset's extra parameter
+does not earn its place on those points by the small-sample AIC: see frontier.simpler_law)
+predicts the held-out frontier points: the held-out runs on the frontier of all runs (that
 beat every cheaper run; in an IsoFLOP design the best run of the top budget), because the frontier
 describes the best loss at a compute, not that of a badly allocated run. When no held-out run makes
 the frontier (more compute stopped helping), the best held-out run is the target, and the miss
@@ -17,8 +19,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.fit.bootstrap import percentile_interval, resample_counts
-from harness.fit.frontier import Budgets, LawFit, envelope_weights, fit_frontier, frontier_envelope
-from harness.fit.frontier import refit_offset_power_law as _refit_law
+from harness.fit.frontier import (
+    Budgets,
+    LawFit,
+    envelope_weights,
+    fit_frontier,
+    fit_power_law,
+    frontier_envelope,
+    refit_offset_power_law,
+    refit_power_law,
+    simpler_law,
+)
 from harness.fit.laws import FitError
 from harness.fit.parametric import ParametricFit, fit_parametric, refit_parametric
 
@@ -30,7 +41,8 @@ class Holdout:
     rule: str  # which runs were held out, as a phrase
     held: np.ndarray  # indices of the held-out runs
     targets: np.ndarray  # indices of the held-out runs the frontier predicts (see the module docstring)
-    frontier: LawFit  # fitted on the other runs
+    frontier: LawFit  # fitted on the other runs: the law simpler_law picked
+    law: str  # which: "E + (C0/C)^alpha" or "(C0/C)^alpha"
     L_pred: np.ndarray  # its prediction at the targets, nats/token
     rel_error: float  # mean over targets
     max_rel_error: float
@@ -81,9 +93,10 @@ def fit_holdout(
     groups = budgets.ids if budgets.isoflop else None
     g_train = groups[train] if groups is not None else None
     try:
-        front = fit_frontier(C[train], L[train], groups=g_train)
+        offset = fit_frontier(C[train], L[train], groups=g_train)
     except FitError as exc:
         raise FitError(f"holdout: without the {rule}: {exc}") from None
+    front = simpler_law(offset, fit_power_law(offset.x, offset.L, index=offset.index))
     targets = np.intersect1d(held, frontier_envelope(C, L, groups=groups))
     if targets.size == 0:
         targets = held[[np.argmin(L[held])]]
@@ -104,8 +117,12 @@ def fit_holdout(
         rng = rng if rng is not None else np.random.default_rng(0)
         counts = resample_counts(train.size, resamples, rng)
         W = envelope_weights(C[train], L[train], counts, groups=g_train)
-        samples, ok = _refit_law(C[train], L[train], W, front)
-        E, C0, alpha = samples[ok].T
+        if front is offset:
+            samples, ok = refit_offset_power_law(C[train], L[train], W, front)
+            E, C0, alpha = samples[ok].T
+        else:
+            samples, ok = refit_power_law(C[train], L[train], W)
+            (C0, alpha), E = samples[ok].T, np.zeros(int(ok.sum()))
         with np.errstate(over="ignore", invalid="ignore"):
             p = E[:, None] + np.exp(alpha[:, None] * (np.log(C0)[:, None] - np.log(C[targets])[None, :]))
         e = np.abs(p - L[targets]) / L[targets]
@@ -126,6 +143,7 @@ def fit_holdout(
         held=held,
         targets=targets,
         frontier=front,
+        law="E + (C0/C)^alpha" if front is offset else "(C0/C)^alpha",
         L_pred=pred,
         rel_error=float(err.mean()),
         max_rel_error=float(err.max()),
