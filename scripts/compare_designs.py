@@ -1,9 +1,9 @@
 """Compare two finished sweeps of the same sizes and budgets, e.g. separate cosine runs against WSD
 cooldown branches: compute each spent, the losses of matching (width, tokens) runs, and their fits.
 
-    python -m harness.sweep sweep=cpu logger=off        # separate cosine runs
+    python -m harness.sweep sweep=cpu_grid logger=off   # separate cosine runs
     python -m harness.sweep sweep=cpu_wsd logger=off    # one main run per size + cooldown branches
-    python scripts/compare_designs.py runs/cpu runs/cpu_wsd
+    python scripts/compare_designs.py runs/cpu_grid runs/cpu_wsd
 
 Prints key=value lines: `compute` (FLOPs spent by each, share saved by the second), `loss` (relative
 differences of val_loss over matching runs, second - first), and per fitted parameter of the frontier
@@ -63,7 +63,7 @@ def compare(first: Path, second: Path) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("first", type=Path, help="sweep directory, e.g. runs/cpu")
+    ap.add_argument("first", type=Path, help="sweep directory, e.g. runs/cpu_grid")
     ap.add_argument("second", type=Path, help="sweep directory, e.g. runs/cpu_wsd")
     args = ap.parse_args()
     print("\n".join(compare(args.first, args.second)))
