@@ -402,7 +402,7 @@ def write_plots(rep: AbilityReport, plot_dir: Path, *, n_label: str, c_label: st
         budget = rep.series[-1].budget
         rows = sorted((s for s in rep.series if s.budget == budget), key=lambda s: -(s.frequency or 0))
         fig = Figure(figsize=(10, max(4.0, 1.2 + 0.15 * len(rows))))
-        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.93, wspace=0.35)
+        fig.subplots_adjust(left=0.1, right=0.92, bottom=0.08, top=0.93, wspace=0.45)
         for ax, key, label, limits in zip(
             fig.subplots(1, 2),
             ("acc", "logp"),

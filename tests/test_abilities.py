@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+import harness.fit.__main__ as fit_cli
 from harness import abilities as ab
-from harness.config import SyntheticConfig
+from harness.config import FitConfig, SyntheticConfig
 from harness.data import Questions, SkillMixture, induction_questions, make_source
 from harness.logger import NullLogger
 from harness.plan import plan_runs
@@ -249,3 +250,9 @@ def test_synthetic_sweep_writes_ability_scores_report_and_plots(tmp_path: Path) 
     for plot in ab.PLOTS:
         assert (sweep_dir / "plots" / f"{plot}.png").stat().st_size > 10_000
         assert f"(plots/{plot}.png)" in md
+
+    # a refit of the sweep directory keeps the section
+    out = str(tmp_path / "refit")
+    refit = fit_cli.FitCLIConfig(input=str(sweep_dir), out=out, fit=FitConfig(bootstrap=20))
+    assert fit_cli.run(refit) == 0
+    assert (tmp_path / "refit" / "report.md").read_text().count("## Abilities") == 1

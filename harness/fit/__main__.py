@@ -121,6 +121,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def run(cfg: FitCLIConfig) -> int:
+    from harness.abilities import read_scores
     from harness.report import analyse, build_observations, summary_text
 
     try:
@@ -134,7 +135,8 @@ def run(cfg: FitCLIConfig) -> int:
             build_observations(rows, cfg.fit)  # row/column errors name the file before any fitting
         except FitError as exc:
             raise InputError(f"input: {path}: {exc}") from None
-        report = analyse(rows, cfg.fit, out, curves=curves, bayes_loss=bayes, meta=meta)
+        abilities = read_scores(path, [r.get("run_id") or "" for r in rows]) if path.is_dir() else None
+        report = analyse(rows, cfg.fit, out, curves=curves, bayes_loss=bayes, meta=meta, abilities=abilities)
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
