@@ -4,6 +4,7 @@ Layout (everything a fit needs, readable without torch):
 
     <sweep.dir>/sweep.json             settings fingerprint, resolved config, data facts (Bayes loss)
     <sweep.dir>/results.csv            one row per planned run (RESULT_COLUMNS)
+    <sweep.dir>/lock                   held while results.csv and the fit are written
     <sweep.dir>/runs/<run_id>/spec.json      the resolved RunSpec
     <sweep.dir>/runs/<run_id>/metrics.jsonl  one JSON object per eval
     <sweep.dir>/runs/<run_id>/result.json    written last and atomically: the run is finished
@@ -43,8 +44,26 @@ RESULT_COLUMNS = (
 FINISHED = ("done", "diverged")  # statuses of a run that is not trained again
 
 
+class WriteError(OSError):
+    """A file of the sweep directory could not be written (disk full, no permission); names the path."""
+
+
+def _cannot_write(path: Path, exc: OSError) -> WriteError:
+    return WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write text to path so that readers see the old or the new file, never a partial one."""
+    """Write text to path so that readers see the old or the new file, never a partial one.
+
+    A failed write (disk full) leaves no temporary file behind and raises WriteError naming path.
+    """
+    try:
+        _write_and_rename(path, text)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+
+
+def _write_and_rename(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -100,6 +119,13 @@ def run_lock(run_path: Path) -> FileLock:
     return FileLock(run_path / "lock")
 
 
+def outputs_lock(sweep_dir: Path) -> FileLock:
+    """A lock on the sweep's shared outputs (results table, fit, report): of two processes sharing the
+    directory, the one that reads the run results last then also writes them last."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(sweep_dir / "lock")
+
+
 def try_lock(run_path: Path) -> FileLock | None:
     """The run's lock if no other process holds it, else None."""
     lock = run_lock(run_path)
@@ -111,8 +137,13 @@ def try_lock(run_path: Path) -> FileLock | None:
 
 
 def append_metrics(run_path: Path, row: dict) -> None:
-    with open(run_path / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
+    """Append one eval row (a torn row from a kill or a full disk is skipped by read_metrics)."""
+    path = run_path / "metrics.jsonl"
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
 
 
 def read_metrics(run_path: Path, *, max_step: int | None = None) -> list[dict]:

@@ -73,10 +73,11 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     if cfg.sweep.stage in ("all", "train"):
         mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
         _train_all(cfg, mine, source, sweep_dir, dev, open_run, train_run)
-    rows = _collect(sweep_dir, specs)
-    store.write_results_table(sweep_dir, rows)
-    if cfg.sweep.stage in ("all", "fit"):
-        _fit(cfg, rows, specs, sweep_dir, source.bayes_loss, meta, log_fit)
+    with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
+        rows = _collect(sweep_dir, specs)
+        store.write_results_table(sweep_dir, rows)
+        if cfg.sweep.stage in ("all", "fit"):
+            _fit(cfg, rows, specs, sweep_dir, source.bayes_loss, meta, log_fit)
     return sweep_dir
 
 
@@ -229,6 +230,9 @@ def _hydra_main(dcfg) -> None:
         run_sweep(cfg, jobs=jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards))
     except ConfigError as exc:
         _config_error(exc)
+    except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def default_sweep(argv: list[str]) -> list[str]:

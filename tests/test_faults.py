@@ -1,0 +1,322 @@
+"""Fault injection: a sweep killed, diverging, run twice at once, losing W&B or its disk, fed bad input.
+
+Every test injects one fault into a real sweep and checks that no finished result is lost, no run is
+trained twice, the numbers equal those of an undisturbed sweep, and the user is told what went wrong.
+Faults that need a real process (SIGKILL, two processes) run the CLI; the others run in this process.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import random
+import re
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import harness.data
+import harness.train
+from harness import logger as lg
+from harness import store
+from harness.sweep import run_sweep
+from tests.conftest import ROOT, compose_config, run_module
+
+SMOKE = ("sweep=smoke", "logger=off")
+
+
+def _results(sweep_dir: Path) -> dict[str, dict]:
+    """results.csv by run id, after checking it is whole: one row per run id, every field present."""
+    text = (sweep_dir / "results.csv").read_text()
+    assert text.endswith("\n")
+    rows = store.read_results_table(sweep_dir)
+    assert all(None not in row and None not in row.values() for row in rows), "a short or long row"
+    by_id = {row["run_id"]: row for row in rows}
+    assert len(by_id) == len(rows), "a run id appears twice"
+    return by_id
+
+
+def _fit(sweep_dir: Path) -> dict:
+    """fit.json without its meta (which names the sweep's own directory)."""
+    fit = json.loads((sweep_dir / "fit.json").read_text())
+    fit.pop("meta")
+    return fit
+
+
+def _val_losses(sweep_dir: Path) -> dict[str, float]:
+    return {rid: float(row["val_loss"]) for rid, row in _results(sweep_dir).items()}
+
+
+def _trained(log: str) -> list[str]:
+    """Run ids that a sweep's progress lines report as trained to the end."""
+    return re.findall(r"\] \S+ +([0-9a-f]{12}) (?:val_loss=|DIVERGED)", log)
+
+
+def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    """`python -m harness.sweep ARGS` in the background, its output to `log`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "harness.sweep", *args], cwd=cwd, env=env, stdout=out, stderr=out
+        )
+
+
+def _finished(sweep_dir: Path) -> set[str]:
+    return {p.parent.name for p in (sweep_dir / "runs").glob("*/result.json")}
+
+
+def _half_trained(sweep_dir: Path) -> set[str]:
+    return {p.parent.name for p in (sweep_dir / "runs").glob("*/spec.json")} - _finished(sweep_dir)
+
+
+def _kill(proc: subprocess.Popen, log: Path, when, delay: float) -> None:
+    """SIGKILL `proc` `delay` seconds after `when()` first holds; it must still be running by then."""
+    deadline = time.monotonic() + 120
+    while not when() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, log.read_text()[-2000:]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke sweep, trained once without faults: what every faulted smoke sweep must reproduce."""
+    sweep_dir = tmp_path_factory.mktemp("reference") / "sweep"
+    run_sweep(compose_config(*SMOKE, f"sweep.dir={sweep_dir}"))
+    return sweep_dir
+
+
+@pytest.mark.slow
+def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, reference: Path) -> None:
+    rng = random.Random(6)
+    sweep_dir = tmp_path / "sweep"
+    args = [*SMOKE, f"sweep.dir={sweep_dir}"]
+    logs, mid_run = [], 0
+    for attempt in range(5):
+        log = tmp_path / f"attempt{attempt}.log"
+        before = _finished(sweep_dir)
+        proc = _start(args, tmp_path, log)
+        if attempt == 0:  # anywhere in start-up, planning or the first runs
+            _kill(proc, log, lambda: True, rng.uniform(0.5, 5.0))
+        else:  # once this attempt has finished a run of its own: inside or between runs
+            _kill(proc, log, lambda before=before: _finished(sweep_dir) > before, rng.uniform(0.0, 0.5))
+        mid_run += bool(_half_trained(sweep_dir))
+        logs.append(log.read_text())
+    assert mid_run >= 2, "too few kills landed inside a run"
+    assert _finished(sweep_dir) < set(_results(reference)), "the kills left nothing to finish"
+
+    final = run_module("harness.sweep", *args, cwd=tmp_path)
+    assert final.returncode == 0, final.stderr[-3000:]
+    trained = [rid for log in [*logs, final.stdout] for rid in _trained(log)]
+    assert len(trained) == len(set(trained)), "a run was trained to the end twice"
+    assert final.stdout.count("finished earlier, skipped") + len(_trained(final.stdout)) == 9
+
+    rows = _results(sweep_dir)
+    assert set(rows) == set(_results(reference)) and {r["status"] for r in rows.values()} == {"done"}
+    for rid, row in rows.items():
+        result = store.read_result(store.run_dir(sweep_dir, rid))
+        assert result is not None and float(row["val_loss"]) == result["val_loss"]
+    assert _val_losses(sweep_dir) == _val_losses(reference)
+    assert _fit(sweep_dir) == _fit(reference)
+
+
+@pytest.mark.slow
+def test_run_killed_inside_resumes_from_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = [*SMOKE, "sweep.stage=train", "sweep.widths=[16]", "sweep.tokens=[262144]", "train.evals=16"]
+    killed = [*settings, "train.checkpoint_every=16", f"sweep.dir={tmp_path / 'killed'}"]
+    log = tmp_path / "killed.log"
+    delay = random.Random(2).uniform(0.0, 0.5)  # after the first checkpoint, before the end
+    _kill(_start(killed, tmp_path, log), log, lambda: _checkpoints(tmp_path / "killed"), delay)
+    (run,) = [path.parent for path in _checkpoints(tmp_path / "killed")]
+    assert not (run / "result.json").exists(), "the run ended before the kill"
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    kept = [row for row in _metrics_lines(run) if json.loads(row)["step"] <= step]
+    assert kept, "no eval before the checkpoint to check the resume by"
+
+    steps_trained: list[int] = []
+    real_batch = harness.data.SyntheticSource.train_batch
+
+    def counted_batch(self, step: int, *args):
+        steps_trained.append(step)
+        return real_batch(self, step, *args)
+
+    monkeypatch.setattr(harness.data.SyntheticSource, "train_batch", counted_batch)
+    run_sweep(compose_config(*killed))  # the rerun, in this process to see the steps it trains
+    steps = store.read_result(run)["steps"]
+    assert steps_trained == list(range(step, steps)), "the rerun did not start at the checkpoint"
+    assert _metrics_lines(run)[: len(kept)] == kept  # the evals before it were not run again
+    assert len(_metrics_lines(run)) == 16 and not (run / "checkpoint.pt").exists()
+
+    steps_trained.clear()
+    whole = run_sweep(compose_config(*settings, f"sweep.dir={tmp_path / 'whole'}"))
+    assert len(steps_trained) == steps
+    resumed_loss = store.read_result(run)["val_loss"]
+    assert resumed_loss == pytest.approx(store.read_result(whole / "runs" / run.name)["val_loss"], abs=1e-6)
+
+
+def _checkpoints(sweep_dir: Path) -> list[Path]:
+    return list((sweep_dir / "runs").glob("*/checkpoint.pt"))
+
+
+def _metrics_lines(run: Path) -> list[str]:
+    return (run / "metrics.jsonl").read_text().splitlines()
+
+
+def _nan_from_training_step(step: int):
+    """F.cross_entropy whose training losses are NaN from the step-th optimiser step on."""
+    calls = {"n": 0}
+
+    def cross_entropy(logits, target, **kw):
+        loss = F.cross_entropy(logits, target, **kw)
+        if logits.requires_grad:
+            calls["n"] += 1
+            if calls["n"] >= step:
+                return loss * math.nan
+        return loss
+
+    return cross_entropy
+
+
+@pytest.mark.slow
+def test_diverged_run_is_recorded_the_sweep_goes_on_and_the_fit_leaves_it_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, reference: Path
+) -> None:
+    victim = "w32-d1-t32768"
+    real_train_run = harness.train.train_run
+
+    def train_run(spec, *args):
+        with monkeypatch.context() as m:
+            if spec.name == victim:
+                m.setattr(harness.train, "F", SimpleNamespace(cross_entropy=_nan_from_training_step(7)))
+            return real_train_run(spec, *args)
+
+    monkeypatch.setattr(harness.train, "train_run", train_run)
+    sweep_dir = run_sweep(compose_config(*SMOKE, f"sweep.dir={tmp_path / 'sweep'}"))
+    out = capsys.readouterr().out
+    assert re.search(rf"\[5/9\] {victim} +[0-9a-f]+ DIVERGED at step 7 ", out)
+    assert len(_trained(out)) == 9  # the runs after it trained as usual
+
+    rows = _results(sweep_dir)
+    (rid,) = [rid for rid, row in rows.items() if row["status"] == "diverged"]
+    assert rows[rid]["diverged_step"] == "7" and rows[rid]["val_loss"] == ""
+    expected = _val_losses(reference)
+    del expected[rid]
+    assert {r: float(row["val_loss"]) for r, row in rows.items() if r != rid} == expected
+    fit = _fit(sweep_dir)
+    assert fit["n_runs"] == 8 and fit["excluded"] == [{"run_id": rid, "why": "status diverged"}]
+    assert f"- {rid}: status diverged" in (sweep_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_directory_share_the_runs(tmp_path: Path, reference: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = [*SMOKE, f"sweep.dir={sweep_dir}"]
+    procs = [_start(args, tmp_path, tmp_path / f"p{i}.log") for i in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=600) == 0
+    logs = [(tmp_path / f"p{i}.log").read_text() for i in range(2)]
+    trained = _trained(logs[0]) + _trained(logs[1])
+    assert sorted(trained) == sorted(_results(reference)), "a run was trained twice, or not at all"
+    assert all(_trained(log) for log in logs), "one process trained everything: no overlap tested"
+    assert sum(log.count("being trained by another process, skipped") for log in logs) >= 1
+    assert _val_losses(sweep_dir) == _val_losses(reference)
+    assert _fit(sweep_dir) == _fit(reference)
+    assert not list(sweep_dir.rglob("*.tmp"))
+
+
+def test_wandb_disk_full_warns_once_and_the_sweep_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import wandb
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", disk_full)
+    monkeypatch.setattr(lg, "_warned", set())
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    small = ("sweep=smoke", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768]", "sweep.stage=train")
+    sweep_dir = run_sweep(compose_config(*small, "logger=wandb", f"sweep.dir={tmp_path / 'sweep'}"))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    rows = _results(sweep_dir)
+    assert len(rows) == 4 and {row["status"] for row in rows.values()} == {"done"}
+    without_wandb = run_sweep(compose_config(*small, "logger=off", f"sweep.dir={tmp_path / 'off'}"))
+    assert _val_losses(sweep_dir) == _val_losses(without_wandb)
+    assert len(lg.offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
+
+
+def _cli(*args: str) -> None:
+    """`python -m harness.sweep ARGS` in this process, so that a fault can be patched in."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sys, "argv", ["harness.sweep", *args])
+        runpy.run_module("harness.sweep", run_name="__main__", alter_sys=True)
+
+
+@pytest.mark.filterwarnings("ignore:'harness.sweep' found in sys.modules:RuntimeWarning")  # _cli's rerun
+def test_disk_full_on_a_result_stops_the_sweep_and_the_rerun_retrains_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = [
+        *SMOKE,
+        "sweep.widths=[16]",
+        "sweep.tokens=[16384,32768]",
+        "sweep.stage=train",
+        f"sweep.dir={sweep_dir}",
+    ]
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # the disk fills up while result.json is being written
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".result.json."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        with pytest.raises(SystemExit) as stopped:
+            _cli(*args)
+    assert stopped.value.code == 1
+    (run,) = (sweep_dir / "runs").iterdir()  # the second run was not started
+    full = f"error: [Errno {errno.ENOSPC}] cannot write {run / 'result.json'}: No space left on device"
+    assert capsys.readouterr().err.strip().splitlines() == [full]
+    assert not (run / "result.json").exists() and not list(run.glob(".result.json.*"))
+    assert not (sweep_dir / "results.csv").exists()
+
+    _cli(*args)
+    out = capsys.readouterr().out
+    assert len(_trained(out)) == 2 and "skipped" not in out
+    assert {row["status"] for row in _results(sweep_dir).values()} == {"done"}
+
+
+@pytest.mark.slow
+def test_vocab_smaller_than_the_data_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("\n\n".join(f"note {i}: the harness reads paragraphs" for i in range(200)))
+    out = run_module(
+        "harness.sweep",
+        *SMOKE,
+        "data=text",
+        f"data.files=[{text}]",
+        "data.tokenizer=bytes",
+        "data.vocab_size=100",
+        cwd=tmp_path / "cwd",
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "config error: data.vocab_size: 100 is smaller than the data's 256 token ids"
+    ]
+    assert out.stdout == "" and list((tmp_path / "cwd").iterdir()) == []
