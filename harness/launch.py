@@ -17,6 +17,12 @@ from harness.config import Config, ConfigError
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+SUBMITIT_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+def runs_here(launcher: Mapping[str, Any]) -> bool:
+    """Whether the launcher runs its jobs on this machine (all but a cluster's, submitit_slurm)."""
+    return launcher.get("_target_") != SUBMITIT_SLURM
 
 
 def jobs_at_once(launcher: Mapping[str, Any], num_jobs: int) -> int:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness import store
 from harness.config import Config, ConfigError, check_overrides, register_configs, validate
 from harness.data import epochs_over, fingerprint, make_source
-from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu
+from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
 from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, compute_summary, plan_runs, shard, training_order
 
 
@@ -43,7 +43,8 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     from harness.logger import log_fit, open_run
     from harness.train import resolve_device, train_run, usable_cores
 
-    threads = cpu_threads(cfg.train.threads, jobs, usable_cores())
+    fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
+    threads = 0 if fit_only else cpu_threads(cfg.train.threads, jobs, usable_cores())
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
@@ -117,7 +118,6 @@ def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple
     place_on_gpu(cfg.sweep.shard, cfg.train.device)
     dev = resolve_device(cfg.train, threads)
     return dev, dev.type, dev.precision
-
 
 
 def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
@@ -201,7 +201,9 @@ class FitAfterJobs(Callback):
         try:
             for cfg in job_configs(config):
                 validate(cfg)
-                cpu_threads(cfg.train.threads, jobs_at_once(launcher, cfg.sweep.num_shards), usable_cores())
+                if runs_here(launcher):  # a cluster's job checks its own allocation when it starts
+                    jobs = jobs_at_once(launcher, cfg.sweep.num_shards)
+                    cpu_threads(cfg.train.threads, jobs, usable_cores())
         except ConfigError as exc:
             _config_error(exc)
 

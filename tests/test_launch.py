@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from harness.config import ConfigError, register_configs
-from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu
+from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
 from harness.train import usable_cores
 from tests.conftest import CONFIG_DIR, run_module
 
@@ -43,6 +44,7 @@ def test_jobs_at_once_follows_the_launcher() -> None:
     assert jobs_at_once(launcher("hydra/launcher=local"), 3) == 3  # submitit_local starts every job
     assert jobs_at_once(launcher("hydra/launcher=submitit_local"), 3) == 3
     assert jobs_at_once(launcher("hydra/launcher=slurm"), 8) == 1  # each job in its own allocation
+    assert not runs_here(launcher("hydra/launcher=slurm")) and runs_here(launcher("hydra/launcher=local"))
 
 
 def test_slurm_config_has_the_cluster_fields() -> None:
@@ -115,28 +117,34 @@ def read_fit(sweep_dir: Path) -> dict:
 
 @pytest.mark.slow
 def test_launchers_split_the_sweep_and_fit_once_like_one_process(tmp_path: Path) -> None:
-    plain = sweep("sweep.dir=plain", cwd=tmp_path)
+    cwd = tmp_path / "cwd"
+    plain = sweep("sweep.dir=plain", cwd=cwd)
     assert plain.returncode == 0, plain.stderr[-3000:]
-    rows = read_rows(tmp_path / "plain")
+    rows = read_rows(cwd / "plain")
     assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"done"}
 
+    # joblib finishes a copy of the plain sweep with half of its runs gone; submitit_local trains all
+    shutil.copytree(cwd / "plain", cwd / "joblib")
+    for run_id in sorted(rows)[::2]:
+        shutil.rmtree(cwd / "joblib" / "runs" / run_id)
+    (cwd / "joblib" / "fit.json").unlink()
     shards = min(2, usable_cores())  # jobs at once never exceed the cores (1 under `taskset -c 1`)
-    for name in ("local", "joblib"):
+    for name, trained in (("local", 6), ("joblib", 3)):
         args = (f"hydra/launcher={name}", f"sweep.num_shards={shards}", f"sweep.dir={name}")
-        out = sweep("-m", *args, cwd=tmp_path)
+        out = sweep("-m", *args, cwd=cwd)
         assert out.returncode == 0, out.stderr[-3000:]
-        sweep_dir = tmp_path / name
-        got = read_rows(sweep_dir)
+        assert f"#{shards - 1} : sweep.shard={shards - 1}" in out.stdout + out.stderr
+        got = read_rows(cwd / name)
         assert got.keys() == rows.keys() and {r["status"] for r in got.values()} == {"done"}
         assert {k: r["val_loss"] for k, r in got.items()} == {k: r["val_loss"] for k, r in rows.items()}
-        assert read_fit(sweep_dir) == read_fit(tmp_path / "plain")
+        assert read_fit(cwd / name) == read_fit(cwd / "plain")
         assert out.stdout.count(SUMMARY) == 1  # the launching process fits once, no job does
-        assert f"#{shards - 1} : sweep.shard={shards - 1}" in out.stdout + out.stderr
-    # submitit_local's jobs log inside the sweep dir; each job trained and none fitted
-    logs = sorted((tmp_path / "local" / "multirun" / ".submitit").glob("*/*_log.out"))
-    assert len(logs) == shards
-    assert all("val_loss=" in p.read_text() and SUMMARY not in p.read_text() for p in logs)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["joblib", "local", "plain"]
+        # joblib's workers print to the same stdout; submitit_local's jobs log inside the sweep dir
+        logs = sorted((cwd / name / "multirun" / ".submitit").glob("*/*_log.out"))
+        printed = out.stdout + "".join(p.read_text() for p in logs)
+        assert printed.count("val_loss=") == trained and printed.count("finished earlier") == 6 - trained
+        assert len(logs) == (shards if name == "local" else 0)
+    assert sorted(p.name for p in cwd.iterdir()) == ["joblib", "local", "plain"]
 
 
 @pytest.mark.parametrize(
