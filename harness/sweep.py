@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import traceback
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -209,15 +210,30 @@ class FitAfterJobs(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         fitted = set()
-        for cfg in job_configs(config):
-            if cfg.sweep.stage != "train" and cfg.sweep.dir not in fitted:
-                fitted.add(cfg.sweep.dir)
-                run_sweep(replace(cfg, sweep=replace(cfg.sweep, stage="fit")))
+        try:
+            for cfg in job_configs(config):
+                if cfg.sweep.stage != "train" and cfg.sweep.dir not in fitted:
+                    fitted.add(cfg.sweep.dir)
+                    _run(replace(cfg, sweep=replace(cfg.sweep, stage="fit")))
+        except Exception:  # Hydra would only warn about a callback's error; a failed fit fails the command
+            traceback.print_exc()
+            sys.exit(1)
 
 
 def _config_error(exc: ConfigError) -> NoReturn:
     print(f"config error: {exc}", file=sys.stderr)
     sys.exit(2)
+
+
+def _run(cfg: Config, jobs: int = 1) -> None:
+    """run_sweep; an expected failure is one line on stderr and the exit status."""
+    try:
+        run_sweep(cfg, jobs=jobs)
+    except ConfigError as exc:
+        _config_error(exc)
+    except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
@@ -228,13 +244,7 @@ def _hydra_main(dcfg) -> None:
         if cfg.sweep.stage == "fit":
             return
         cfg = replace(cfg, sweep=replace(cfg.sweep, stage="train"))
-    try:
-        run_sweep(cfg, jobs=jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards))
-    except ConfigError as exc:
-        _config_error(exc)
-    except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    _run(cfg, jobs=jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards))
 
 
 def default_sweep(argv: list[str]) -> list[str]:

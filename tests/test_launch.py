@@ -15,10 +15,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from harness.config import ConfigError, register_configs
+from harness import sweep as sweep_module
+from harness.config import Config, ConfigError, register_configs
 from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
 from harness.train import usable_cores
-from tests.conftest import CONFIG_DIR, run_module
+from tests.conftest import CONFIG_DIR, compose_config, run_module
 
 # 6 runs, enough for a fit; smaller than the smoke preset.
 TINY = ("sweep=smoke", "logger=off", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768,65536]")
@@ -97,6 +98,33 @@ def test_job_configs_expand_the_shards_and_other_sweeps() -> None:
         assert sorted((j.train.lr, j.sweep.shard) for j in job_configs(cfg)) == [
             (1e-3, 0), (1e-3, 1), (1e-3, 2), (2e-3, 0), (2e-3, 1), (2e-3, 2),
         ]  # fmt: skip
+
+
+def test_after_the_jobs_each_sweep_is_fitted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    shards = [f"sweep.shard={k}" for k in (0, 1)]
+    jobs = [compose_config(*TINY, k, "sweep.num_shards=2", f"sweep.dir={d}") for d in "ab" for k in shards]
+    fitted = []
+
+    def fit(cfg: Config, jobs: int = 1) -> None:
+        fitted.append((cfg.sweep.dir, cfg.sweep.stage))
+
+    monkeypatch.setattr(sweep_module, "job_configs", lambda config: jobs)
+    monkeypatch.setattr(sweep_module, "run_sweep", fit)
+    sweep_module.FitAfterJobs().on_multirun_end(config=None)
+    assert fitted == [("a", "fit"), ("b", "fit")]
+
+
+def test_a_failed_fit_fails_the_multirun(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(cfg: Config, jobs: int = 1) -> None:
+        raise RuntimeError("the fit crashed")
+
+    monkeypatch.setattr(sweep_module, "job_configs", lambda config: [compose_config(*TINY)])
+    monkeypatch.setattr(sweep_module, "run_sweep", crash)
+    with pytest.raises(SystemExit) as exit_:  # not Hydra's warning about a callback's exception
+        sweep_module.FitAfterJobs().on_multirun_end(config=None)
+    assert exit_.value.code == 1 and "RuntimeError: the fit crashed" in capsys.readouterr().err
 
 
 def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
