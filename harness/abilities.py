@@ -237,10 +237,12 @@ def analyse_abilities(
     `rows` are result rows (numbers may be strings), `scores` each run's abilities.json; N is read
     from column `n_col` and compute C from `c_col` of the rows and of each eval.
     """
-    done = [r for r in rows if str(r.get("status", "done")) == "done" and r.get("run_id") in scores]
+    # abilities.json files written before the per-skill item counts existed cannot be scored: skipped
+    scored = {k: v for k, v in scores.items() if "items" in v}
+    done = [r for r in rows if str(r.get("status", "done")) == "done" and r.get("run_id") in scored]
     if not done:
         return None
-    first = scores[done[0]["run_id"]]
+    first = scored[done[0]["run_id"]]
     names, questions, items = first["names"], np.asarray(first["questions"]), np.asarray(first["items"])
     freq = first.get("frequency")
     scorable = np.flatnonzero(items >= MIN_ITEMS)

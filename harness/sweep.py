@@ -248,8 +248,9 @@ def _hydra_main(dcfg) -> None:
 
 
 def default_sweep(argv: list[str]) -> list[str]:
-    """Append sweep=gpu when CUDA is present and no sweep was chosen (sweep=cpu is the default)."""
-    if any(a.startswith(("sweep=", "+sweep=")) for a in argv):
+    """Append sweep=gpu when CUDA is present and neither a sweep nor an experiment was chosen (sweep=cpu
+    is the default; the ingredient experiments are CPU-sized and set their own sizes)."""
+    if any(a.startswith(("sweep=", "+sweep=", "experiment=", "+experiment=")) for a in argv):
         return argv
     import torch
 

@@ -405,3 +405,13 @@ def test_isoflop_needs_two_budgets_with_a_minimum() -> None:
     obs = isoflop_observations(CHINCHILLA, BUDGETS[:1], sizes=7)
     with pytest.raises(FitError, match="a and b need 2"):
         fit_isoflop(obs.N, obs.D, obs.C, obs.L, groups=np.zeros(7, dtype=int))
+
+
+def test_degenerate_surface_has_no_tokens_per_param() -> None:
+    """A fit whose N-term vanishes puts N_opt at 0: the ratio is reported missing, not a crash."""
+    from harness.fit.parametric import ParametricFit
+
+    flat = LossSurface(E=1.0, A=1e-300, B=10.0, alpha=0.01, beta=0.3)
+    fit = ParametricFit(flat, 6.0, 1e-3, 0.0, True, 10, 1.0, 0.0, (0.0, 0.0))
+    out = fit.compute_optimal(1e15)
+    assert out["N_opt"] == 0 and out["tokens_per_param"] is None

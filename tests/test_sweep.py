@@ -99,3 +99,16 @@ def test_changed_settings_for_the_same_sweep_name_are_refused(tmp_path: Path) ->
     out = sweep("sweep=smoke", "logger=off", "sweep.stage=fit", "train.lr=1e-4", cwd=tmp_path)
     assert out.returncode == 2
     assert "sweep.name=NEW_NAME" in out.stderr
+
+
+def test_gpu_preset_is_the_default_only_without_a_chosen_sweep_or_experiment(monkeypatch) -> None:
+    import torch
+
+    from harness.sweep import default_sweep
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_sweep(["logger=off"]) == ["logger=off", "sweep=gpu"]
+    assert default_sweep(["sweep=smoke"]) == ["sweep=smoke"]
+    assert default_sweep(["experiment=architecture"]) == ["experiment=architecture"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_sweep([]) == []

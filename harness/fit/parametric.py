@@ -61,7 +61,7 @@ class ParametricFit:
             "C": float(C),
             "N_opt": N,
             "D_opt": D,
-            "tokens_per_param": D / N,
+            "tokens_per_param": D / N if N > 0 else None,  # N_opt underflows in a degenerate fit
             "a": s.a,
             "b": s.b,
             "G": s.G,
