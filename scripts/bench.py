@@ -6,8 +6,8 @@
 For every width of the `cpu` preset (smallest first, largest last) the same model, batch and AdamW
 train `steps` steps, `repeats` times, alternately:
   harness  `harness.train.train_run` with W&B off: batch sampling from the data source, the LR
-           schedule, clipping, loss accumulation, the divergence check; its one eval at the end is
-           timed alone and subtracted;
+           schedule, clipping, loss accumulation, the divergence check, timed by the run's own
+           throughput meter (which stops before its one eval, at the end);
   bare     a plain loop on a fixed random batch: forward, cross-entropy, backward, step, zero_grad.
 Printed per size as `key=value` fields (medians over repeats):
   ratio      harness time per step / bare time per step
@@ -34,12 +34,13 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
 from harness.logger import NullLogger  # noqa: E402
 from harness.model import build_model  # noqa: E402
 from harness.plan import plan_runs  # noqa: E402
-from harness.train import evaluate, resolve_device, train_run, usable_cores  # noqa: E402
+from harness.train import resolve_device, train_run, usable_cores  # noqa: E402
 
 
 def matmul_peak_gflops(threads: int, sizes: tuple[int, ...] = (512, 1024, 2048), reps: int = 10) -> float:
@@ -74,15 +75,13 @@ def bare_step_s(spec, steps: int, device: torch.device) -> float:
 
 
 def harness_step_s(spec, source, dev, steps: int) -> tuple[float, float]:
-    """Seconds per step of `train_run` (its final eval subtracted), and seconds per eval."""
+    """Seconds per step of `train_run`, as its own throughput meter reports it (the time between
+    evals), and the seconds its one eval took with its bookkeeping (metrics, abilities, logging)."""
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         result = train_run(spec, source, Path(tmp), NullLogger(), dev)
-    model = build_model(spec.shape, seed=0)
-    val = tuple(torch.from_numpy(a) for a in source.val_set())
-    t0 = time.perf_counter()
-    evaluate(model, val, dev)
-    eval_s = time.perf_counter() - t0
-    return (result["wall_s"] - eval_s) / steps, eval_s
+        (row,) = store.read_metrics(Path(tmp))
+    step_s = spec.batch_size * spec.shape.seq_len / row["perf/tokens_per_s"]
+    return step_s, result["wall_s"] - steps * step_s
 
 
 def main(argv: list[str]) -> None:
@@ -97,12 +96,14 @@ def main(argv: list[str]) -> None:
     bench_cfg = replace(
         preset,
         train=replace(preset.train, evals=1, threads=threads, device="cpu"),
-        sweep=replace(preset.sweep, tokens=[steps * tokens_per_step]),
+        sweep=replace(preset.sweep, design="grid", tokens=[steps * tokens_per_step]),
     )
     source = make_source(preset.data)
     dev = resolve_device(bench_cfg.train, threads)
     plan = dict(vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=dev.precision)
-    longest = {s.shape.width: s for s in plan_runs(preset, **plan)}  # later budgets overwrite: longest
+    longest = {}
+    for spec in plan_runs(preset, **plan):
+        longest[spec.shape.width] = max(spec, longest.get(spec.shape.width, spec), key=lambda s: s.steps)
     peak = matmul_peak_gflops(threads)
     print(
         f"threads={threads} batch={preset.train.batch_size}x{preset.data.seq_len} steps={steps} "
