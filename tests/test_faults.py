@@ -32,7 +32,9 @@ from harness import store
 from harness.sweep import run_sweep
 from tests.conftest import ROOT, compose_config, run_module
 
-SMOKE = ("sweep=smoke", "logger=off")
+# One torch thread per sweep: two concurrent 2-thread sweeps on 2 cores would oversubscribe them, and every
+# sweep here must compute the same numbers as the shared reference.
+SMOKE = ("sweep=smoke", "logger=off", "train.threads=1")
 
 
 def _results(sweep_dir: Path) -> dict[str, dict]:
