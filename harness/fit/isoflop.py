@@ -66,42 +66,15 @@ def _profile(
     c2, c1, c0 = (float(c) for c in np.polyfit(u, L, 2))
     d1, d0 = (float(c) for c in np.polyfit(u, np.log(D), 1))
     n_sizes = int(np.unique(N).size)
-    nan = float("nan")
-    if c2 <= 0:
-        return IsoflopBudget(
-            label,
-            C,
-            index,
-            n_sizes,
-            center,
-            (c2, c1, c0),
-            (d0, d1),
-            nan,
-            nan,
-            nan,
-            False,
-            "the loss has no minimum over N (parabola curvature <= 0)",
-        )
-    v = -c1 / (2 * c2)
-    N_opt, D_opt, L_opt = float(np.exp(center + v)), float(np.exp(d0 + d1 * v)), c0 - c1 * c1 / (4 * c2)
-    if not u.min() <= v <= u.max():
-        return IsoflopBudget(
-            label,
-            C,
-            index,
-            n_sizes,
-            center,
-            (c2, c1, c0),
-            (d0, d1),
-            N_opt,
-            D_opt,
-            L_opt,
-            False,
-            f"the minimum N = {N_opt:.3g} lies outside the sizes tried ({N.min():.3g} to {N.max():.3g})",
-        )
-    return IsoflopBudget(
-        label, C, index, n_sizes, center, (c2, c1, c0), (d0, d1), N_opt, D_opt, L_opt, True, ""
-    )
+    optimum, note = (float("nan"),) * 3, "the loss has no minimum over N (parabola curvature <= 0)"
+    if c2 > 0:
+        v = -c1 / (2 * c2)
+        optimum = (float(np.exp(center + v)), float(np.exp(d0 + d1 * v)), c0 - c1 * c1 / (4 * c2))
+        note = ""
+        if not u.min() <= v <= u.max():
+            tried = f"({N.min():.3g} to {N.max():.3g})"
+            note = f"the minimum N = {optimum[0]:.3g} lies outside the sizes tried {tried}"
+    return IsoflopBudget(label, C, index, n_sizes, center, (c2, c1, c0), (d0, d1), *optimum, not note, note)
 
 
 def fit_isoflop(
