@@ -104,8 +104,10 @@ class TrainConfig:
     evals: int = 8  # evaluations per run, evenly spaced in tokens; the last is at the end
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on cuda, fp32 on cpu) | fp32 | bf16
-    compile: bool = False  # torch.compile the model (cuda only)
-    threads: int = 0  # torch threads on cpu (0: usable cores / jobs at once; harness.launch)
+    compile: bool = False  # torch.compile the model (inductor: triton on cuda, a C++ compiler on cpu)
+    threads: int = (
+        0  # torch threads per training process (0: cpu 1, or its share of the cores; harness.launch)
+    )
     diverge_loss: float = 0.0  # train loss above which a run is 'diverged' (0: 2 * ln(vocab))
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     seed: int = 0  # model init and batch order seed
@@ -128,6 +130,9 @@ class SweepConfig:
     branches: bool = False  # one constant-LR main run per size; each budget is a WSD cooldown branch of it
     shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
     num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
+    # runs trained at once, each in its own process (harness.execute): cpu, 0 = usable cores / jobs at
+    # once / train.threads; cuda, runs per GPU, 0 = as many as their memory and size allow
+    workers: int = 0
     stage: str = "all"  # all | train | fit
     progress: bool = True
 
@@ -259,6 +264,7 @@ def validate(cfg: Config) -> None:
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)
     _positive("train.threads", t.threads, zero_ok=True)
+    _positive("sweep.workers", s.workers, zero_ok=True)
     _positive("train.diverge_loss", t.diverge_loss, zero_ok=True)
     _positive("train.checkpoint_every", t.checkpoint_every, zero_ok=True)
 

@@ -33,8 +33,11 @@ def model_config(shape: ModelShape) -> PretrainedConfig:
             attention_dropout=0.0, **common,
         )  # fmt: skip
     if shape.family == "gpt2":  # GELU MLP, LayerNorm, learned positions, biases everywhere
+        # exact GELU (as nanoGPT and neox) rather than GPT-2's tanh approximation ("gelu_new"), which
+        # transformers computes in 6 elementwise ops: 20% of a width-128 training step on cpu
         return GPT2Config(
             n_embd=d, n_layer=shape.depth, n_head=shape.n_heads, n_inner=shape.ffn_hidden,
+            activation_function="gelu",
             n_positions=shape.seq_len, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
             summary_first_dropout=0.0, **common,
         )  # fmt: skip

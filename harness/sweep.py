@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import platform
 import sys
-import time
 import traceback
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -23,9 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import store
 from harness.config import Config, ConfigError, check_overrides, register_configs, validate
-from harness.data import epochs_over, fingerprint, make_source
-from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
-from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, compute_summary, plan_runs, shard, training_order
+from harness.data import fingerprint, make_source
+from harness.launch import cpu_layout, job_configs, jobs_at_once, place_on_gpu, runs_here
+from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, compute_summary, plan_runs, shard
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
@@ -40,12 +39,15 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     """Run the stage (`sweep.stage`) of the sweep described by cfg, as one of `jobs` jobs sharing this
     machine's cores at once; return the sweep directory."""
     validate(cfg)
-    # torch and the trainer load only once the config is known to be good.
-    from harness.logger import log_fit, open_run
-    from harness.train import resolve_device, train_run, usable_cores
+    # torch loads only once the config is known to be good (the models in the training processes).
+    from harness.device import resolve_device, usable_cores
+    from harness.execute import train_planned
+    from harness.logger import log_fit
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
-    threads = 0 if fit_only else cpu_threads(cfg.train.threads, jobs, usable_cores())
+    workers, threads = (
+        (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, jobs, usable_cores())
+    )
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
@@ -74,7 +76,7 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
 
     if cfg.sweep.stage in ("all", "train"):
         mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
-        _train_all(cfg, mine, source, sweep_dir, dev, open_run, train_run)
+        train_planned(cfg, mine, sweep_dir, source=source, dev=dev, workers=workers, threads=threads)
     with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
         rows = _collect(sweep_dir, specs)
         store.write_results_table(sweep_dir, rows)
@@ -121,61 +123,6 @@ def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple
     return dev, dev.type, dev.precision
 
 
-def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
-    order = training_order(specs)  # a branch's main run first
-    store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
-    for i, spec in enumerate(order, 1):
-        path = store.run_dir(sweep_dir, spec.run_id)
-        tag = f"[{i}/{len(order)}] {spec.name:<22} {spec.run_id}"
-        if store.read_result(path) is not None:
-            _progress(cfg, f"{tag} finished earlier, skipped")
-            continue
-        if spec.parent is not None and store.read_result(path.with_name(spec.parent.run_id)) is None:
-            _progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
-            continue
-        lock = store.try_lock(path)
-        if lock is None:
-            _progress(cfg, f"{tag} being trained by another process, skipped")
-            continue
-        try:
-            if store.read_result(path) is not None:  # finished while we waited for the lock
-                continue
-            store.write_json(path / "spec.json", spec.to_dict())
-            config = {
-                **spec.to_dict(),
-                "sweep": cfg.sweep.name,
-                "data": cfg.data.source,
-                "data_fingerprint": source.fingerprint,
-                "epochs": epochs_over(source, spec.tokens),
-            }
-            logger = open_run(
-                cfg.logger,
-                sweep_dir=sweep_dir,
-                group=cfg.sweep.name,
-                run_id=spec.run_id,
-                name=spec.name,
-                job_type="train",
-                config=config,
-            )
-            exit_code, result = 1, None
-            try:
-                result = train_run(spec, source, path, logger, dev)
-                exit_code = 0 if result["status"] == "done" else 1
-            finally:
-                logger.finish(summary=result, exit_code=exit_code)
-            store.write_json(path / "result.json", result)
-            (path / "checkpoint.pt").unlink(missing_ok=True)
-            store.release_forks(sweep_dir, specs)
-            line = (
-                f"val_loss={result['val_loss']:.4f}"
-                if result["status"] == "done"
-                else f"DIVERGED at step {result['diverged_step']}"
-            )
-            _progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s'] or 0:,.0f} tok/s")
-        finally:
-            lock.release()
-
-
 def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
     """One row per planned run: its result when finished, else its plan with status pending."""
     rows = []
@@ -185,18 +132,13 @@ def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
     return rows
 
 
-def _progress(cfg: Config, line: str) -> None:
-    if cfg.sweep.progress:
-        print(time.strftime("%H:%M:%S"), line, flush=True)
-
-
 class FitAfterJobs(Callback):
     """Hydra callback of a multirun (registered in configs/config.yaml): checks every job's config before
     any starts, and once all have returned (each trained its shard) writes the results table of each
     sweep and fits it, once, in the launching process."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from harness.train import usable_cores
+        from harness.device import usable_cores
 
         launcher = config.hydra.launcher
         try:
@@ -204,7 +146,7 @@ class FitAfterJobs(Callback):
                 validate(cfg)
                 if runs_here(launcher):  # a cluster's job checks its own allocation when it starts
                     jobs = jobs_at_once(launcher, cfg.sweep.num_shards)
-                    cpu_threads(cfg.train.threads, jobs, usable_cores())
+                    cpu_layout(cfg.train.threads, cfg.sweep.workers, jobs, usable_cores())
         except ConfigError as exc:
             _config_error(exc)
 
@@ -234,6 +176,9 @@ def _run(cfg: Config, jobs: int = 1) -> None:
     except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # the training processes are stopped; finished runs are kept
+        print("interrupted: rerun the same command to train the unfinished runs", file=sys.stderr)
+        sys.exit(130)
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")

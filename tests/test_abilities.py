@@ -16,10 +16,11 @@ import harness.fit.__main__ as fit_cli
 from harness import abilities as ab
 from harness.config import FitConfig, SyntheticConfig
 from harness.data import Questions, SkillMixture, induction_questions, make_source
+from harness.device import Device
 from harness.logger import NullLogger
 from harness.plan import plan_runs
 from harness.sweep import run_sweep
-from harness.train import Device, evaluate, train_run
+from harness.train import evaluate, train_run
 from tests.conftest import compose_config
 
 CPU = Device("cpu", "fp32", False, None)

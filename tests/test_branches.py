@@ -19,10 +19,11 @@ import harness.train as train
 from harness import store
 from harness.config import ConfigError, validate
 from harness.data import make_source
+from harness.device import resolve_device
 from harness.logger import NullLogger
 from harness.plan import compute_summary, plan_runs, shard, training_order
 from harness.schedule import warmup_steps
-from harness.train import resolve_device, train_run
+from harness.train import train_run
 from tests.conftest import compose_config, run_module
 
 BRANCHES = ("sweep=smoke", "sweep.branches=true", "train.schedule=wsd")
