@@ -207,6 +207,8 @@ def validate(cfg: Config) -> None:
     _positive("model.ffn_mult", m.ffn_mult)
     if m.family == "lstm" and m.tie_embeddings:
         raise ConfigError("model.tie_embeddings: model.family=lstm has an untied head; must be false")
+    if m.family == "lstm" and cfg.train.compile:  # dynamo skips nn.LSTM; traced, it unrolls (minutes)
+        raise ConfigError("train.compile: torch.compile does not compile model.family=lstm; must be false")
 
     _choice("data.source", d.source, SOURCES)
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)

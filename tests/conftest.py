@@ -25,6 +25,19 @@ def run_module(module: str, *args: str, cwd: Path, timeout: int = 600) -> subpro
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def same_numbers(got: object, expected: object, rel: float = 1e-5) -> bool:
+    """Whether two JSON-like values are equal, floats to `rel` (runs trained in other processes)."""
+    if isinstance(got, dict) and isinstance(expected, dict):
+        return got.keys() == expected.keys() and all(same_numbers(got[k], expected[k], rel) for k in got)
+    if isinstance(got, list) and isinstance(expected, list):
+        return len(got) == len(expected) and all(
+            same_numbers(a, b, rel) for a, b in zip(got, expected, strict=True)
+        )
+    if isinstance(got, float) and isinstance(expected, float):
+        return got == pytest.approx(expected, rel=rel, abs=1e-12, nan_ok=True)
+    return got == expected
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -32,7 +32,7 @@ import harness.train
 from harness import logger as lg
 from harness import store
 from harness.sweep import run_sweep
-from tests.conftest import ROOT, compose_config, run_module
+from tests.conftest import ROOT, compose_config, run_module, same_numbers
 
 # One torch thread per training process, so that every sweep here computes the numbers of the shared
 # reference (and two concurrent sweeps share the cores without oversubscribing them more than 2x).
@@ -60,19 +60,6 @@ def _fit(sweep_dir: Path) -> dict:
 
 def _val_losses(sweep_dir: Path) -> dict[str, float]:
     return {rid: float(row["val_loss"]) for rid, row in _results(sweep_dir).items()}
-
-
-def _same_numbers(got: object, expected: object, rel: float = 1e-5) -> bool:
-    """Whether two JSON-like values are equal, floats to `rel` (runs trained in other processes)."""
-    if isinstance(got, dict) and isinstance(expected, dict):
-        return got.keys() == expected.keys() and all(_same_numbers(got[k], expected[k], rel) for k in got)
-    if isinstance(got, list) and isinstance(expected, list):
-        return len(got) == len(expected) and all(
-            _same_numbers(a, b, rel) for a, b in zip(got, expected, strict=True)
-        )
-    if isinstance(got, float) and isinstance(expected, float):
-        return got == pytest.approx(expected, rel=rel, abs=1e-12, nan_ok=True)
-    return got == expected
 
 
 def _trained(log: str) -> list[str]:
@@ -186,8 +173,8 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
     for rid, row in rows.items():
         result = store.read_result(store.run_dir(sweep_dir, rid))
         assert result is not None and float(row["val_loss"]) == result["val_loss"]
-    assert _same_numbers(_val_losses(sweep_dir), _val_losses(reference))
-    assert _same_numbers(_fit(sweep_dir), _fit(reference))
+    assert same_numbers(_val_losses(sweep_dir), _val_losses(reference))
+    assert same_numbers(_fit(sweep_dir), _fit(reference))
 
 
 @pytest.mark.slow
@@ -206,7 +193,7 @@ def test_ctrl_c_stops_every_training_process_and_the_rerun_finishes(tmp_path: Pa
 
     final = run_module("harness.sweep", *args, cwd=tmp_path)
     assert final.returncode == 0, final.stderr[-3000:]
-    assert _same_numbers(_val_losses(sweep_dir), _val_losses(reference))
+    assert same_numbers(_val_losses(sweep_dir), _val_losses(reference))
 
 
 @pytest.mark.slow
@@ -292,7 +279,7 @@ def test_diverged_run_is_recorded_the_sweep_goes_on_and_the_fit_leaves_it_out(
     assert rows[rid]["diverged_step"] == "7" and rows[rid]["val_loss"] == ""
     expected = _val_losses(reference)
     del expected[rid]
-    assert _same_numbers({r: float(row["val_loss"]) for r, row in rows.items() if r != rid}, expected)
+    assert same_numbers({r: float(row["val_loss"]) for r, row in rows.items() if r != rid}, expected)
     fit = _fit(sweep_dir)
     assert fit["n_runs"] == 8 and fit["excluded"] == [{"run_id": rid, "why": "status diverged"}]
     assert f"- {rid}: status diverged" in (sweep_dir / "report.md").read_text()
@@ -310,8 +297,8 @@ def test_two_sweeps_on_one_directory_share_the_runs(tmp_path: Path, reference: P
     assert sorted(trained) == sorted(_results(reference)), "a run was trained twice, or not at all"
     assert all(_trained(log) for log in logs), "one process trained everything: no overlap tested"
     assert sum(log.count("being trained by another process, skipped") for log in logs) >= 1
-    assert _same_numbers(_val_losses(sweep_dir), _val_losses(reference))
-    assert _same_numbers(_fit(sweep_dir), _fit(reference))
+    assert same_numbers(_val_losses(sweep_dir), _val_losses(reference))
+    assert same_numbers(_fit(sweep_dir), _fit(reference))
     assert not list(sweep_dir.rglob("*.tmp"))
 
 
