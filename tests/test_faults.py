@@ -369,6 +369,30 @@ def test_disk_full_on_a_result_stops_the_sweep_and_the_rerun_retrains_it(
 
 
 @pytest.mark.slow
+def test_a_write_failing_in_a_training_process_stops_the_sweep_in_one_line(
+    tmp_path: Path, reference: Path
+) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = [*SMOKE, "sweep.workers=2", f"sweep.dir={sweep_dir}"]
+    victim = max(_results(reference).values(), key=lambda row: float(row["flops"]))["run_id"]  # trained first
+    blocker = sweep_dir / "runs" / victim / "result.json"
+    blocker.mkdir(parents=True)  # its result cannot be written: a directory is in the way
+    log = tmp_path / "failed.log"
+    proc = _start(args, tmp_path, log)
+    _kill(proc, log, lambda: proc.poll() is not None, 0.0, sig=0)  # it stops by itself
+    assert proc.returncode == 1
+    lines = [line for line in log.read_text().splitlines() if "error" in line.lower()]
+    assert lines == [f"error: [Errno {errno.EISDIR}] cannot write {blocker}: Is a directory"]
+    assert store.read_result(blocker.parent) is None and not (sweep_dir / "results.csv").exists()
+
+    blocker.rmdir()
+    final = run_module("harness.sweep", *args, cwd=tmp_path)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert victim in _trained(final.stdout)
+    assert same_numbers(_val_losses(sweep_dir), _val_losses(reference))
+
+
+@pytest.mark.slow
 def test_vocab_smaller_than_the_data_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("\n\n".join(f"note {i}: the harness reads paragraphs" for i in range(200)))
