@@ -56,8 +56,13 @@ class Device:
         return t.pin_memory().to(self.torch, non_blocking=True) if self.type == "cuda" else t
 
     def compiled(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The model to call in training steps: torch.compile'd when asked."""
-        return torch.compile(model) if self.compile else model
+        """The model to call in training steps: torch.compile'd when asked. Dynamo's caches are cleared
+        first: a process training run after run of other sizes would otherwise hit its recompile limit
+        and fall back to eager without a word (inductor's on-disk cache still serves a size seen before)."""
+        if not self.compile:
+            return model
+        torch._dynamo.reset()
+        return torch.compile(model)
 
 
 def usable_cores() -> int:
