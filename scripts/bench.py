@@ -38,7 +38,7 @@ from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
 from harness.logger import NullLogger  # noqa: E402
-from harness.model import build_model  # noqa: E402
+from harness.models.build import build_model  # noqa: E402
 from harness.plan import plan_runs  # noqa: E402
 from harness.train import resolve_device, train_run, usable_cores  # noqa: E402
 

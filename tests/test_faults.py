@@ -25,7 +25,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import harness.data
+import harness.data.synthetic
 import harness.train
 from harness import logger as lg
 from harness import store
@@ -127,7 +127,7 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
     rows = _results(sweep_dir)
     assert set(rows) == set(_results(reference)) and {r["status"] for r in rows.values()} == {"done"}
     for rid, row in rows.items():
-        result = store.read_result(store.run_dir(sweep_dir, rid))
+        result = store.read_result(store.run_dir(sweep_dir, store.row_dirname(row)))
         assert result is not None and float(row["val_loss"]) == result["val_loss"]
     assert _val_losses(sweep_dir) == _val_losses(reference)
     assert _fit(sweep_dir) == _fit(reference)
@@ -149,13 +149,13 @@ def test_run_killed_inside_resumes_from_its_checkpoint(
     assert kept, "no eval before the checkpoint to check the resume by"
 
     steps_trained: list[int] = []
-    real_batch = harness.data.SyntheticSource.train_batch
+    real_batch = harness.data.synthetic.SyntheticSource.train_batch
 
     def counted_batch(self, step: int, *args):
         steps_trained.append(step)
         return real_batch(self, step, *args)
 
-    monkeypatch.setattr(harness.data.SyntheticSource, "train_batch", counted_batch)
+    monkeypatch.setattr(harness.data.synthetic.SyntheticSource, "train_batch", counted_batch)
     run_sweep(compose_config(*killed))  # the rerun, in this process to see the steps it trains
     steps = store.read_result(run)["steps"]
     assert steps_trained == list(range(step, steps)), "the rerun did not start at the checkpoint"
