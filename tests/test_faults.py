@@ -126,7 +126,7 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
 
     rows = _results(sweep_dir)
     assert set(rows) == set(_results(reference)) and {r["status"] for r in rows.values()} == {"done"}
-    for rid, row in rows.items():
+    for row in rows.values():
         result = store.read_result(store.run_dir(sweep_dir, store.row_dirname(row)))
         assert result is not None and float(row["val_loss"]) == result["val_loss"]
     assert _val_losses(sweep_dir) == _val_losses(reference)
