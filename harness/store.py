@@ -62,6 +62,15 @@ RESULT_COLUMNS = (
 FINISHED = ("done", "diverged")  # statuses of a run that is not trained again
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # what open() would give a new file under this process's umask
+
+
 class WriteError(OSError):
     """A file of the sweep directory could not be written (disk full, no permission); names the path."""
 
@@ -85,6 +94,7 @@ def _write_and_rename(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; results are as readable as any file we write
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -50,7 +50,7 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     machine's cores at once; return the sweep directory."""
     check_config(cfg)
     # torch and the trainer load only once the config is known to be good.
-    from harness.logger import log_fit, open_run
+    from harness.tracking import log_fit, open_run
     from harness.train import resolve_device, train_run, usable_cores
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do

@@ -21,10 +21,10 @@ from harness.abilities import ScoreLog, eval_metrics, group_scores
 from harness.config import TrainConfig
 from harness.data import Questions, TokenSource, epochs_over
 from harness.flops import mfu, peak_flops
-from harness.logger import RunLogger
 from harness.models.build import build_model
 from harness.plan import RunSpec
 from harness.schedule import lr_at
+from harness.tracking import RunLogger
 
 
 @dataclass(frozen=True)

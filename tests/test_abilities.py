@@ -18,9 +18,9 @@ from harness.config import FitConfig, SyntheticConfig
 from harness.data import Questions, make_source
 from harness.data.synthetic import SkillMixture
 from harness.data.text import induction_questions
-from harness.logger import NullLogger
 from harness.plan import plan_runs
 from harness.sweep import run_sweep
+from harness.tracking.wandb_run import NullLogger
 from harness.train import Device, evaluate, train_run
 from tests.conftest import compose_config
 

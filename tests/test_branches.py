@@ -19,9 +19,9 @@ import harness.train as train
 from harness import store
 from harness.config import ConfigError
 from harness.data import make_source
-from harness.logger import NullLogger
 from harness.plan import check_config, compute_summary, plan_runs, shard, training_order
 from harness.schedule import warmup_steps
+from harness.tracking.wandb_run import NullLogger
 from harness.train import resolve_device, train_run
 from tests.conftest import compose_config, run_module
 

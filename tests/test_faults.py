@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 import harness.data.synthetic
 import harness.train
-from harness import logger as lg
 from harness import store
 from harness.sweep import run_sweep
+from harness.tracking import wandb_run as lg
+from harness.tracking.offline import offline_run_dirs
 from tests.conftest import ROOT, compose_config, run_module
 
 # One torch thread per sweep: two concurrent 2-thread sweeps on 2 cores would oversubscribe them, and every
@@ -258,7 +259,7 @@ def test_wandb_disk_full_warns_once_and_the_sweep_goes_on(
     assert len(rows) == 4 and {row["status"] for row in rows.values()} == {"done"}
     without_wandb = run_sweep(compose_config(*small, "logger=off", f"sweep.dir={tmp_path / 'off'}"))
     assert _val_losses(sweep_dir) == _val_losses(without_wandb)
-    assert len(lg.offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
+    assert len(offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
 
 
 def _cli(*args: str) -> None:
