@@ -129,7 +129,7 @@ def train_planned(
     store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
     tasks = []
     for task in plan_tasks(specs):
-        if all(store.read_result(store.run_dir(sweep_dir, s.run_id)) for s in task.specs):
+        if all(store.read_result(store.run_dir(sweep_dir, s.dirname)) for s in task.specs):
             for tag in task.tags:
                 progress(cfg, f"{tag} finished earlier, skipped")
         else:
@@ -228,7 +228,7 @@ class Trainer:
     """What a training process holds for every run it trains: the config, the data source, the device."""
 
     def __init__(self, cfg: Config, sweep_dir: Path, source: TokenSource, dev: Device) -> None:
-        from harness.logger import open_run
+        from harness.tracking import open_run
         from harness.train import train_run
 
         self.cfg, self.sweep_dir, self.source, self.dev = cfg, sweep_dir, source, dev
@@ -241,11 +241,11 @@ class Trainer:
     def train_one(self, spec: RunSpec, tag: str, group: tuple[RunSpec, ...]) -> None:
         """Train `spec` unless finished, its main run unfinished, or another process holds its lock."""
         cfg, sweep_dir, source = self.cfg, self.sweep_dir, self.source
-        path = store.run_dir(sweep_dir, spec.run_id)
+        path = store.run_dir(sweep_dir, spec.dirname)
         if store.read_result(path) is not None:
             progress(cfg, f"{tag} finished earlier, skipped")
             return
-        if spec.parent is not None and store.read_result(path.with_name(spec.parent.run_id)) is None:
+        if spec.parent is not None and store.read_result(path.with_name(spec.parent.dirname)) is None:
             progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
             return
         lock = store.try_lock(path)
@@ -256,7 +256,7 @@ class Trainer:
             if store.read_result(path) is not None:  # finished while we waited for the lock
                 return
             resolved = {**spec.to_dict(), "compile": self.dev.compile, "device": self.dev.type}
-            store.write_json(path / "spec.json", resolved)
+            store.write_json(path / store.SPEC, resolved)
             config = {
                 **resolved,
                 "sweep": cfg.sweep.name,
@@ -279,8 +279,8 @@ class Trainer:
                 exit_code = 0 if result["status"] == "done" else 1
             finally:
                 logger.finish(summary=result, exit_code=exit_code)
-            store.write_json(path / "result.json", result)
-            (path / "checkpoint.pt").unlink(missing_ok=True)
+            store.write_json(path / store.RESULT, result)
+            (path / store.CHECKPOINT).unlink(missing_ok=True)
             store.release_forks(sweep_dir, group)
             line = (
                 f"val_loss={result['val_loss']:.4f}"

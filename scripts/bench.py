@@ -45,9 +45,9 @@ from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
 from harness.device import Device, resolve_device  # noqa: E402
-from harness.logger import NullLogger  # noqa: E402
-from harness.model import build_model  # noqa: E402
+from harness.models.build import build_model  # noqa: E402
 from harness.plan import plan_runs  # noqa: E402
+from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import train_run  # noqa: E402
 
 QUIET_OTHERS = 0.5  # other runnable threads, on average, above which the machine counts as busy

@@ -39,9 +39,9 @@ from bench import machine_state  # noqa: E402
 from harness.config import Config, DataConfig, ModelConfig, SweepConfig, TrainConfig  # noqa: E402
 from harness.data import TokenSource, make_source  # noqa: E402
 from harness.device import resolve_device  # noqa: E402
-from harness.logger import NullLogger  # noqa: E402
 from harness.plan import RunSpec, plan_runs  # noqa: E402
 from harness.store import read_metrics  # noqa: E402
+from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import train_run  # noqa: E402
 
 

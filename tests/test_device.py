@@ -13,8 +13,8 @@ import torch
 from harness.config import ConfigError, TrainConfig, validate
 from harness.data import make_source
 from harness.device import Device, resolve_device
-from harness.logger import NullLogger
 from harness.plan import plan_runs
+from harness.tracking.wandb_run import NullLogger
 from harness.train import train_run
 from tests.conftest import compose_config
 
