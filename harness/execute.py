@@ -134,8 +134,8 @@ def train_planned(
                 progress(cfg, f"{tag} finished earlier, skipped")
         else:
             tasks.append(task)
-    slots = _slots(cfg, tasks, dev, workers)
-    processes = sum(min(len(tasks), max(per, default=1)) for per in slots.values())
+    slots = device_slots(cfg, tasks, dev, workers)
+    processes = min(len(tasks), sum(max(per, default=1) for per in slots.values()))
     if processes <= 1:
         trainer = Trainer(cfg, sweep_dir, source, dev)
         for task in tasks:
@@ -150,10 +150,11 @@ def train_planned(
     _run_pool(cfg, sweep_dir, tasks, slots, threads)
 
 
-def _slots(cfg: Config, tasks: list[Task], dev: Device, workers: int) -> dict[int | None, list[int]]:
-    """For each device (None: the cpu; else a GPU index), how many of each task's runs may share it:
-    on cpu `workers` at most; on cuda `sweep.workers` (0: no cap) and the cores per GPU at most. A
-    multirun's job keeps to its own GPU (harness.launch.place_on_gpu); a single process takes them all."""
+def device_slots(cfg: Config, tasks: list[Task], dev: Device, workers: int) -> dict[int | None, list[int]]:
+    """For each device (None: the cpu; else a GPU index), how many runs of each task's size may share
+    it (`runs_per_device`): on cpu `workers` at most; on cuda `sweep.workers` (0: CUDA_MAX_RUNS) and the
+    cores per GPU at most. A multirun's job keeps to its own GPU (harness.launch.place_on_gpu); a
+    single process takes them all."""
     if dev.type == "cpu":
         devices = {None: cpu_capacity(workers)}
     else:

@@ -8,9 +8,13 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
+import harness.execute as execute
+from harness.device import Device
 from harness.execute import Capacity, plan_tasks, run_memory_bytes, runs_per_device
 from harness.plan import plan_runs
 from harness.sweep import run_sweep
@@ -100,3 +104,19 @@ def test_two_processes_train_the_numbers_of_one_and_fit_once(tmp_path: Path) -> 
         spec = json.loads((run / "spec.json").read_text())
         assert (spec["precision"], spec["compile"], spec["device"]) == ("bf16", False, "cpu")
     assert json.loads((two / "sweep.json").read_text())["precision"] == "bf16"
+
+
+def test_on_a_gpu_small_runs_pack_and_a_large_one_trains_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cuda twin of the packing decision, with torch's cuda queries answering as one 80 GB H100."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(total_memory=80 * GIB))
+    monkeypatch.setattr(execute, "usable_cores", lambda: 16)
+    shape = ("model.aspect=64", "model.head_dim=64", "data.seq_len=256", "train.batch_size=128")
+    cfg = compose_config("sweep=smoke", "sweep.widths=[128,1024]", "sweep.tokens=[33554432]", *shape)
+    tasks = plan_tasks(list(plan_runs(cfg, vocab_size=256, data_fingerprint="test", precision="bf16")))
+    h100 = Device("cuda", "bf16", False, 989.4e12)
+    by_width = lambda slots: {t.specs[0].shape.width: n for t, n in zip(tasks, slots, strict=True)}  # noqa: E731
+    assert by_width(execute.device_slots(cfg, tasks, h100, 0)[0]) == {128: 8, 1024: 1}
+    capped = replace(cfg, sweep=replace(cfg.sweep, workers=3))  # sweep.workers caps the runs per GPU
+    assert by_width(execute.device_slots(capped, tasks, h100, 0)[0]) == {128: 3, 1024: 1}
