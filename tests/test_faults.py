@@ -97,7 +97,7 @@ def _kill(
 ) -> list[int]:
     """Send `sig` to `proc` (`group`: to its process group, as a terminal's Ctrl-C does) `delay` seconds
     after `when()` first holds (it must still be running by then), wait for it, and check that none of
-    its child processes outlives it; return those children."""
+    the processes descending from it outlives it; return those."""
     deadline = time.monotonic() + 120
     while not when() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -118,15 +118,17 @@ def _kill(
 
 
 def _children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (from /proc)."""
-    found = []
+    """Every process descending from `pid` (from /proc): the training processes may be grandchildren."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
     return found
 
 
@@ -198,7 +200,7 @@ def test_ctrl_c_stops_every_training_process_and_the_rerun_finishes(tmp_path: Pa
     assert (
         log.read_text().splitlines()[-1] == "interrupted: rerun the same command to train the unfinished runs"
     )
-    assert len(children) >= 2, "the runs did not train in processes of their own"
+    assert len(children) >= 3, "no forkserver and two training processes: the runs trained here"
     assert _finished(sweep_dir) < set(_results(reference)), "nothing was left to finish"
 
     final = run_module("harness.sweep", *args, cwd=tmp_path)
