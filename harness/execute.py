@@ -62,11 +62,11 @@ def run_memory_bytes(spec: RunSpec) -> int:
     parameter), the activations the backward keeps, 34 x width bytes per token per layer in 16-bit
     (Korthikanti et al. 2022, eq. 2, without the attention-matrix term that sdpa does not keep),
     twice that in fp32, and the logits (fp32 logits, log-softmax and gradient: 12 x vocab bytes per
-    token). An estimate for packing, not a measurement."""
+    token). An estimate for packing, not a measurement (an lstm's activations are counted alike)."""
     shape = spec.shape
     tokens = spec.batch_size * shape.seq_len
     act_bytes = 1 if spec.precision == "bf16" else 2
-    activations = tokens * shape.depth * 34 * max(shape.width, shape.ffn_hidden // 4) * act_bytes
+    activations = tokens * shape.depth * 34 * shape.width * act_bytes
     return 16 * spec.params.total + activations + 12 * tokens * shape.vocab_size
 
 
