@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.fit.analysis import Observations
 from harness.fit.laws import LossSurface
+from harness.fit.observations import Observations
 
 
 def _noisy(L: np.ndarray, noise: float, rng: np.random.Generator | None) -> np.ndarray:
