@@ -25,11 +25,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import harness.data
+import harness.data.synthetic
 import harness.train
-from harness import logger as lg
 from harness import store
 from harness.sweep import run_sweep
+from harness.tracking import wandb_run as lg
+from harness.tracking.offline import offline_run_dirs
 from tests.conftest import ROOT, compose_config, run_module
 
 # One torch thread per sweep: two concurrent 2-thread sweeps on 2 cores would oversubscribe them, and every
@@ -126,8 +127,8 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
 
     rows = _results(sweep_dir)
     assert set(rows) == set(_results(reference)) and {r["status"] for r in rows.values()} == {"done"}
-    for rid, row in rows.items():
-        result = store.read_result(store.run_dir(sweep_dir, rid))
+    for row in rows.values():
+        result = store.read_result(store.run_dir(sweep_dir, store.row_dirname(row)))
         assert result is not None and float(row["val_loss"]) == result["val_loss"]
     assert _val_losses(sweep_dir) == _val_losses(reference)
     assert _fit(sweep_dir) == _fit(reference)
@@ -149,13 +150,13 @@ def test_run_killed_inside_resumes_from_its_checkpoint(
     assert kept, "no eval before the checkpoint to check the resume by"
 
     steps_trained: list[int] = []
-    real_batch = harness.data.SyntheticSource.train_batch
+    real_batch = harness.data.synthetic.SyntheticSource.train_batch
 
     def counted_batch(self, step: int, *args):
         steps_trained.append(step)
         return real_batch(self, step, *args)
 
-    monkeypatch.setattr(harness.data.SyntheticSource, "train_batch", counted_batch)
+    monkeypatch.setattr(harness.data.synthetic.SyntheticSource, "train_batch", counted_batch)
     run_sweep(compose_config(*killed))  # the rerun, in this process to see the steps it trains
     steps = store.read_result(run)["steps"]
     assert steps_trained == list(range(step, steps)), "the rerun did not start at the checkpoint"
@@ -258,7 +259,7 @@ def test_wandb_disk_full_warns_once_and_the_sweep_goes_on(
     assert len(rows) == 4 and {row["status"] for row in rows.values()} == {"done"}
     without_wandb = run_sweep(compose_config(*small, "logger=off", f"sweep.dir={tmp_path / 'off'}"))
     assert _val_losses(sweep_dir) == _val_losses(without_wandb)
-    assert len(lg.offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
+    assert len(offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
 
 
 def _cli(*args: str) -> None:

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 import harness.train as train
 from harness.data import make_source
-from harness.logger import NullLogger
 from harness.plan import plan_runs
+from harness.tracking.wandb_run import NullLogger
 from harness.train import eval_steps, resolve_device, train_run
 from tests.conftest import compose_config
 

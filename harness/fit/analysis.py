@@ -85,6 +85,7 @@ def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = N
         budget_labels=b.labels,
         noise=prep.noise.detail,
         holdout=phrase,
+        holdout_failed="" if hold is None else hold.failed.get(hold.decides, ""),
         skipped=skipped,
     )
     par = attempt("parametric", parametric_section, prep, Y, cfg) if prep.parametric is not None else None

@@ -31,8 +31,9 @@ def draw_run_noise(noise: Noise, resamples: int, rng: np.random.Generator) -> np
 
 def point_losses(points: Points, shifts: np.ndarray) -> np.ndarray:
     """(B, m) the points' losses under run shifts (B, n_kept): each point moves by its runs' mean shift."""
-    mean = np.stack([np.bincount(points.point, weights=row, minlength=points.size) for row in shifts])
-    return points.L[None, :] * np.exp(mean / points.k[None, :]) if shifts.size else np.zeros((0, points.size))
+    onehot = np.zeros((shifts.shape[1], points.size))
+    onehot[np.arange(shifts.shape[1]), points.point] = 1.0
+    return points.L[None, :] * np.exp((shifts @ onehot) / points.k[None, :])
 
 
 @dataclass(frozen=True)

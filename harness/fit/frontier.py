@@ -65,6 +65,10 @@ def offset_power_law_batch(
     x = np.asarray(x, dtype=float)
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
     W = np.ones_like(Y) if W is None else np.broadcast_to(np.asarray(W, dtype=float), Y.shape)
+    if Y.shape[0] == 0:
+        return np.zeros((0, 3)), np.zeros(0, dtype=bool)
+    used = np.flatnonzero(np.any(W > 0, axis=0))  # points no row weighs cost solver time only
+    x, Y, W = x[used], Y[:, used], W[:, used]
     B, n = Y.shape
     center = float(np.log(x).mean())
     z = np.log(x) - center

@@ -19,7 +19,7 @@ from harness.fit.frontier import (
     offset_power_law_batch,
     power_law_batch,
 )
-from harness.fit.holdout import LAWS, Holdout, LawPrediction
+from harness.fit.holdout import LAWS, MIN_TRAIN, Holdout, LawPrediction
 from harness.fit.intervals import summarise
 from harness.fit.isoflop import IsoflopFit, allocation_exponents, fit_isoflop
 from harness.fit.laws import FitError, power_law_values
@@ -178,10 +178,15 @@ def holdout_section(prep: Prepared, rows: Rows, cfg: FitConfig) -> Holdout:
     if split is None:
         raise FitError(prep.skipped.get("holdout", "no hold-out"))
     T0 = rows.targets[0] > 0
+    train = ~split.held if fp.by_budget else envelope_mask(fp.x, fp.Y[:1], ~split.held)[0]
+    n_train = int(train.sum())
     laws, failed = {}, {}
     for name, pr in rows.holdout.items():
         if not pr.ok[0]:
-            failed[name] = "could not be fitted on the remaining frontier points"
+            failed[name] = (
+                f"could not be fitted: {n_train} frontier points remain and it needs {MIN_TRAIN[name]} "
+                "(one more than its parameters)"
+            )
             continue
         est = {"rel_error": float(pr.rel_error[0]), "max_rel_error": float(pr.max_rel_error[0])}
         ci = summarise(

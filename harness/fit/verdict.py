@@ -132,10 +132,12 @@ def judge(
     budget_labels: tuple[str, ...],
     noise: str,
     holdout: str,
+    holdout_failed: str = "",
     skipped: dict[str, str],
 ) -> Verdict:
     """Row 0 of the checks as sentences. noise: the noise level's phrase; holdout: what was held out
-    and which law decides ('' when no hold-out was possible)."""
+    and which law decides ('' when no hold-out was possible); holdout_failed: why that law could not
+    predict."""
     ok = {c: bool(v.passed[c][0]) for c in CHECKS}
     sentences = {}
     if ok["frontier"]:
@@ -163,7 +165,7 @@ def judge(
             f"no hold-out prediction was possible ({skipped.get('holdout', 'not attempted')})"
         )
     elif not v.holdout_ok[0]:
-        sentences["holdout"] = f"{holdout} could not be fitted on the remaining budgets"
+        sentences["holdout"] = f"{holdout} {holdout_failed or 'could not be fitted'}"
     else:
         sentences["holdout"] = (
             f"{holdout} predicts the held-out frontier within {v.holdout_error[0]:.2%} "
