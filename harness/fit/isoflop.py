@@ -30,6 +30,7 @@ from harness.fit.budgets import Budgets
 from harness.fit.laws import FitError
 
 NARROW, WIDE, EDGE, NO_MINIMUM = 0, 1, 2, 3
+WINDOW_SLACK = 0.01  # in log N: a size 2.01x from the best is 'within a factor 2' (rounded parameter counts)
 STATUS = {NARROW: "", WIDE: "wide", EDGE: "edge", NO_MINIMUM: "no minimum"}
 
 
@@ -96,7 +97,7 @@ def profile_budgets(
         best = np.argmin(y, axis=1)
         out["L_front"][:, g] = y[rows, best]
         out["sigma_front"][:, g] = sigma[idx][best]
-        near = np.abs(uc[None, :] - uc[best][:, None]) <= np.log(window) + 1e-9
+        near = np.abs(uc[None, :] - uc[best][:, None]) <= np.log(window) + WINDOW_SLACK
         narrow = near.sum(axis=1) >= 3
         bracket = np.abs(np.arange(idx.size)[None, :] - best[:, None]) <= 1
         mask = np.where(narrow[:, None], near, bracket)

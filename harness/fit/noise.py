@@ -6,8 +6,9 @@ Sources, the first available wins:
                  log L around each configuration's mean (needs >= 2 degrees of freedom);
     val_loss_se  each run's validation-loss standard error over its loss (the eval set's own sampling
                  error; blind to seed-to-seed noise);
-    residuals    the scatter of log L around the parametric fit L(N, D), dof-corrected (blind to any
-                 departure from the law the surface absorbs, so checks built on it are more lenient).
+    residuals    the scatter of log L around the parametric fit L(N, D), or without one around the
+                 frontier law, dof-corrected (blind to any departure from the law the fit absorbs, so
+                 checks built on it are more lenient).
 Every level is floored at `floor` (fit.min_noise): no real run reproduces its loss to better than
 that, and a noiseless synthetic sweep must not turn rounding into a failed check.
 """
@@ -39,9 +40,7 @@ class Noise:
         return np.sqrt(var / points.k)
 
 
-def estimate_noise(
-    points: Points, *, floor: float, residual_rms: float | None = None, residual_dof: int = 0
-) -> Noise:
+def estimate_noise(points: Points, *, floor: float, residuals: tuple[float, int, str] | None = None) -> Noise:
     """The noise level by the first available source of the module docstring."""
     n = points.runs.size
     if points.rep_dof >= MIN_SEED_DOF:
@@ -59,16 +58,15 @@ def estimate_noise(
         sigma = np.maximum(np.where(np.isfinite(rel), rel, typical), floor)
         detail = f"validation-loss standard error, median {typical:.3%} of the loss (no replicate seeds)"
         return Noise(sigma, float(np.median(sigma)), "val_loss_se", _floored(detail, typical, floor), 0)
-    if residual_rms is not None and residual_dof > 0 and np.isfinite(residual_rms):
-        level = max(residual_rms, floor)
+    if residuals is not None and np.isfinite(residuals[0]):
+        rms, dof, around = residuals
+        level = max(rms, floor)
         detail = (
-            f"residual scatter {residual_rms:.3%} of the loss around the parametric fit L(N, D) "
-            f"({residual_dof} degrees of freedom; no replicate seeds or val_loss_se)"
+            f"residual scatter {rms:.3%} of the loss around {around} ({dof} degrees of freedom; no "
+            "replicate seeds or val_loss_se)"
         )
-        return Noise(
-            np.full(n, level), level, "residuals", _floored(detail, residual_rms, floor), residual_dof
-        )
-    detail = f"no measure of noise (no replicates, val_loss_se or parametric fit): the floor {floor:.3%}"
+        return Noise(np.full(n, level), level, "residuals", _floored(detail, rms, floor), dof)
+    detail = f"no measure of noise (no replicates, val_loss_se or residual freedom): the floor {floor:.3%}"
     return Noise(np.full(n, floor), floor, "floor", detail, 0)
 
 

@@ -11,8 +11,10 @@ from harness.config import FitConfig
 from harness.fit.bootstrap import draw_run_noise, point_losses
 from harness.fit.budgets import Budgets, group_budgets
 from harness.fit.engine import Design
+from harness.fit.frontier import frontier_points, offset_power_law_batch
 from harness.fit.holdout import split_holdout
-from harness.fit.laws import FitError
+from harness.fit.isoflop import profile_budgets
+from harness.fit.laws import FitError, power_law_values
 from harness.fit.noise import Noise, estimate_noise
 from harness.fit.observations import Observations, Points, prepare_points
 from harness.fit.parametric import ParametricFit, fit_parametric
@@ -47,6 +49,33 @@ def _check_input(points: Points) -> None:
         )
 
 
+def _residual_scatter(
+    points: Points, budgets: Budgets, par: ParametricFit | None, window: float
+) -> tuple[float, int, str] | None:
+    """(RMS of log residuals, degrees of freedom, around what) for the noise of last resort: around the
+    parametric fit, else around the frontier law through the frontier's points; None without dof."""
+    if par is not None and points.size > 5:
+        r = np.log(points.L / par.surface.loss(points.N, points.D))
+        return (
+            float(np.sqrt(np.sum(r * r) / (points.size - 5))),
+            points.size - 5,
+            "the parametric fit L(N, D)",
+        )
+    unit = np.ones(points.size)
+    prof = (
+        profile_budgets(points.N, points.D, points.L, points.k, unit, budgets, window=window)
+        if budgets.isoflop
+        else None
+    )
+    fp = frontier_points(points.C, points.L[None, :], unit, budgets, prof)
+    params, ok = offset_power_law_batch(fp.x, fp.Y, fp.W)
+    q = int((fp.W[0] > 0).sum())
+    if not ok[0] or q <= 3:
+        return None
+    r = np.where(fp.W[0] > 0, np.log(fp.Y[0] / power_law_values(params, fp.x)[0]), 0.0)
+    return float(np.sqrt(np.sum(r * r) / (q - 3))), q - 3, "the frontier law E + (C0/C)^alpha"
+
+
 def prepare_fit(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = None) -> Prepared:
     """Points, budgets, the parametric fit, the noise and the verdict's design; FitError on unusable input
     (fewer than 4 distinct runs, one compute value or one model size)."""
@@ -57,14 +86,13 @@ def prepare_fit(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None =
     # The compute-optimal allocation needs C = k N D: exactly 6 under Kaplan's count, else the
     # sweep's own typical ratio (the full count adds attention and embedding FLOPs to 6ND).
     k = 6.0 if obs.flops == "6n" else float(np.median(points.C / (points.N * points.D)))
-    par, rms, dof = None, None, 0
+    par = None
     try:
         par = fit_parametric(points.N, points.D, points.L, k=k)
-        dof = points.size - 5
-        rms = float(np.sqrt(np.sum(np.log(points.L / par.surface.loss(points.N, points.D)) ** 2) / dof))
     except FitError as exc:
         skipped["parametric"] = str(exc)
-    noise = estimate_noise(points, floor=cfg.min_noise, residual_rms=rms, residual_dof=dof)
+    scatter = _residual_scatter(points, budgets, par, cfg.isoflop_window)
+    noise = estimate_noise(points, floor=cfg.min_noise, residuals=scatter)
     split = None
     try:
         split = split_holdout(points, budgets, frac=cfg.holdout_frac)
