@@ -1,6 +1,7 @@
 """The verdict's error rates on two designs at three noise levels, by the fit's own calibration.
 
-    python scripts/calibrate_fit.py [--draws 400] [--noise 0.005 0.01 0.02]
+    python scripts/calibrate_fit.py [--draws 400] [--noise 0.005 0.01 0.02] [--designs cpu dense]
+                                    [--holdout-law offset|pure]
 
 Designs: `cpu`, the default cpu sweep (configs/sweep/cpu.yaml) planned by harness.plan without training;
 `dense`, the design issue 14 asks for (9 budgets a quarter decade apart over 1e10-1e12 FLOPs, 6 sizes
@@ -75,18 +76,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=400)
     ap.add_argument("--noise", type=float, nargs="+", default=[0.005, 0.01, 0.02])
+    ap.add_argument("--designs", nargs="+", choices=("cpu", "dense"), default=["cpu", "dense"])
+    ap.add_argument("--holdout-law", choices=("offset", "pure"), default="offset")
     args = ap.parse_args()
-    for name, make in (("cpu", cpu_design), ("dense", dense_design)):
-        base = make()
+    cfg = FitConfig(bootstrap=0, calibration_draws=args.draws, holdout_law=args.holdout_law)
+    for name in args.designs:
+        base = {"cpu": cpu_design, "dense": dense_design}[name]()
         for noise in args.noise:
             obs = with_noise(base, noise)
             t0 = time.perf_counter()
-            r = fit_sweep(obs, FitConfig(bootstrap=0, calibration_draws=args.draws))
+            r = fit_sweep(obs, cfg)
             wall = time.perf_counter() - t0
             c = r.calibration
             rates = " ".join(f"{k}={v:.3f}" for k, v in c.yes_rate.items())
             print(
-                f"design={name} runs={r.n_runs} budgets={len(r.budgets.labels)} noise={noise} "
+                f"design={name} law={args.holdout_law} runs={r.n_runs} budgets={len(r.budgets.labels)} "
+                f"noise={noise} "
                 f"false_no={c.false_no:.3f} false_yes={c.false_yes:.3f} {rates} wall_s={wall:.2f}"
             )
 

@@ -182,13 +182,15 @@ def test_random_monotone_frontiers_are_rarely_judged_smooth() -> None:
 
 
 def test_a_budget_worse_than_a_cheaper_one_fails_the_monotone_check() -> None:
-    """The old check allowed a rise of max_rel_residual (5%); now a rise counts in noise units."""
+    """The old check allowed a rise up to max_rel_residual (5%); now a rise counts in noise units: 4% is
+    about 6 standard deviations of the difference at 0.5% noise."""
     base = isoflop_observations(SURFACE, np.logspace(16, 19, 7), sizes=5, span=3.0)
     L = base.L.copy()
     top, below = base.C.max() == base.C, np.unique(base.C)[-2] == base.C
-    L[top] *= 1.05 * L[below].min() / L[top].min()  # the top budget's best run 5% above the one below
+    L[top] *= 1.04 * L[below].min() / L[top].min()  # the top budget's best run 4% above the one below
     r = fit_sweep(dataclasses.replace(base, L=L, L_se=0.005 * L, design="isoflop"), QUICK)
-    assert not r.verdict.checks["monotone"] and r.verdict.numbers["rise"] == pytest.approx(0.05, rel=0.05)
+    assert not r.verdict.checks["monotone"] and r.verdict.numbers["rise"] == pytest.approx(0.04, rel=0.1)
+    assert r.verdict.numbers["rise_z"] > 3
 
 
 # ------------------------------------------------------------------------------ per decade

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.fit.budgets import Budgets
-from harness.fit.laws import FitError
 
 NARROW, WIDE, EDGE, NO_MINIMUM = 0, 1, 2, 3
 WINDOW_SLACK = 0.01  # in log N: a size 2.01x from the best is 'within a factor 2' (rounded parameter counts)
@@ -253,9 +252,3 @@ def fit_isoflop(
         return None, prof, f"{n_used} budgets have a minimum inside a narrow window; a and b need 2 ({why})"
     fit = IsoflopFit(float(a), float(b), float(a0), float(b0), float(tpp), window, tuple(items))
     return fit, prof, ""
-
-
-def require_budgets(budgets: Budgets) -> None:
-    """Raise FitError unless the budgets are IsoFLOP budgets."""
-    if not budgets.isoflop:
-        raise FitError(f"isoflop: the runs do not come in compute budgets ({budgets.rule})")

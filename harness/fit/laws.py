@@ -104,16 +104,6 @@ def r2_log(L: np.ndarray, L_hat: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def aicc_log(L: np.ndarray, L_hat: np.ndarray, n_params: int) -> float:
-    """Small-sample Akaike criterion of a least-squares fit of log L (lower is better); infinite
-    when the points barely outnumber the parameters (n <= p + 1), where any law can be made to fit."""
-    n = L.size
-    if n <= n_params + 1:
-        return float("inf")
-    rss = max(float(np.sum((np.log(L) - np.log(L_hat)) ** 2)), 1e-300)
-    return n * np.log(rss / n) + 2 * n_params + 2 * n_params * (n_params + 1) / (n - n_params - 1)
-
-
 def max_rel_residual(L: np.ndarray, L_hat: np.ndarray) -> float:
     """Largest |L_hat - L| / L over the points."""
     return float(np.max(np.abs(L_hat - L) / L))

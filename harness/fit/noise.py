@@ -6,9 +6,10 @@ Sources, the first available wins:
                  log L around each configuration's mean (needs >= 2 degrees of freedom);
     val_loss_se  each run's validation-loss standard error over its loss (the eval set's own sampling
                  error; blind to seed-to-seed noise);
-    residuals    the scatter of log L around the parametric fit L(N, D), or without one around the
-                 frontier law, dof-corrected (blind to any departure from the law the fit absorbs, so
-                 checks built on it are more lenient).
+    residuals    the scatter of log L, dof-corrected, around each IsoFLOP budget's near-minimum
+                 parabola (local: a law that fails over the range is not taken for noise), else around
+                 the parametric fit L(N, D), else around the frontier law (these absorb part of any
+                 departure from the law, so checks built on them are more lenient).
 Every level is floored at `floor` (fit.min_noise): no real run reproduces its loss to better than
 that, and a noiseless synthetic sweep must not turn rounding into a failed check.
 """

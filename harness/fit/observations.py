@@ -131,10 +131,6 @@ class Points:
         ids = self.obs.run_id[self.runs]
         return tuple(tuple(ids[self.point == j]) for j in range(self.size))
 
-    def first_run_id(self) -> np.ndarray:
-        """(m,) the first run id of each point (its name in tables)."""
-        return np.array([ids[0] for ids in self.run_ids])
-
 
 def sort_observations(obs: Observations) -> Observations:
     """The same runs in canonical order (run id, seed, N, D, C, L), training curves re-indexed."""

@@ -8,11 +8,12 @@ from dataclasses import replace
 import numpy as np
 
 from harness.config import FitConfig
-from harness.fit.calibration import Calibration, calibrate, make_truths
+from harness.fit.calibration import FLOOR_SHARE, Calibration, calibrate, make_truths
 from harness.fit.engine import Rows
 from harness.fit.frontier import (
     LawFit,
     envelope_mask,
+    fit_frontier,
     fit_offset_power_law,
     fit_power_law,
     kaplan_points,
@@ -28,29 +29,16 @@ from harness.fit.parametric import ParametricFit, fit_parametric, fit_surface_wi
 from harness.fit.prepare import Prepared
 from harness.fit.result import GroundTruth, PerDecade
 
-FLOOR_SHARE = 0.5  # the calibration's floored truth: E at this share of the smallest loss
 LAW_PARAMS = ("E", "C0", "alpha")
-
-
-def _intervals_of(params: np.ndarray, ok: np.ndarray, names, estimate: dict, cfg: FitConfig):
-    return summarise(params, ok, names, estimate, cfg.ci)
 
 
 def frontier_section(rows: Rows, cfg: FitConfig) -> tuple[LawFit, np.ndarray]:
     """The frontier law on row 0 with intervals from the other rows, and its kept samples (E, C0, alpha)."""
-    fp = rows.frontier
-    idx = np.flatnonzero(fp.W[0] > 0)
-    idx = idx[np.argsort(fp.x[idx], kind="stable")]
-    if idx.size < 4:
-        what = "budgets" if fp.by_budget else "points on the compute frontier (beat every cheaper point)"
-        raise FitError(
-            f"frontier: only {idx.size} {what}; L(C) = E + (C0/C)^alpha has 3 parameters and needs at least 4"
-        )
-    fit = fit_offset_power_law(fp.x[idx], fp.Y[0, idx], name="frontier", xname="C", index=idx)
+    fit = fit_frontier(rows.frontier)
     params, ok = rows.frontier_fit
     law = fit.law
     est = {"E": law.E, "C0": law.x0, "alpha": law.alpha}
-    ci = _intervals_of(params[1:], ok[1:], LAW_PARAMS, est, cfg)
+    ci = summarise(params[1:], ok[1:], LAW_PARAMS, est, cfg.ci)
     return replace(fit, ci=ci), params[1:][ok[1:]]
 
 
