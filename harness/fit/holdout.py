@@ -105,11 +105,19 @@ def prediction_sigma(
 ) -> np.ndarray:
     """(B, q) standard deviation of log L_pred at every x from the law's linearised covariance,
     fitted to the points W (B, q) weighs, each with relative noise sigma (B, q)."""
-    J = _log_jacobian(params, x, free_E)
-    F = np.einsum("bnp,bn,bnq->bpq", J, W / sigma**2, J)
+    J = np.nan_to_num(_log_jacobian(params, x, free_E), nan=np.inf)
+    Jw = np.where(W[..., None] > 0, J, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        F = np.einsum("bnp,bn,bnq->bpq", Jw, W / sigma**2, Jw)
+    # a law too extreme to linearise (an overflowing C0) gets no spread: its prediction counts as failed
+    bad = ~np.isfinite(F).all(axis=(1, 2)) | ~np.isfinite(J).all(axis=(1, 2))
+    F[bad] = np.eye(F.shape[-1])
     F = F + 1e-12 * np.eye(F.shape[-1]) * np.maximum(np.einsum("bii->b", F), 1e-300)[:, None, None]
     cov = np.linalg.pinv(F)
-    return np.sqrt(np.maximum(np.einsum("bnp,bpq,bnq->bn", J, cov, J), 0.0))
+    J[bad] = 0.0
+    out = np.sqrt(np.maximum(np.einsum("bnp,bpq,bnq->bn", J, cov, J), 0.0))
+    out[bad] = np.nan
+    return out
 
 
 def _train_and_targets(fp: FrontierPoints, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
