@@ -1,13 +1,13 @@
 """A sweep's observations in, every analysis the data allows out: `fit_sweep` and its `FitReport`.
 
-Order of work: merge the runs into points (`observations`); group them into budgets, declared or
-guessed (`budgets`); fit the parametric law (approach 3), whose residuals are the noise of last
-resort; measure the noise (`noise`); choose the hold-out; draw the bootstrap's rows of losses
-(`bootstrap`) and run the verdict's pipeline on the observed row and every drawn one at once
-(`engine`): IsoFLOP profiles (approach 2), the compute frontier (approach 1), the hold-out, the
-checks. Then each section reads its number off row 0 and its interval off the other rows; the
-calibration (`calibration`) judges simulated sweeps of the same design. An analysis the data cannot
-carry is skipped with the reason; only input no analysis can use raises FitError.
+Order of work (`prepare`): merge the runs into points (`observations`); group them into budgets,
+declared or guessed (`budgets`); fit the parametric law (approach 3); measure the noise (`noise`);
+choose the hold-out; draw the bootstrap's rows of losses (`bootstrap`). Then the verdict's pipeline
+runs on the observed row and every drawn one at once (`engine`): IsoFLOP profiles (approach 2), the
+compute frontier (approach 1), the hold-out, the checks. Each section (`sections`) reads its number
+off row 0 and its interval off the other rows; the calibration (`calibration`) judges simulated
+sweeps of the same design. An analysis the data cannot carry is skipped with the reason; only input
+no analysis can use raises FitError.
 """
 
 from __future__ import annotations
