@@ -3,7 +3,8 @@
 # the venv's interpreter already has (the CPU pin only where it has none). GPU node: see docs/gpu.md.
 PYTHON     ?= $(shell command -v python3.11 || command -v python3)
 VENV       ?= .venv
-# e.g. --system-site-packages, so the venv sees a GPU node's own torch and CUDA libraries
+# e.g. --system-site-packages, so the venv sees a GPU node's own torch and CUDA libraries (also when the
+# node's Python is itself a venv: scripts/install.py inherit)
 VENV_FLAGS ?=
 # installed only when `import torch` fails in the venv; an existing torch is kept (a pip constraint)
 TORCH_PIN  ?= torch==2.13.0
@@ -29,13 +30,14 @@ help: ## list the targets
 install: $(STAMP) ## create .venv and install the harness, keeping a torch already there (idempotent)
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	test -x $(PY) || { $(PYTHON) -m venv $(VENV_FLAGS) $(VENV) && \
+	  $(if $(findstring system-site-packages,$(VENV_FLAGS)),$(PYTHON) scripts/install.py inherit $(VENV),true); }
 	$(if $(PIP_FROM),,$(PY) -m pip install -q --upgrade pip)
 	$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install -q $(PIP_FROM) $(TORCH_PIN) || { echo \
 	  "error: no torch in $(PY) and none installable: install the node's torch first or VENV_FLAGS=--system-site-packages"; \
 	  exit 1; }
-	$(PY) scripts/requirements.py --torch-constraint > $(VENV)/torch-constraint.txt
-	$(PY) -m pip install -q $(PIP_FROM) -c $(VENV)/torch-constraint.txt -e '.[$(EXTRAS)]'
+	$(PY) scripts/install.py torch-constraint > $(VENV)/torch-constraint.txt
+	$(PY) -m pip install -q $(PIP_FROM) -c $(VENV)/torch-constraint.txt -e '.$(if $(EXTRAS),[$(EXTRAS)])'
 	touch $(STAMP)
 
 install-offline: ## install from WHEELS=dir with no index (a node without network), keeping its torch
@@ -44,7 +46,7 @@ install-offline: ## install from WHEELS=dir with no index (a node without networ
 
 wheels: ## download wheels of every dependency but torch for PY_VERSION and PLATFORM into WHEELS (needs the index)
 	mkdir -p $(WHEELS)
-	$(PYTHON) scripts/requirements.py $(EXTRAS) > $(WHEELS)/requirements.txt
+	$(PYTHON) scripts/install.py requirements $(EXTRAS) > $(WHEELS)/requirements.txt
 	$(PYTHON) -m pip wheel -q --no-deps -w $(WHEELS) $(SDISTS)
 	$(PYTHON) -m pip download -q --only-binary=:all: --python-version $(PY_VERSION) \
 	  $(foreach p,$(PLATFORM),--platform $(p)) --find-links $(WHEELS) -d $(WHEELS) \

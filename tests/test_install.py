@@ -21,15 +21,15 @@ from tests.conftest import ROOT
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _requirements_module():
-    spec = importlib.util.spec_from_file_location("requirements_script", ROOT / "scripts" / "requirements.py")
+def _install_module():
+    spec = importlib.util.spec_from_file_location("install_script", ROOT / "scripts" / "install.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_requirements_leave_out_torch_and_add_extras() -> None:
-    reqs = _requirements_module()
+    reqs = _install_module()
     base = reqs.requirements([])
     assert not any(r.startswith("torch") for r in base)
     assert any(r.startswith("hydra-core") for r in base) and any(r.startswith("wandb") for r in base)
@@ -49,7 +49,7 @@ def test_torch_constraint_keeps_a_recent_enough_torch(
     """An installed torch becomes `torch==<its version>` (NGC pre-releases included); an older one than
     pyproject's bound is refused in one line rather than replaced."""
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(__version__=version))
-    reqs = _requirements_module()
+    reqs = _install_module()
     if ok:
         assert reqs.torch_constraint() == f"torch=={version}"
     else:
@@ -96,47 +96,53 @@ def wheelhouse() -> Path:
     return folder
 
 
-def _venv_with_fake_torch(tmp_path: Path, version: str | None) -> Path:
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, env=_offline_env())
-    if version is not None:
-        wheel = _fake_torch_wheel(tmp_path, version)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", str(wheel)]
+def _venv(path: Path, torch_version: str | None, tmp_path: Path, *flags: str) -> Path:
+    """A venv at `path`, with a stand-in torch of `torch_version` installed when given."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", *flags, str(path)], check=True, timeout=300, env=_offline_env()
+    )
+    if torch_version is not None:
+        wheel = _fake_torch_wheel(tmp_path, torch_version)
+        pip = [str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", str(wheel)]
         subprocess.run(pip, check=True, timeout=300, env=_offline_env())
-    return venv
+    return path
 
 
-def _install_offline(venv: Path, wheels: Path) -> subprocess.CompletedProcess:
-    make = ["make", "-C", str(ROOT), "install-offline", f"VENV={venv}", f"WHEELS={wheels}"]
+def _install_offline(venv: Path, wheels: Path, *make_vars: str) -> subprocess.CompletedProcess:
+    make = ["make", "-C", str(ROOT), "install-offline", f"VENV={venv}", f"WHEELS={wheels}", *make_vars]
     return subprocess.run(make, capture_output=True, text=True, timeout=900, env=_offline_env())
 
 
 @pytest.mark.slow
 def test_install_offline_keeps_the_nodes_torch(wheelhouse: Path, tmp_path: Path) -> None:
-    """A venv that has torch 2.4.0 (a stand-in for a node's CUDA build) gets every other dependency
-    from the wheel folder with no index, and its torch stays exactly as it was."""
-    venv = _venv_with_fake_torch(tmp_path, "2.4.0")
-    done = _install_offline(venv, wheelhouse)
+    """A node's Python that is itself a venv holding torch 2.4.0 (a stand-in for its CUDA build, as in
+    images with /opt/.../.venv): make install-offline VENV_FLAGS=--system-site-packages makes .venv on
+    top of it, installs every other dependency from the wheel folder with no index, and leaves torch be."""
+    node = _venv(tmp_path / "node", "2.4.0", tmp_path)
+    venv = tmp_path / "venv"
+    node_python = f"PYTHON={node / 'bin' / 'python'}"
+    done = _install_offline(venv, wheelhouse, node_python, "VENV_FLAGS=--system-site-packages")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "--no-index" in done.stdout
     assert (venv / "torch-constraint.txt").read_text().strip() == "torch==2.4.0"
     check = (
         "import torch, hydra, omegaconf, wandb, datasets, scipy, matplotlib, filelock, harness.config;"
-        "print(torch.__version__, harness.config.__file__)"
+        "print(torch.__version__, torch.__file__, harness.config.__file__)"
     )
     out = subprocess.run(
         [str(venv / "bin" / "python"), "-c", check], capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    version, harness_file = out.stdout.split()
-    assert version == "2.4.0"  # not replaced by a wheel: none is in the folder, and the constraint pins it
+    version, torch_file, harness_file = out.stdout.split()
+    assert version == "2.4.0" and Path(torch_file).is_relative_to(node)  # the node's, not a new one
+    assert not list(venv.glob("lib/*/site-packages/torch"))
     assert Path(harness_file).is_relative_to(ROOT)  # editable: the checkout itself
     assert not list(wheelhouse.glob("torch-*.whl")) and not list(wheelhouse.glob("nvidia_*.whl"))
 
 
 @pytest.mark.slow
 def test_install_offline_without_torch_says_what_to_do(wheelhouse: Path, tmp_path: Path) -> None:
-    venv = _venv_with_fake_torch(tmp_path, None)
+    venv = _venv(tmp_path / "venv", None, tmp_path)
     done = _install_offline(venv, wheelhouse)
     assert done.returncode != 0
     assert "error: no torch in" in done.stdout + done.stderr

@@ -1,16 +1,19 @@
-"""The harness's requirements from pyproject.toml, for `make wheels` and `make install`.
+"""Helpers of `make install`, `make install-offline` and `make wheels` (see the Makefile and docs/gpu.md).
 
-    python scripts/requirements.py                    # the dependencies without torch, one per line
-    python scripts/requirements.py dev                # and the `dev` extra's
-    python scripts/requirements.py --torch-constraint # torch==<this interpreter's torch>, checked
+    python scripts/install.py requirements [EXTRAS]   # pyproject's dependencies (+ extras) without torch
+    python scripts/install.py torch-constraint        # torch==<this interpreter's torch>, checked
+    python scripts/install.py inherit VENV            # VENV also sees this interpreter's venv's packages
 
 torch is left out of the wheels because a GPU node brings its own CUDA build (and torch's wheels bring
 their CUDA libraries, gigabytes); `make install` pins whatever torch the interpreter has as a pip
-constraint, so installing the rest can never replace it.
+constraint, so installing the rest can never replace it. A node's Python is often itself a venv (an
+image's /opt/.../.venv): `python -m venv --system-site-packages` from it sees the base interpreter's
+packages, not that venv's, so `inherit` adds the venv's site-packages to the new one through a .pth file.
 """
 
 from __future__ import annotations
 
+import site
 import sys
 from pathlib import Path
 
@@ -52,8 +55,24 @@ def torch_constraint(pyproject: Path = ROOT / "pyproject.toml") -> str:
     return f"torch=={torch.__version__}"
 
 
+def inherit(venv: Path) -> Path | None:
+    """Make `venv` (made from this interpreter) see this interpreter's own venv's packages, after its
+    own: a .pth file listing them. None when this interpreter is no venv (--system-site-packages does it)."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    pth = venv / "lib" / version / "site-packages" / "_inherited_env.pth"
+    pth.write_text("\n".join(site.getsitepackages()) + "\n")
+    return pth
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--torch-constraint"]:
+    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command == "requirements":
+        print("\n".join(requirements([e for arg in args for e in arg.split(",") if e])))
+    elif command == "torch-constraint":
         print(torch_constraint())
+    elif command == "inherit" and len(args) == 1:
+        inherit(Path(args[0]))
     else:
-        print("\n".join(requirements([e for arg in sys.argv[1:] for e in arg.split(",") if e])))
+        raise SystemExit("usage: install.py requirements [EXTRAS] | torch-constraint | inherit VENV")
