@@ -64,7 +64,8 @@ test: install ## all tests, slow end-to-end ones included
 test-fast: install ## tests without the slow end-to-end ones
 	$(PY) -m pytest -q -m "not slow"
 
-lint: install ## ruff
+lint: install ## the import-layer contract (pyproject: one-way flow) and ruff
+	$(VENV)/bin/lint-imports
 	$(PY) -m ruff check .
 
 bench: install ## training-step, data and fit benchmarks (print key=value lines)

@@ -33,9 +33,9 @@ import numpy as np
 from harness import store
 
 if TYPE_CHECKING:
-    from harness.data import Questions
+    from harness.data.source import Questions
 
-FILE = "abilities.json"
+FILE = store.ABILITIES
 LEARNED = 0.8  # accuracy at which an ability counts as learned
 UNLEARNED = 0.2  # a jump starts below this accuracy and ends above LEARNED at the next size
 MIN_ITEMS = 8  # abilities asked about fewer distinct items in the validation set are not scored
@@ -128,13 +128,13 @@ class ScoreLog:
         store.write_atomic(self.path, json.dumps(record) + "\n")
 
 
-def read_scores(sweep_dir: Path, run_ids: list[str]) -> dict[str, dict]:
-    """The abilities.json of each run that has one."""
+def read_scores(sweep_dir: Path, rows: list[dict]) -> dict[str, dict]:
+    """The abilities.json of each results row's run that has one, keyed by run id."""
     out = {}
-    for rid in run_ids:
-        record = store.read_json(store.run_dir(sweep_dir, rid) / FILE)
+    for row in rows:
+        record = store.read_json(store.run_dir(sweep_dir, store.row_dirname(row)) / FILE)
         if record and record.get("evals"):
-            out[rid] = record
+            out[row["run_id"]] = record
     return out
 
 

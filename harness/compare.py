@@ -40,7 +40,8 @@ from harness.fit import (
     refit_offset_power_law,
     resample_counts,
 )
-from harness.report import _band, build_observations
+from harness.report import build_observations
+from harness.report.plots import frontier_band
 
 SLOPE, OFFSET, NONE = "changes the slope", "changes the offset", "no measurable effect"
 Interval = tuple[float, float]
@@ -68,7 +69,7 @@ class VariantFit:
         return percentile_interval(self.samples[:, column], self.ci)
 
     def loss_interval(self, C: float) -> Interval:
-        band = _band(self.samples, np.array([C]), self.ci)
+        band = frontier_band(self.samples, np.array([C]), self.ci)
         return (math.nan, math.nan) if band is None else (float(band[0][0]), float(band[1][0]))
 
 
@@ -204,7 +205,7 @@ def plot(fits: list[VariantFit], c: Comparison, path: Path) -> None:
     x = np.geomspace(lo / 1.3, hi * 1.3, 200)
     for i, f in enumerate(sorted(fits, key=lambda f: f.name != c.reference)):
         color = f"C{i}"
-        band = _band(f.samples, x, f.ci)
+        band = frontier_band(f.samples, x, f.ci)
         if band is not None:
             ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
         ax.scatter(f.C, f.L, color=color, s=18, zorder=3)

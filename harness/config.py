@@ -12,11 +12,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra.core.config_store import ConfigStore
-
-TRANSFORMER_FAMILIES = ("llama", "gpt2", "neox")  # HF transformers causal LMs
-FAMILIES = (*TRANSFORMER_FAMILIES, "lstm")  # lstm: torch nn.LSTM, parameters matched to llama
-SOURCES = ("synthetic", "stdlib", "hf", "text")
 TOKENIZERS = ("bpe", "bytes", "pretrained")
 DESIGNS = ("grid", "isoflop", "paired")
 SCHEDULES = ("cosine", "wsd")
@@ -171,6 +166,8 @@ class Config:
 
 def register_configs() -> None:
     """Register the root schema; configs/config.yaml builds on it, so every group is typed."""
+    from hydra.core.config_store import ConfigStore  # here, so the fit and report import no hydra
+
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
 
@@ -195,15 +192,21 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
 
 def validate(cfg: Config) -> None:
     """Check every value a type cannot; raise ConfigError with one line naming the field."""
-    m, d, t, s, lg, f = cfg.model, cfg.data, cfg.train, cfg.sweep, cfg.logger, cfg.fit
-    _choice("model.family", m.family, FAMILIES)
+    _check_model(cfg.model)
+    _check_data(cfg.data)
+    _check_train(cfg.train)
+    _check_sweep(cfg.sweep, cfg.train, cfg.data)
+    _check_logger(cfg.logger)
+    _check_fit(cfg.fit)
+
+
+def _check_model(m: ModelConfig) -> None:
     _positive("model.aspect", m.aspect)
     _positive("model.head_dim", m.head_dim)
     _positive("model.ffn_mult", m.ffn_mult)
-    if m.family == "lstm" and m.tie_embeddings:
-        raise ConfigError("model.tie_embeddings: model.family=lstm has an untied head; must be false")
 
-    _choice("data.source", d.source, SOURCES)
+
+def _check_data(d: DataConfig) -> None:
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
     _positive("data.seq_len", d.seq_len)
     if d.vocab_size < 2:
@@ -240,6 +243,8 @@ def validate(cfg: Config) -> None:
     if d.source in ("text", "hf") and not d.text_field:
         raise ConfigError("data.text_field: empty; name the JSONL/dataset field holding the text")
 
+
+def _check_train(t: TrainConfig) -> None:
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
@@ -262,6 +267,8 @@ def validate(cfg: Config) -> None:
     _positive("train.diverge_loss", t.diverge_loss, zero_ok=True)
     _positive("train.checkpoint_every", t.checkpoint_every, zero_ok=True)
 
+
+def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
     if not s.name or "/" in s.name:
         raise ConfigError(f"sweep.name: must be a non-empty name without '/', got {s.name!r}")
     _choice("sweep.design", s.design, DESIGNS)
@@ -272,11 +279,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"sweep.widths: duplicate sizes in {list(s.widths)}; each width once")
     for i, w in enumerate(s.widths):
         _positive(f"sweep.widths[{i}]", w)
-        if m.family != "lstm" and w % m.head_dim:
-            raise ConfigError(
-                f"sweep.widths[{i}]: width {w} is not divisible by model.head_dim={m.head_dim} "
-                "(heads = width / head_dim)"
-            )
     budgets = s.flops if s.design == "isoflop" else s.tokens
     key = "sweep.flops" if s.design == "isoflop" else "sweep.tokens"
     if s.design == "paired" and len(s.tokens) != len(s.widths):
@@ -315,9 +317,13 @@ def validate(cfg: Config) -> None:
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
 
+
+def _check_logger(lg: LoggerConfig) -> None:
     _choice("logger.backend", lg.backend, LOGGER_BACKENDS)
     _choice("logger.mode", lg.mode, WANDB_MODES)
 
+
+def _check_fit(f: FitConfig) -> None:
     _choice("fit.flops", f.flops, FLOP_CONVENTIONS)
     _choice("fit.params", f.params, PARAM_CONVENTIONS)
     _positive("fit.bootstrap", f.bootstrap, zero_ok=True)

@@ -1,6 +1,6 @@
 """Training FLOPs per token under named conventions, and accelerator peaks for MFU. Pure: no torch.
 
-Symbols: N = non-embedding parameters (`harness.shape.param_counts(shape).nonembedding`), d = width,
+Symbols: N = non-embedding parameters (`harness.models.param_counts(shape).nonembedding`), d = width,
 L = depth, T = seq_len, V = vocab_size, f = ffn_hidden. One FLOP is one multiply or one add, so a
 matmul of an input row with a d_in x d_out weight costs 2 * d_in * d_out.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from harness.shape import ModelShape, param_counts
+from harness.models import ModelShape, family, matmul_params, param_counts
 
 FLOP_CONVENTIONS: dict[str, str] = {
     "6n": "Kaplan et al. 2020 sec 2.1: 6 * N_nonembedding per token (no attention scores, no LM head)",
@@ -40,25 +40,13 @@ FLOP_CONVENTIONS: dict[str, str] = {
 }
 
 
-def matmul_params(shape: ModelShape) -> int:
-    """Weights each token is multiplied with in the forward pass: per block the q, k, v, o
-    projections (4 d^2) and the MLP matrices (3 d f gated for llama, else 2 d f), plus the LM head
-    (V d, tied or not). Excludes the input embedding (a lookup), norms and biases.
-    lstm: 4h(d + h) + 8h^2 per later layer + the h x V head (see the module docstring)."""
-    d, f = shape.width, shape.ffn_hidden
-    if shape.family == "lstm":
-        return 4 * f * (d + f) + (shape.depth - 1) * 8 * f * f + f * shape.vocab_size
-    mlp_matrices = 3 if shape.family == "llama" else 2
-    return shape.depth * (4 * d * d + mlp_matrices * d * f) + shape.vocab_size * d
-
-
 def flops_per_token(shape: ModelShape, convention: str) -> float:
     """Training (forward + backward) FLOPs per token of `shape` under `convention` (see FLOP_CONVENTIONS)."""
     if convention == "6n":
         return 6.0 * param_counts(shape).nonembedding
     if convention == "full":
         # QK^T and scores @ V over the full T x T square; an LSTM has no attention
-        attention = 0 if shape.family == "lstm" else 2 * 2 * shape.depth * shape.seq_len * shape.width
+        attention = 2 * 2 * shape.depth * shape.seq_len * shape.width if family(shape.family).attention else 0
         forward = 2 * matmul_params(shape) + attention
         return 3.0 * forward
     raise ValueError(f"fit.flops: unknown convention {convention!r}; allowed: {', '.join(FLOP_CONVENTIONS)}")

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 from harness import flops
-from harness.config import Config, ConfigError, SweepConfig, TrainConfig
-from harness.data import fingerprint
+from harness.config import Config, ConfigError, SweepConfig, TrainConfig, validate
+from harness.data import SOURCES
+from harness.hashing import stable_hash
+from harness.models import ModelShape, ParamCounts, family, param_counts, shape_for_width
 from harness.schedule import cooldown_start, peak_lr, warmup_steps
-from harness.shape import ModelShape, ParamCounts, param_counts, shape_for_width
 
 # TrainConfig fields that change how a run is executed or observed, not its numbers.
 # An IsoFLOP run must spend its budget to within this share in whole batches, else it is left out.
@@ -61,13 +62,20 @@ class RunSpec:
 
     @property
     def name(self) -> str:
+        """What a person reads: width, depth, tokens (and -main for a WSD main run)."""
         name = f"w{self.shape.width}-d{self.shape.depth}-t{self.tokens}"
         return f"{name}-main" if self.forks else name
+
+    @property
+    def dirname(self) -> str:
+        """The run directory's name, `<name>-<run_id>` (store.run_dir)."""
+        return f"{self.name}-{self.run_id}"
 
     def planned_row(self) -> dict:
         """The results-table columns known before training (see store.RESULT_COLUMNS)."""
         return {
             "run_id": self.run_id,
+            "name": self.name,
             "width": self.shape.width,
             "depth": self.shape.depth,
             "n_heads": self.shape.n_heads,
@@ -93,6 +101,17 @@ class RunSpec:
         d["tokens_per_param"] = self.tokens / self.params.total
         d["name"] = self.name
         return d
+
+
+def check_config(cfg: Config) -> None:
+    """Every check of a sweep's config before anything is written: the data source's and the model
+    family's names (their registries), the field checks (config.validate), then the family's own
+    constraints; ConfigError with one line naming the field."""
+    if cfg.data.source not in SOURCES:
+        raise ConfigError(f"data.source: unknown value {cfg.data.source!r}; allowed: {', '.join(SOURCES)}")
+    model = family(cfg.model.family)
+    validate(cfg)
+    model.check(cfg.model, cfg.sweep.widths)
 
 
 def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision: str) -> tuple[RunSpec, ...]:
@@ -176,7 +195,7 @@ def _resolve(
     }
     return replace(
         template,
-        run_id=fingerprint(hashed),
+        run_id=stable_hash(hashed, 12),
         steps=steps,
         tokens=steps * tokens_per_step,
         budget=budget,

@@ -1,16 +1,20 @@
 """The sweep directory on disk: run dirs, atomic result files, locks, and the results table.
 
-Layout (everything a fit needs, readable without torch):
+Layout (everything a fit needs, readable without torch; every name is a constant below):
 
     <sweep.dir>/sweep.json             settings fingerprint, resolved config, data facts (Bayes loss)
     <sweep.dir>/results.csv            one row per planned run (RESULT_COLUMNS)
     <sweep.dir>/lock                   held while results.csv and the fit are written
-    <sweep.dir>/runs/<run_id>/spec.json      the resolved RunSpec
-    <sweep.dir>/runs/<run_id>/metrics.jsonl  one JSON object per eval
-    <sweep.dir>/runs/<run_id>/result.json    written last and atomically: the run is finished
-    <sweep.dir>/runs/<run_id>/checkpoint.pt  resumable state of an unfinished run
-    <sweep.dir>/runs/<run_id>/fork-<step>.pt  a main run's state where branches fork (sweep.branches),
-                                             kept until those branches have finished
+    <sweep.dir>/fit.json, report.md, plots/   the fit and its report (harness.report)
+    <sweep.dir>/wandb/                 W&B's files, unless logger.dir or WANDB_DIR says otherwise
+    <sweep.dir>/runs/<name>-<run_id>/  one run, e.g. runs/w32-d1-t4096-3fa9c1e2b7d0/:
+        spec.json        the resolved RunSpec
+        metrics.jsonl    one JSON object per eval
+        abilities.json   per-ability scores at each eval
+        result.json      written last and atomically: the run is finished
+        checkpoint.pt    resumable state of an unfinished run
+        fork-<step>.pt   a main run's state where branches fork (sweep.branches), kept until those
+                         branches have finished
 
 A run is finished exactly when result.json parses; every file is written to a temporary name,
 fsynced and renamed, so a kill at any moment leaves either the old file or the new one.
@@ -34,14 +38,37 @@ from harness.config import ConfigError
 if TYPE_CHECKING:
     from harness.plan import RunSpec
 
+SWEEP_JSON = "sweep.json"
+RESULTS_CSV = "results.csv"
+LOCK = "lock"
+FIT_JSON = "fit.json"
+REPORT_MD = "report.md"
+PLOTS = "plots"
+WANDB = "wandb"
+RUNS = "runs"
+SPEC = "spec.json"
+METRICS = "metrics.jsonl"
+ABILITIES = "abilities.json"
+RESULT = "result.json"
+CHECKPOINT = "checkpoint.pt"
+
 # Columns of results.csv; units and conventions are documented in the README.
 RESULT_COLUMNS = (
-    "run_id", "status", "width", "depth", "n_heads",
+    "run_id", "name", "status", "width", "depth", "n_heads",
     "params_total", "params_embedding", "params_nonembedding",
     "tokens", "budget", "flops", "flops_6n", "flops_per_token", "flops_per_token_6n",
     "val_loss", "train_loss", "peak_lr", "steps", "epochs", "wall_s", "tokens_per_s", "diverged_step",
 )  # fmt: skip
 FINISHED = ("done", "diverged")  # statuses of a run that is not trained again
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # what open() would give a new file under this process's umask
 
 
 class WriteError(OSError):
@@ -67,6 +94,7 @@ def _write_and_rename(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; results are as readable as any file we write
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -91,7 +119,7 @@ def read_json(path: Path) -> dict | None:
 
 def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> None:
     """Create the sweep dir, or check that an existing one was made with the same settings."""
-    path = sweep_dir / "sweep.json"
+    path = sweep_dir / SWEEP_JSON
     old = read_json(path)
     if old is not None and old.get("fingerprint") != fingerprint:
         raise ConfigError(
@@ -103,27 +131,33 @@ def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> N
         write_json(path, {"name": name, "fingerprint": fingerprint, **meta})
 
 
-def run_dir(sweep_dir: Path, run_id: str) -> Path:
-    return sweep_dir / "runs" / run_id
+def run_dir(sweep_dir: Path, dirname: str) -> Path:
+    """A run's directory; `dirname` is `<name>-<run_id>` (RunSpec.dirname, or `row_dirname`)."""
+    return sweep_dir / RUNS / dirname
+
+
+def row_dirname(row: dict) -> str:
+    """The run directory name of a results row (`name`, `run_id` columns)."""
+    return f"{row['name']}-{row['run_id']}"
 
 
 def read_result(run_path: Path) -> dict | None:
     """The finished run's result, or None when the run has not finished."""
-    result = read_json(run_path / "result.json")
+    result = read_json(run_path / RESULT)
     return result if result is not None and result.get("status") in FINISHED else None
 
 
 def run_lock(run_path: Path) -> FileLock:
     """An exclusive per-run lock (released by the OS if the holder dies)."""
     run_path.mkdir(parents=True, exist_ok=True)
-    return FileLock(run_path / "lock")
+    return FileLock(run_path / LOCK)
 
 
 def outputs_lock(sweep_dir: Path) -> FileLock:
     """A lock on the sweep's shared outputs (results table, fit, report): of two processes sharing the
     directory, the one that reads the run results last then also writes them last."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(sweep_dir / "lock")
+    return FileLock(sweep_dir / LOCK)
 
 
 def try_lock(run_path: Path) -> FileLock | None:
@@ -138,7 +172,7 @@ def try_lock(run_path: Path) -> FileLock | None:
 
 def append_metrics(run_path: Path, row: dict) -> None:
     """Append one eval row (a torn row from a kill or a full disk is skipped by read_metrics)."""
-    path = run_path / "metrics.jsonl"
+    path = run_path / METRICS
     try:
         with open(path, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -150,7 +184,7 @@ def read_metrics(run_path: Path, *, max_step: int | None = None) -> list[dict]:
     """Eval rows of a run (a torn last line from a kill is skipped)."""
     rows = []
     try:
-        lines = (run_path / "metrics.jsonl").read_text().splitlines()
+        lines = (run_path / METRICS).read_text().splitlines()
     except OSError:
         return rows
     for line in lines:
@@ -164,7 +198,7 @@ def read_metrics(run_path: Path, *, max_step: int | None = None) -> list[dict]:
 
 
 def write_metrics(run_path: Path, rows: Iterable[dict]) -> None:
-    write_atomic(run_path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_atomic(run_path / METRICS, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def truncate_metrics(run_path: Path, max_step: int) -> None:
@@ -182,12 +216,12 @@ def release_forks(sweep_dir: Path, specs: Iterable[RunSpec]) -> None:
     forks, needed = set(), set()
     for spec in specs:
         if spec.parent is not None:
-            fork = (spec.parent.run_id, spec.fork_step)
+            fork = (spec.parent.dirname, spec.fork_step)
             forks.add(fork)
-            if read_result(run_dir(sweep_dir, spec.run_id)) is None:
+            if read_result(run_dir(sweep_dir, spec.dirname)) is None:
                 needed.add(fork)
-    for main_id, step in forks - needed:
-        fork_path(run_dir(sweep_dir, main_id), step).unlink(missing_ok=True)
+    for main_dir, step in forks - needed:
+        fork_path(run_dir(sweep_dir, main_dir), step).unlink(missing_ok=True)
 
 
 def write_results_table(sweep_dir: Path, rows: Iterable[dict]) -> Path:
@@ -197,16 +231,16 @@ def write_results_table(sweep_dir: Path, rows: Iterable[dict]) -> Path:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
-    path = sweep_dir / "results.csv"
+    path = sweep_dir / RESULTS_CSV
     write_atomic(path, buf.getvalue())
     return path
 
 
 def read_results_table(sweep_dir: Path) -> list[dict]:
-    with open(sweep_dir / "results.csv", newline="") as f:
+    with open(sweep_dir / RESULTS_CSV, newline="") as f:
         return list(csv.DictReader(f))
 
 
-def read_curves(sweep_dir: Path, run_ids: Iterable[str]) -> dict[str, list[dict]]:
-    """Eval rows of each run, for the training-curve envelope."""
-    return {rid: read_metrics(run_dir(sweep_dir, rid)) for rid in run_ids}
+def read_curves(sweep_dir: Path, rows: Iterable[dict]) -> dict[str, list[dict]]:
+    """Eval rows of each results row's run, keyed by run id, for the training-curve envelope."""
+    return {row["run_id"]: read_metrics(run_dir(sweep_dir, row_dirname(row))) for row in rows}

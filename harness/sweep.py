@@ -22,26 +22,35 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from harness import store
-from harness.config import Config, ConfigError, check_overrides, register_configs, validate
-from harness.data import epochs_over, fingerprint, make_source
+from harness.config import Config, ConfigError, check_overrides, register_configs
+from harness.data import epochs_over, make_source
+from harness.hashing import stable_hash
 from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
-from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, compute_summary, plan_runs, shard, training_order
+from harness.plan import (
+    NON_NUMERIC_TRAIN_FIELDS,
+    RunSpec,
+    check_config,
+    compute_summary,
+    plan_runs,
+    shard,
+    training_order,
+)
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
     """Hash of every setting shared by a sweep's runs that changes their numbers."""
     train = {k: v for k, v in asdict(cfg.train).items() if k not in NON_NUMERIC_TRAIN_FIELDS}
-    return fingerprint(
-        {"model": asdict(cfg.model), "train": train, "data": data_fingerprint, "precision": precision}
+    return stable_hash(
+        {"model": asdict(cfg.model), "train": train, "data": data_fingerprint, "precision": precision}, 12
     )
 
 
 def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     """Run the stage (`sweep.stage`) of the sweep described by cfg, as one of `jobs` jobs sharing this
     machine's cores at once; return the sweep directory."""
-    validate(cfg)
+    check_config(cfg)
     # torch and the trainer load only once the config is known to be good.
-    from harness.logger import log_fit, open_run
+    from harness.tracking import log_fit, open_run
     from harness.train import resolve_device, train_run, usable_cores
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
@@ -89,8 +98,8 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
     from harness.fit import FitError
     from harness.report import analyse, summary_text
 
-    curves = store.read_curves(sweep_dir, [s.run_id for s in specs])
-    abilities = read_scores(sweep_dir, [s.run_id for s in specs])
+    curves = store.read_curves(sweep_dir, rows)
+    abilities = read_scores(sweep_dir, rows)
     try:
         report = analyse(
             rows, cfg.fit, sweep_dir, curves=curves, bayes_loss=bayes_loss, meta=meta, abilities=abilities
@@ -103,7 +112,7 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
         sweep_dir=sweep_dir,
         group=cfg.sweep.name,
         fit=report.to_dict(),
-        plots=sorted((sweep_dir / "plots").glob("*.png")),
+        plots=sorted((sweep_dir / store.PLOTS).glob("*.png")),
         rows=rows,
     )
     print(summary_text(report))
@@ -113,7 +122,7 @@ def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple
     """(Device or None, device type, precision) of the sweep. Fitting alone takes the ones the runs were
     trained with from sweep.json (precision is part of each run id), so a machine without the sweep's
     GPU, such as a cluster's login node, can fit it."""
-    trained = store.read_json(sweep_dir / "sweep.json") if cfg.sweep.stage == "fit" else None
+    trained = store.read_json(sweep_dir / store.SWEEP_JSON) if cfg.sweep.stage == "fit" else None
     if trained is not None:
         return None, trained["device"], trained["precision"]
     place_on_gpu(cfg.sweep.shard, cfg.train.device)
@@ -125,12 +134,12 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
     order = training_order(specs)  # a branch's main run first
     store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
     for i, spec in enumerate(order, 1):
-        path = store.run_dir(sweep_dir, spec.run_id)
+        path = store.run_dir(sweep_dir, spec.dirname)
         tag = f"[{i}/{len(order)}] {spec.name:<22} {spec.run_id}"
         if store.read_result(path) is not None:
             _progress(cfg, f"{tag} finished earlier, skipped")
             continue
-        if spec.parent is not None and store.read_result(path.with_name(spec.parent.run_id)) is None:
+        if spec.parent is not None and store.read_result(path.with_name(spec.parent.dirname)) is None:
             _progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
             continue
         lock = store.try_lock(path)
@@ -140,7 +149,7 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
         try:
             if store.read_result(path) is not None:  # finished while we waited for the lock
                 continue
-            store.write_json(path / "spec.json", spec.to_dict())
+            store.write_json(path / store.SPEC, spec.to_dict())
             config = {
                 **spec.to_dict(),
                 "sweep": cfg.sweep.name,
@@ -163,8 +172,8 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
                 exit_code = 0 if result["status"] == "done" else 1
             finally:
                 logger.finish(summary=result, exit_code=exit_code)
-            store.write_json(path / "result.json", result)
-            (path / "checkpoint.pt").unlink(missing_ok=True)
+            store.write_json(path / store.RESULT, result)
+            (path / store.CHECKPOINT).unlink(missing_ok=True)
             store.release_forks(sweep_dir, specs)
             line = (
                 f"val_loss={result['val_loss']:.4f}"
@@ -180,7 +189,7 @@ def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
     """One row per planned run: its result when finished, else its plan with status pending."""
     rows = []
     for spec in specs:
-        result = store.read_result(store.run_dir(sweep_dir, spec.run_id))
+        result = store.read_result(store.run_dir(sweep_dir, spec.dirname))
         rows.append(result if result is not None else {**spec.planned_row(), "status": "pending"})
     return rows
 
@@ -201,7 +210,7 @@ class FitAfterJobs(Callback):
         launcher = config.hydra.launcher
         try:
             for cfg in job_configs(config):
-                validate(cfg)
+                check_config(cfg)
                 if runs_here(launcher):  # a cluster's job checks its own allocation when it starts
                     jobs = jobs_at_once(launcher, cfg.sweep.num_shards)
                     cpu_threads(cfg.train.threads, jobs, usable_cores())

@@ -17,15 +17,14 @@ import torch
 import torch.nn.functional as F
 
 from harness import store
-from harness.abilities import FILE as ABILITIES_FILE
 from harness.abilities import ScoreLog, eval_metrics, group_scores
 from harness.config import TrainConfig
 from harness.data import Questions, TokenSource, epochs_over
 from harness.flops import mfu, peak_flops
-from harness.logger import RunLogger
-from harness.model import build_model
+from harness.models.build import build_model
 from harness.plan import RunSpec
 from harness.schedule import lr_at
+from harness.tracking import RunLogger
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     run_path.mkdir(parents=True, exist_ok=True)
     ckpt = resume_checkpoint(spec, run_path)
     if ckpt is None and spec.parent is not None:
-        main_path = run_path.with_name(spec.parent.run_id)
+        main_path = run_path.with_name(spec.parent.dirname)
         ckpt = load_checkpoint(store.fork_path(main_path, spec.fork_step))
         if ckpt is None:
             return _branch_of_diverged(spec, source, main_path)
@@ -161,16 +160,16 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     tokens_per_step = spec.batch_size * spec.shape.seq_len
 
     start, wall_before = 0, 0.0
-    ckpt_path = run_path / "checkpoint.pt"
+    ckpt_path = run_path / store.CHECKPOINT
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start, wall_before = ckpt["step"], ckpt["wall_s"]
         store.truncate_metrics(run_path, start)
-    elif (run_path / "metrics.jsonl").exists():
-        (run_path / "metrics.jsonl").unlink()
+    elif (run_path / store.METRICS).exists():
+        (run_path / store.METRICS).unlink()
 
-    ability_log = ScoreLog(run_path / ABILITIES_FILE, questions, keep_until=start)
+    ability_log = ScoreLog(run_path / store.ABILITIES, questions, keep_until=start)
     loss_sum = torch.zeros((), device=dev.torch)
     n_since, t_since = 0, time.perf_counter()
     t0 = time.perf_counter()
@@ -282,7 +281,7 @@ def save_checkpoint(
 
 def resume_checkpoint(spec: RunSpec, run_path: Path) -> dict | None:
     """The run's latest saved state: its checkpoint or, for a main run, a later fork state; None if none."""
-    ckpt = load_checkpoint(run_path / "checkpoint.pt")
+    ckpt = load_checkpoint(run_path / store.CHECKPOINT)
     saved = [step for step in spec.forks if store.fork_path(run_path, step).exists()]
     if saved and (ckpt is None or max(saved) > ckpt["step"]):
         ckpt = load_checkpoint(store.fork_path(run_path, max(saved))) or ckpt

@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
-from harness.logger import NullLogger  # noqa: E402
-from harness.model import build_model  # noqa: E402
+from harness.models.build import build_model  # noqa: E402
 from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import plan_runs  # noqa: E402
+from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import resolve_device, train_run, usable_cores  # noqa: E402
 
 

@@ -44,9 +44,9 @@ from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
 from harness.flops import peak_flops  # noqa: E402
-from harness.logger import NullLogger  # noqa: E402
 from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import RunSpec, plan_runs  # noqa: E402
+from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import Device, resolve_device, train_run  # noqa: E402
 
 

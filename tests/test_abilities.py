@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-import harness.fit.__main__ as fit_cli
+import harness.refit as fit_cli
 from harness import abilities as ab
 from harness.config import FitConfig, SyntheticConfig
-from harness.data import Questions, SkillMixture, induction_questions, make_source
-from harness.logger import NullLogger
+from harness.data import Questions, make_source
+from harness.data.synthetic import SkillMixture
+from harness.data.text import induction_questions
 from harness.plan import plan_runs
 from harness.sweep import run_sweep
+from harness.tracking.wandb_run import NullLogger
 from harness.train import Device, evaluate, train_run
 from tests.conftest import compose_config
 

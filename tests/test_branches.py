@@ -17,13 +17,13 @@ import torch.nn.functional as F
 
 import harness.train as train
 from harness import store
-from harness.config import ConfigError, validate
+from harness.config import ConfigError
 from harness.data import make_source
-from harness.logger import NullLogger
-from harness.plan import compute_summary, plan_runs, shard, training_order
+from harness.plan import check_config, compute_summary, plan_runs, shard, training_order
 from harness.schedule import warmup_steps
+from harness.tracking.wandb_run import NullLogger
 from harness.train import resolve_device, train_run
-from tests.conftest import compose_config, run_module
+from tests.conftest import Crash, compose_config, crash_at, run_module
 
 BRANCHES = ("sweep=smoke", "sweep.branches=true", "train.schedule=wsd")
 # smoke budgets are 16, 32 and 64 steps of 1024 tokens; a 20% cooldown starts 3, 6 and 13 steps before the end
@@ -32,7 +32,7 @@ FORK = {16: 13, 32: 26, 64: 51}
 
 def _plan(*overrides: str, branches: bool = True):
     cfg = compose_config(*(BRANCHES if branches else ("sweep=smoke",)), *overrides)
-    validate(cfg)
+    check_config(cfg)
     return plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="abc", precision="fp32")
 
 
@@ -110,13 +110,13 @@ def test_fork_states_are_deleted_once_every_branch_from_them_has_finished(tmp_pa
     branches = _plan("sweep.widths=[16]", "sweep.tokens=[16384,32768,33792]")  # 33 steps: fork 26 too
     main = branches[0].parent
     assert main.forks == (13, 26)
-    main_dir = store.run_dir(tmp_path, main.run_id)
+    main_dir = store.run_dir(tmp_path, main.dirname)
     main_dir.mkdir(parents=True)
     for step in main.forks:
         store.fork_path(main_dir, step).write_bytes(b"state")
 
     def finish(branch) -> None:
-        store.write_json(store.run_dir(tmp_path, branch.run_id) / "result.json", {"status": "done"})
+        store.write_json(store.run_dir(tmp_path, branch.dirname) / "result.json", {"status": "done"})
 
     finish(branches[1])  # one of the two branches forking at 26
     store.release_forks(tmp_path, branches)
@@ -125,10 +125,6 @@ def test_fork_states_are_deleted_once_every_branch_from_them_has_finished(tmp_pa
     finish(branches[2])
     store.release_forks(tmp_path, branches)
     assert list(main_dir.iterdir()) == []
-
-
-class _Crash(RuntimeError):
-    pass
 
 
 def _train_setup(*overrides: str):
@@ -140,26 +136,15 @@ def _train_setup(*overrides: str):
     return branches, source, resolve_device(cfg.train, 1)
 
 
-def test_branches_equal_wsd_runs_trained_directly_after_a_killed_main_run_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_branches_equal_wsd_runs_trained_directly_after_a_killed_main_run_resumes(tmp_path: Path) -> None:
     branches, source, dev = _train_setup("sweep.tokens=[16384,32768]")
     main = branches[0].parent
     assert main.forks == (13, 26)
-    main_dir = store.run_dir(tmp_path, main.run_id)
+    main_dir = store.run_dir(tmp_path, main.dirname)
 
-    real_batch = source.train_batch
-
-    def crash_at_20(step, batch_size, seed):
-        if step == 20:
-            raise _Crash
-        return real_batch(step, batch_size, seed)
-
-    monkeypatch.setattr(source, "train_batch", crash_at_20)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash), crash_at(source, 20):
         train_run(main, source, main_dir, NullLogger(), dev)
     assert [p.name for p in main_dir.glob("*.pt")] == ["fork-13.pt"]  # no checkpoint_every: the fork state
-    monkeypatch.setattr(source, "train_batch", real_batch)
     done = train_run(main, source, main_dir, NullLogger(), dev)  # resumes from step 13
     assert done["status"] == "done" and done["steps"] == 26
     assert sorted(p.name for p in main_dir.glob("*.pt")) == ["fork-13.pt", "fork-26.pt"]
@@ -167,7 +152,7 @@ def test_branches_equal_wsd_runs_trained_directly_after_a_killed_main_run_resume
     assert main_steps == sorted(set(main_steps))  # no eval row twice
 
     for branch in branches:
-        branch_dir = store.run_dir(tmp_path, branch.run_id)
+        branch_dir = store.run_dir(tmp_path, branch.dirname)
         result = train_run(branch, source, branch_dir, NullLogger(), dev)
         # the same run trained in one go: warmup, the peak LR to the fork, then the cooldown
         direct = replace(branch, run_id="direct", parent=None, fork_step=0)
@@ -183,8 +168,8 @@ def test_a_branch_past_its_main_runs_divergence_diverges_there_without_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (branch,), source, dev = _train_setup("sweep.tokens=[16384]")
-    main_dir = store.run_dir(tmp_path, branch.parent.run_id)
-    branch_dir = store.run_dir(tmp_path, branch.run_id)
+    main_dir = store.run_dir(tmp_path, branch.parent.dirname)
+    branch_dir = store.run_dir(tmp_path, branch.dirname)
     with pytest.raises(RuntimeError, match="train the main run first"):
         train_run(branch, source, branch_dir, NullLogger(), dev)
 

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError, check_overrides, validate
+from harness.config import ConfigError, check_overrides
+from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config
 
+GROUPS = ("model", "data", "train", "sweep", "logger", "fit", "hydra/launcher")
+# what an option needs beside it: the user's input (files, a dataset), or the sweep it is sized for
+NEEDS = {
+    ("data", "text"): ["data.files=[README.md]"],
+    ("data", "hf"): ["data.hf_path=json"],
+    ("data", "fineweb_edu"): ["sweep=gpu"],
+    ("data", "tinystories"): ["sweep=gpu"],
+}
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu", "cpu_grid", "gpu"])
-def test_presets_compose_and_validate(preset: str) -> None:
-    cfg = compose_config(f"sweep={preset}")
-    validate(cfg)
-    assert cfg.sweep.name == preset
-    assert cfg.sweep.dir == f"runs/{preset}"
+
+def _options() -> list[tuple[str, str]]:
+    return [(g, p.stem) for g in GROUPS for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize(("group", "option"), _options(), ids=str)
+def test_every_option_of_every_group_composes_checks_and_plans(group: str, option: str) -> None:
+    """Each yaml of each group composes onto the defaults, passes every check, and plans its runs."""
+    cfg = compose_config(f"{group}={option}", *NEEDS.get((group, option), []))
+    check_config(cfg)
+    runs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
+    assert runs and len({r.run_id for r in runs}) == len(runs)
+    if group == "sweep":
+        assert cfg.sweep.name == option and cfg.sweep.dir == f"runs/{option}"
+
+
+def test_the_option_list_is_complete() -> None:
+    """Every group directory under configs/ (but experiment/, tested in test_experiments) is covered."""
+    yamls = [p for p in CONFIG_DIR.rglob("*.yaml") if p.parent != CONFIG_DIR]
+    dirs = {str(p.parent.relative_to(CONFIG_DIR)) for p in yamls}
+    assert {d for d in dirs if not d.startswith("experiment")} == set(GROUPS)
 
 
 def test_cpu_preset_spans_the_required_ladder() -> None:
     """>= 5 sizes over >= 30x in non-embedding parameters, each trained at >= 3 budgets."""
-    from harness.plan import plan_runs
-
     cfg = compose_config("sweep=cpu")
     runs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
     sizes = {r.params.nonembedding for r in runs}
@@ -47,7 +69,7 @@ def test_cpu_preset_spans_the_required_ladder() -> None:
 def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], field: str) -> None:
     cfg = compose_config("sweep=smoke", *overrides)
     with pytest.raises(ConfigError) as err:
-        validate(cfg)
+        check_config(cfg)
     assert field in str(err.value)
     assert "\n" not in str(err.value)
 

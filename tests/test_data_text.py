@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import harness.cache
-import harness.tokenizer
-from harness.config import Config, ConfigError, DataConfig, SyntheticConfig, validate
-from harness.corpus import load_corpus, split_of
-from harness.data import SyntheticSource, TextSource, make_source
+import harness.data.cache
+import harness.data.tokenizer
+from harness.config import Config, ConfigError, DataConfig, SyntheticConfig
+from harness.data import make_source
+from harness.data.corpus import load_corpus, split_of
+from harness.data.synthetic import SyntheticSource
+from harness.data.text import TextSource
+from harness.plan import check_config
 
 WORDS = ("the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "barn", "while")
 
@@ -120,9 +123,9 @@ def _forbid_tokenizing(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("tokenized although the cache was valid")
 
-    monkeypatch.setattr(harness.tokenizer.Tokenizer, "encode_batch", boom)
-    monkeypatch.setattr(harness.tokenizer, "train_bpe", boom)
-    monkeypatch.setattr(harness.cache, "build_tokenizer", boom)
+    monkeypatch.setattr(harness.data.tokenizer.Tokenizer, "encode_batch", boom)
+    monkeypatch.setattr(harness.data.tokenizer, "train_bpe", boom)
+    monkeypatch.setattr(harness.data.cache, "build_tokenizer", boom)
 
 
 def test_cache_reused_without_tokenizing(tmp_path, monkeypatch):
@@ -168,7 +171,7 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, caplog, damage):
         train.write_bytes(bytes(data))
     else:
         (path / "meta.json").write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="harness.cache"):
+    with caplog.at_level(logging.WARNING, logger="harness.data.cache"):
         second = make_source(cfg)
     assert second.info["cache"]["status"].startswith("rebuilt")
     assert "rebuilding" in caplog.text and str(path) in caplog.text
@@ -179,14 +182,14 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, caplog, damage):
 def test_concurrent_loads_build_once(tmp_path, monkeypatch, text_files):
     cfg = _text_cfg(tmp_path, [text_files["paragraphs"]])
     builds = []
-    real = harness.cache.write_tokens
+    real = harness.data.cache.write_tokens
 
     def counting(*a, **k):
         builds.append(1)
         time.sleep(0.3)  # keep the lock held while the other thread arrives
         return real(*a, **k)
 
-    monkeypatch.setattr(harness.cache, "write_tokens", counting)
+    monkeypatch.setattr(harness.data.cache, "write_tokens", counting)
     out: list = []
     threads = [threading.Thread(target=lambda: out.append(make_source(cfg))) for _ in range(2)]
     for t in threads:
@@ -327,7 +330,7 @@ def test_validate_data_settings():
     def check(match, **data):
         cfg = Config(data=DataConfig(**data))
         with pytest.raises(ConfigError, match=match):
-            validate(cfg)
+            check_config(cfg)
 
     check("data.vocab_size", source="stdlib", tokenizer="bpe", vocab_size=256)
     check("data.max_unique_tokens", max_unique_tokens=10)

@@ -22,9 +22,9 @@ from harness.compare import (
     main,
     pair_verdict,
 )
-from harness.config import ConfigError, check_overrides, register_configs, validate
+from harness.config import ConfigError, check_overrides, register_configs
 from harness.fit import FitError
-from harness.plan import plan_runs
+from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config, run_module
 
 EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "proportion")
@@ -43,7 +43,7 @@ def variant_plans(experiment: str) -> dict[str, tuple]:
     out = {}
     for v in variants:
         cfg = compose_config(f"experiment={experiment}", f"experiment/{experiment}={v}")
-        validate(cfg)
+        check_config(cfg)
         out[v] = (cfg, plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32"))
     return out
 
@@ -103,7 +103,7 @@ def test_paired_design_trains_each_width_on_its_own_budget() -> None:
     cfg = compose_config(
         "sweep=smoke", "sweep.design=paired", "sweep.widths=[48,16]", "sweep.tokens=[4096,65536]"
     )
-    validate(cfg)
+    check_config(cfg)
     specs = plan_runs(cfg, vocab_size=32, data_fingerprint="x", precision="fp32")
     assert [(s.shape.width, s.tokens, s.budget) for s in specs] == [(16, 65536, 65536.0), (48, 4096, 4096.0)]
 

@@ -25,11 +25,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import harness.data
+import harness.data.synthetic
 import harness.train
-from harness import logger as lg
 from harness import store
 from harness.sweep import run_sweep
+from harness.tracking import wandb_run as lg
+from harness.tracking.offline import offline_run_dirs
 from tests.conftest import ROOT, compose_config, run_module
 
 # One torch thread per sweep: two concurrent 2-thread sweeps on 2 cores would oversubscribe them, and every
@@ -73,12 +74,19 @@ def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
         )
 
 
+def _run_ids(sweep_dir: Path, file: str, since: float = 0.0) -> set[str]:
+    """Run ids (run dirs are <name>-<run_id>) whose `file` exists, written at or after `since`."""
+    paths = (sweep_dir / "runs").glob(f"*/{file}")
+    return {p.parent.name.rsplit("-", 1)[1] for p in paths if p.stat().st_mtime >= since}
+
+
 def _finished(sweep_dir: Path) -> set[str]:
-    return {p.parent.name for p in (sweep_dir / "runs").glob("*/result.json")}
+    return _run_ids(sweep_dir, "result.json")
 
 
-def _half_trained(sweep_dir: Path) -> set[str]:
-    return {p.parent.name for p in (sweep_dir / "runs").glob("*/spec.json")} - _finished(sweep_dir)
+def _half_trained(sweep_dir: Path, since: float = 0.0) -> set[str]:
+    """Runs started (spec.json written) at or after `since` and not finished."""
+    return _run_ids(sweep_dir, "spec.json", since) - _finished(sweep_dir)
 
 
 def _kill(proc: subprocess.Popen, log: Path, when, delay: float) -> None:
@@ -107,10 +115,12 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
     logs, mid_run = [], 0
     for attempt in range(5):
         log = tmp_path / f"attempt{attempt}.log"
-        before = _finished(sweep_dir)
+        before, t0 = _finished(sweep_dir), time.time()
         proc = _start(args, tmp_path, log)
         if attempt == 0:  # anywhere in start-up, planning or the first runs
             _kill(proc, log, lambda: True, rng.uniform(0.5, 5.0))
+        elif attempt % 2:  # just after this attempt starts a run: inside it, whatever the machine's speed
+            _kill(proc, log, lambda t0=t0: bool(_half_trained(sweep_dir, t0)), rng.uniform(0.0, 0.05))
         else:  # once this attempt has finished a run of its own: inside or between runs
             _kill(proc, log, lambda before=before: _finished(sweep_dir) > before, rng.uniform(0.0, 0.5))
         mid_run += bool(_half_trained(sweep_dir))
@@ -126,8 +136,8 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
 
     rows = _results(sweep_dir)
     assert set(rows) == set(_results(reference)) and {r["status"] for r in rows.values()} == {"done"}
-    for rid, row in rows.items():
-        result = store.read_result(store.run_dir(sweep_dir, rid))
+    for row in rows.values():
+        result = store.read_result(store.run_dir(sweep_dir, store.row_dirname(row)))
         assert result is not None and float(row["val_loss"]) == result["val_loss"]
     assert _val_losses(sweep_dir) == _val_losses(reference)
     assert _fit(sweep_dir) == _fit(reference)
@@ -149,13 +159,13 @@ def test_run_killed_inside_resumes_from_its_checkpoint(
     assert kept, "no eval before the checkpoint to check the resume by"
 
     steps_trained: list[int] = []
-    real_batch = harness.data.SyntheticSource.train_batch
+    real_batch = harness.data.synthetic.SyntheticSource.train_batch
 
     def counted_batch(self, step: int, *args):
         steps_trained.append(step)
         return real_batch(self, step, *args)
 
-    monkeypatch.setattr(harness.data.SyntheticSource, "train_batch", counted_batch)
+    monkeypatch.setattr(harness.data.synthetic.SyntheticSource, "train_batch", counted_batch)
     run_sweep(compose_config(*killed))  # the rerun, in this process to see the steps it trains
     steps = store.read_result(run)["steps"]
     assert steps_trained == list(range(step, steps)), "the rerun did not start at the checkpoint"
@@ -258,7 +268,7 @@ def test_wandb_disk_full_warns_once_and_the_sweep_goes_on(
     assert len(rows) == 4 and {row["status"] for row in rows.values()} == {"done"}
     without_wandb = run_sweep(compose_config(*small, "logger=off", f"sweep.dir={tmp_path / 'off'}"))
     assert _val_losses(sweep_dir) == _val_losses(without_wandb)
-    assert len(lg.offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
+    assert len(offline_run_dirs(sweep_dir / "wandb")) == 4  # W&B was on until the disk filled
 
 
 def _cli(*args: str) -> None:

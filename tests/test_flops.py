@@ -10,10 +10,11 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness.config import TRANSFORMER_FAMILIES, ModelConfig
+from harness.config import ModelConfig
 from harness.flops import FLOP_CONVENTIONS, PEAK_FLOPS, flops_per_token, matmul_params, mfu, peak_flops
-from harness.model import build_model
-from harness.shape import ModelShape, param_counts, shape_for_width
+from harness.models import ModelShape, param_counts, shape_for_width
+from harness.models.build import build_model
+from harness.models.families import TRANSFORMER_FAMILIES
 
 aten = torch.ops.aten
 
@@ -66,24 +67,6 @@ def test_full_count_is_exact_with_unfused_attention(family: str) -> None:
     predicted = flops_per_token(shape, "full") * 2 * shape.seq_len
     assert predicted == counted_flops(shape, math_attention=True)
     assert predicted > 6 * matmul_params(shape) * 2 * shape.seq_len * 1.03  # the attention term matters here
-
-
-@pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)
-def test_full_count_terms(family: str) -> None:
-    shape = make_shape(family, width=96)
-    d, f, L, T, V = shape.width, shape.ffn_hidden, shape.depth, shape.seq_len, shape.vocab_size
-    mlp = 3 if family == "llama" else 2
-    assert matmul_params(shape) == L * (4 * d * d + mlp * d * f) + V * d
-    assert flops_per_token(shape, "full") == 3 * (2 * matmul_params(shape) + 4 * L * T * d)
-
-
-def test_lstm_full_count_terms() -> None:
-    shape = make_shape("lstm", width=96)
-    d, h, L, V = shape.width, shape.ffn_hidden, shape.depth, shape.vocab_size
-    assert L == 3
-    assert matmul_params(shape) == 4 * h * (d + h) + 2 * 8 * h * h + h * V
-    assert flops_per_token(shape, "full") == 3 * 2 * matmul_params(shape)  # no attention term
-    assert flops_per_token(shape, "6n") == 6 * param_counts(shape).nonembedding
 
 
 def test_lstm_full_count_matches_flop_counter() -> None:

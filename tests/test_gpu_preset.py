@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.data import make_source
-from harness.logger import NullLogger
 from harness.plan import compute_summary, plan_runs
+from harness.tracking.wandb_run import NullLogger
 from harness.train import resolve_device, train_run
 from tests.conftest import compose_config
 

@@ -136,6 +136,22 @@ def read_rows(sweep_dir: Path) -> dict[str, dict]:
         return {r["run_id"]: r for r in csv.DictReader(f)}
 
 
+def assert_close(a: object, b: object, path: str = "fit") -> None:
+    """Equal structure, equal strings and flags, numbers within 1% (fits of losses equal to ~1e-6)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and not isinstance(b, bool):
+        assert b == pytest.approx(a, rel=1e-2, abs=1e-9), path
+    else:
+        assert a == b, path
+
+
 def read_fit(sweep_dir: Path) -> dict:
     """fit.json without meta (which records the config, shard and stage included)."""
     fit = json.loads((sweep_dir / "fit.json").read_text())
@@ -156,8 +172,11 @@ def test_submitit_local_splits_the_sweep_and_fits_once_like_one_process(tmp_path
     assert f"#{shards - 1} : sweep.shard={shards - 1}" in out.stdout + out.stderr
     got = read_rows(cwd / "local")
     assert got.keys() == rows.keys() and {r["status"] for r in got.values()} == {"done"}
-    assert {k: r["val_loss"] for k, r in got.items()} == {k: r["val_loss"] for k, r in rows.items()}
-    assert read_fit(cwd / "local") == read_fit(plain)
+    # 1-thread jobs against a 2-thread process: equal within a tolerance, not bit for bit
+    assert {k: float(r["val_loss"]) for k, r in got.items()} == pytest.approx(
+        {k: float(r["val_loss"]) for k, r in rows.items()}, rel=1e-4
+    )
+    assert_close(read_fit(cwd / "local"), read_fit(plain))
     assert out.stdout.count(SUMMARY) == 1  # the launching process fits once
     # each job logs inside the sweep dir: it trained its shard and did not fit
     logs = sorted((cwd / "local" / "multirun" / ".submitit").glob("*/*_log.out"))

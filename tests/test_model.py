@@ -9,9 +9,11 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from harness.config import TRANSFORMER_FAMILIES, ConfigError, ModelConfig, validate
-from harness.model import build_model, count_params
-from harness.shape import ModelShape, param_counts, shape_for_width
+from harness.config import ConfigError, ModelConfig
+from harness.models import ModelShape, param_counts, shape_for_width
+from harness.models.build import build_model, count_params
+from harness.models.families import TRANSFORMER_FAMILIES
+from harness.plan import check_config
 from tests.conftest import compose_config
 
 VOCAB, SEQ_LEN = 256, 32
@@ -131,4 +133,4 @@ def test_lstm_forward_shape_seed_and_loss_at_init() -> None:
 def test_lstm_rejects_tied_embeddings() -> None:
     cfg = compose_config("model=lstm", "model.tie_embeddings=true")
     with pytest.raises(ConfigError, match=r"^model.tie_embeddings: .*must be false$"):
-        validate(cfg)
+        check_config(cfg)

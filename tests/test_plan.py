@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError, validate
-from harness.plan import plan_runs
+from harness.config import ConfigError
+from harness.plan import check_config, plan_runs
 from tests.conftest import compose_config
 
 
@@ -72,4 +72,4 @@ def test_isoflop_window_keeps_only_sizes_near_the_budgets_optimum() -> None:
 def test_isoflop_window_bounds_are_checked() -> None:
     cfg = compose_config("sweep.min_tokens_per_param=2", "sweep.max_tokens_per_param=1")
     with pytest.raises(ConfigError, match=r"^sweep.max_tokens_per_param: 1.0 is below"):
-        validate(cfg)
+        check_config(cfg)

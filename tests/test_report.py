@@ -32,6 +32,7 @@ def make_rows(*, budgets: int = 5, sizes: int = 7, noise: float = 0.005) -> list
         rows.append(
             {
                 "run_id": f"r{i:03d}",
+                "name": f"n{int(N)}-t{int(D)}",
                 "status": "done",
                 "params_total": str(int(N)),
                 "params_nonembedding": str(int(0.8 * N)),
@@ -207,7 +208,7 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return run_module("harness.fit", *args, cwd=cwd, timeout=120)
+    return run_module("harness.refit", *args, cwd=cwd, timeout=120)
 
 
 def test_cli_fits_a_hand_written_csv(tmp_path: Path) -> None:
@@ -235,11 +236,11 @@ def test_cli_fits_a_sweep_directory(tmp_path: Path) -> None:
     rows = with_bad_rows(make_rows(budgets=4, sizes=5))
     write_csv(sweep / "results.csv", rows, list(rows[0]))
     (sweep / "sweep.json").write_text(json.dumps({"name": "t", "bayes_loss": SURFACE.E}))
+    names = {r["run_id"]: r["name"] for r in rows}
     for rid, evals in make_curves(rows).items():
-        (sweep / "runs" / rid).mkdir(parents=True)
-        (sweep / "runs" / rid / "metrics.jsonl").write_text(
-            "".join(json.dumps(e) + "\n" for e in evals) + '{"torn": '
-        )
+        run = sweep / "runs" / f"{names[rid]}-{rid}"
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals) + '{"torn": ')
     proc = run_cli(f"input={sweep}", "fit.bootstrap=30", "fit.flops=6n", cwd=tmp_path / "cwd")
     assert proc.returncode == 0, proc.stderr
     fit = json.loads((sweep / "fit.json").read_text())  # out defaults to the sweep directory
@@ -251,7 +252,7 @@ def test_cli_fits_a_sweep_directory(tmp_path: Path) -> None:
 
 BAD_INPUTS = {
     "missing-file": (None, "no such file or directory"),
-    "not-a-sweep": ("dir", "without results.csv"),
+    "not-a-sweep": ("dir", "has no results.csv"),
     "missing-columns": ("params_total,val_loss\n1000,3.0\n", "missing column(s) tokens"),
     "non-numeric": (
         "params_total,tokens,val_loss\n1000,2000,3.0\n2000,many,2.9\n",

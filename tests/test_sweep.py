@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.logger import offline_run_dirs, read_offline_run
+from harness.tracking.offline import offline_run_dirs, read_offline_run
 from tests.conftest import run_module
 
 

@@ -1,10 +1,11 @@
 """Refit a finished sweep, or any results CSV, without torch:
 
-    python -m harness.fit input=runs/cpu                       # a sweep directory
-    python -m harness.fit input=results.csv out=fit/ fit.bootstrap=200 fit.flops=6n
+    python -m harness.refit input=runs/cpu                       # a sweep directory
+    python -m harness.refit input=results.csv out=fit/ fit.bootstrap=200 fit.flops=6n
 
-A sweep directory holds results.csv, optionally sweep.json (its `bayes_loss` is the known
-irreducible loss of a synthetic source) and runs/<run_id>/metrics.jsonl (training curves). A CSV
+A sweep directory (read through harness.store) holds results.csv, optionally sweep.json (its
+`bayes_loss` is the known irreducible loss of a synthetic source) and runs/<name>-<run_id>/
+metrics.jsonl (training curves). A CSV
 needs the columns params_total, tokens and val_loss (optional: flops, flops_6n, params_nonembedding,
 run_id, status, budget, epochs). Output goes to `out`, by default the sweep directory or the CSV's
 directory. Bad input prints one line on stderr, exits with status 2 and writes nothing.
@@ -13,7 +14,6 @@ directory. Bad input prints one line on stderr, exits with status 2 and writes n
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +23,14 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from harness import store
 from harness.config import Config, ConfigError, FitConfig, validate
-from harness.fit.laws import FitError
+from harness.fit import FitError
 
 
 @dataclass
 class FitCLIConfig:
-    """`python -m harness.fit` settings; `fit` is the sweep's own fit group."""
+    """`python -m harness.refit` settings; `fit` is the sweep's own fit group."""
 
     # Hydra writes nothing: no outputs/ run dir, no .hydra/ copy of the config, no log files.
     defaults: list[Any] = field(
@@ -43,7 +44,7 @@ class FitCLIConfig:
         default_factory=lambda: {
             "run": {"dir": "."},
             "output_subdir": None,
-            "help": {"app_name": "python -m harness.fit", "header": __doc__.strip()},
+            "help": {"app_name": "python -m harness.refit", "header": __doc__.strip()},
         }
     )
     input: str = ""  # a sweep directory or a results CSV
@@ -68,15 +69,14 @@ def read_input(
     bayes = None
     meta: dict[str, Any] = {"input": str(path)}
     if path.is_dir():
-        table = path / "results.csv"
+        table = path / store.RESULTS_CSV
         if not table.is_file():
-            raise InputError(f"input: {path} is a directory without results.csv (not a sweep directory)")
-        sweep = path / "sweep.json"
+            raise InputError(f"input: {path} has no {store.RESULTS_CSV} (not a sweep directory)")
+        sweep = path / store.SWEEP_JSON
         if sweep.is_file():
-            try:
-                info = json.loads(sweep.read_text())
-            except ValueError as exc:
-                raise InputError(f"input: {sweep} is not valid JSON ({exc})") from None
+            info = store.read_json(sweep)
+            if info is None:
+                raise InputError(f"input: {sweep} is not valid JSON")
             bayes = info.get("bayes_loss")
             if bayes is not None and not isinstance(bayes, int | float):
                 raise InputError(f"input: {sweep}: bayes_loss {bayes!r} is not a number")
@@ -98,26 +98,9 @@ def read_input(
         raise InputError(f"input: {table} is missing column(s) {', '.join(missing)} (has: {have})")
     if not rows:
         raise InputError(f"input: {table} has a header but no rows")
-    if path.is_dir() and (path / "runs").is_dir():
-        curves = {}
-        for row in rows:
-            rid = row.get("run_id") or ""
-            metrics = path / "runs" / rid / "metrics.jsonl"
-            if rid and metrics.is_file():
-                curves[rid] = _read_jsonl(metrics)
+    if path.is_dir() and "name" in columns:
+        curves = {rid: evals for rid, evals in store.read_curves(path, rows).items() if evals}
     return rows, curves, bayes, out, meta
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    evals = []
-    for line in path.read_text().splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue  # a torn last line of a killed run
-        if isinstance(obj, dict) and "val/loss" in obj:
-            evals.append(obj)
-    return evals
 
 
 def run(cfg: FitCLIConfig) -> int:
@@ -135,7 +118,7 @@ def run(cfg: FitCLIConfig) -> int:
             build_observations(rows, cfg.fit)  # row/column errors name the file before any fitting
         except FitError as exc:
             raise InputError(f"input: {path}: {exc}") from None
-        abilities = read_scores(path, [r.get("run_id") or "" for r in rows]) if path.is_dir() else None
+        abilities = read_scores(path, rows) if curves is not None else None
         report = analyse(rows, cfg.fit, out, curves=curves, bayes_loss=bayes, meta=meta, abilities=abilities)
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -31,15 +31,15 @@ import numpy as np
 from filelock import FileLock
 
 from harness.config import DataConfig
-from harness.corpus import Corpus, stable_hash
-from harness.tokenizer import Tokenizer, build_tokenizer, tokenizer_spec
+from harness.data.corpus import Corpus
+from harness.data.tokenizer import Tokenizer, build_tokenizer, tokenizer_spec
+from harness.hashing import file_digest, stable_hash
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the layout changes: older caches then no longer match
 SPLITS = ("train", "val")
 ENCODE_CHARS = 1 << 21  # characters handed to the tokenizer per encode_batch call
-HASH_CHUNK = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def open_cache(path: Path) -> tuple[TokenCache | None, str]:
             size = f.stat().st_size
             if size != expected["bytes"]:
                 return None, f"{f.name} has {size} bytes, meta.json says {expected['bytes']} (truncated?)"
-            if _sha256(f) != expected["sha256"]:
+            if file_digest(f)[1] != expected["sha256"]:
                 return None, f"{f.name} does not match its sha256 in meta.json (corrupted?)"
             # np.memmap cannot map an empty file; an empty split is reported by the caller
             arrays[split] = np.memmap(f, dtype=dtype, mode="r") if size else np.empty(0, dtype)
@@ -208,14 +208,6 @@ def _batches(corpus: Corpus) -> Iterator[list]:
             batch, n = [], 0
     if batch:
         yield batch
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _versions() -> dict:

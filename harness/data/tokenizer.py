@@ -18,7 +18,6 @@ text to ids (vocabulary and merges, not the recipe). `bpe` and `pretrained` wrap
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -29,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from harness.config import ConfigError, DataConfig
-from harness.corpus import hub_offline_reason, one_line
+from harness.data.corpus import hub_offline_reason, one_line
+from harness.hashing import text_hash
 
 EOT = "<|endoftext|>"
 META_FILE = "harness_tokenizer.json"
@@ -102,7 +102,7 @@ def build_tokenizer(cfg: DataConfig, train_texts: Iterable[str]) -> Tokenizer:
 
 
 def bytes_tokenizer() -> Tokenizer:
-    return Tokenizer(kind="bytes", vocab_size=256, eos_id=0, fingerprint=_hash("bytes/utf-8/eos=0"))
+    return Tokenizer(kind="bytes", vocab_size=256, eos_id=0, fingerprint=text_hash("bytes/utf-8/eos=0", 16))
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int, *, max_chars: int = 0) -> Tokenizer:
@@ -198,12 +198,8 @@ def _fingerprint(hf: Any) -> str:
     (vocabulary, merges) and the added tokens' ids; not padding, truncation or post-processing."""
     backend = getattr(hf, "backend_tokenizer", None)
     if backend is None:  # a slow (Python) tokenizer: its vocabulary is what we can see
-        return _hash(json.dumps(sorted(hf.get_vocab().items())))
+        return text_hash(json.dumps(sorted(hf.get_vocab().items())), 16)
     spec = json.loads(backend.to_str())
     parts = {k: spec.get(k) for k in ("normalizer", "pre_tokenizer", "model")}
     parts["added_tokens"] = sorted((t["id"], t["content"]) for t in spec.get("added_tokens", []))
-    return _hash(json.dumps(parts, sort_keys=True))
-
-
-def _hash(s: str) -> str:
-    return hashlib.sha256(s.encode()).hexdigest()[:16]
+    return text_hash(json.dumps(parts, sort_keys=True), 16)

@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from harness.config import ConfigError, DataConfig
+from harness.hashing import file_digest, stable_hash, text_hash, unit_hash
 
 TEST_DIRS = frozenset({"test", "tests", "idle_test"})  # stdlib test-suite directories
 SKIP_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__"})
@@ -96,22 +97,13 @@ def load_corpus(cfg: DataConfig) -> Corpus:
 
 def split_of(key: str, seed: int, val_fraction: float) -> str:
     """'val' for a stable pseudo-random `val_fraction` of keys, else 'train'."""
-    return "val" if _unit_hash(f"split/{seed}/{key}") < val_fraction else "train"
-
-
-def stable_hash(obj: object, n: int = 16) -> str:
-    """Short sha256 of a JSON-able object (sorted keys), stable across machines and runs."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+    return "val" if unit_hash(f"split/{seed}/{key}") < val_fraction else "train"
 
 
 def one_line(e: BaseException) -> str:
     """`Type: first line of the message`, for ConfigErrors that wrap a library's exception."""
     lines = str(e).strip().splitlines()
     return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
-
-
-def _unit_hash(s: str) -> float:
-    return int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big") / 2.0**64
 
 
 # --- stdlib -----------------------------------------------------------------------------------------
@@ -151,7 +143,7 @@ def _stdlib_corpus(cfg: DataConfig):
         "corpus_fingerprint": fp,
     }
     seed = cfg.seed
-    order = sorted(files, key=lambda f: _unit_hash(f"order/{seed}/{f[0]}"))
+    order = sorted(files, key=lambda f: unit_hash(f"order/{seed}/{f[0]}"))
 
     def read() -> Iterator[tuple[str, str, str]]:
         for rel, _, _, text in order:
@@ -212,19 +204,6 @@ def check_text_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def file_digest(path: Path) -> tuple[int, str]:
-    """(size, sha256) of any file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(READ_CHUNK):
-            digest.update(chunk)
-    return path.stat().st_size, digest.hexdigest()
-
-
-def _content_key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _read_text_file(path: Path, text_field: str) -> Iterator[tuple[str, str, str]]:
     with open(path, encoding="utf-8") as f:
         if path.suffix.lower() in JSONL_SUFFIXES:
@@ -243,7 +222,7 @@ def _read_text_file(path: Path, text_field: str) -> Iterator[tuple[str, str, str
                     raise ConfigError(
                         f"data.text_field: {str(path)!r} line {lineno} has no string field {text_field!r}"
                     )
-                yield where, _content_key(text), text
+                yield where, text_hash(text), text
             return
         para: list[str] = []
         start = 1
@@ -254,11 +233,11 @@ def _read_text_file(path: Path, text_field: str) -> Iterator[tuple[str, str, str
                 para.append(line)
             elif para:
                 text = "".join(para)
-                yield f"{path.name}:{start}", _content_key(text), text
+                yield f"{path.name}:{start}", text_hash(text), text
                 para = []
         if para:
             text = "".join(para)
-            yield f"{path.name}:{start}", _content_key(text), text
+            yield f"{path.name}:{start}", text_hash(text), text
 
 
 def _text_corpus(cfg: DataConfig):
@@ -363,7 +342,7 @@ def _hf_corpus(cfg: DataConfig):
                 )
             for text in batch[cfg.text_field]:
                 if isinstance(text, str):
-                    yield f"row {row}", _content_key(text), text
+                    yield f"row {row}", text_hash(text), text
                 row += 1
 
     return "hf", fp, info, read

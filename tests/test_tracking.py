@@ -18,8 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import logger as lg
 from harness.config import LoggerConfig
+from harness.tracking import wandb_run as lg
+from harness.tracking.offline import offline_run_dirs, read_offline_run
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP = "cpu"
@@ -108,9 +109,9 @@ def test_offline_run_reads_back(tmp_path):
     result = {"run_id": "w32-t4096", "status": "done", "val_loss": 4.75, "width": 32, "diverged_step": None}
     run.finish(summary=result, exit_code=0)
 
-    (run_dir,) = lg.offline_run_dirs(sweep / "wandb")
+    (run_dir,) = offline_run_dirs(sweep / "wandb")
     assert run_dir.parent == sweep / "wandb" / "wandb"
-    got = lg.read_offline_run(run_dir)
+    got = read_offline_run(run_dir)
     assert (got.run_id, got.group, got.job_type) == ("cpu-w32-t4096", GROUP, "train")
     assert got.name == "w32-d1-t4096"
     assert got.project == "scaling-harness"
@@ -137,8 +138,8 @@ def test_failed_run_records_its_exit_code(tmp_path):
     run = _open(tmp_path)
     run.log(_rows(1)[0], step=1)
     run.finish(exit_code=1)
-    (run_dir,) = lg.offline_run_dirs(tmp_path)
-    assert lg.read_offline_run(run_dir).exit_code == 1
+    (run_dir,) = offline_run_dirs(tmp_path)
+    assert read_offline_run(run_dir).exit_code == 1
 
 
 def test_resume_continues_the_same_wandb_run(tmp_path):
@@ -151,7 +152,7 @@ def test_resume_continues_the_same_wandb_run(tmp_path):
         second.log(row, step=row["step"])
     second.finish(summary={"status": "done"}, exit_code=0)
 
-    runs = [lg.read_offline_run(d) for d in lg.offline_run_dirs(tmp_path)]
+    runs = [read_offline_run(d) for d in offline_run_dirs(tmp_path)]
     assert len(runs) == 2
     assert {r.run_id for r in runs} == {"cpu-w32-t4096"}
     assert [h["_step"] for r in runs for h in r.history] == [1, 2, 3, 4]
@@ -163,12 +164,12 @@ def test_truncated_log_reads_up_to_the_cut(tmp_path):
     for row in _rows(3):
         run.log(row, step=row["step"])
     run.finish()
-    (run_dir,) = lg.offline_run_dirs(tmp_path)
+    (run_dir,) = offline_run_dirs(tmp_path)
     (log_file,) = run_dir.glob("run-*.wandb")
     cut = tmp_path / "cut.wandb"
     data = log_file.read_bytes()
     cut.write_bytes(data[: len(data) - 5])
-    whole, partial = lg.read_offline_run(log_file), lg.read_offline_run(cut)
+    whole, partial = read_offline_run(log_file), read_offline_run(cut)
     assert partial.run_id == whole.run_id and len(partial.history) <= len(whole.history)
 
 
@@ -187,7 +188,7 @@ def test_init_failure_warns_once_and_logs_nothing(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("warning: W&B logging disabled for this run: OSError: No space left on device")
-    assert lg.offline_run_dirs(tmp_path) == []
+    assert offline_run_dirs(tmp_path) == []
 
 
 def test_log_failure_disables_the_logger_and_fails_the_run(tmp_path, capsys):
@@ -203,8 +204,8 @@ def test_log_failure_disables_the_logger_and_fails_the_run(tmp_path, capsys):
     run.finish(summary={"status": "done"}, exit_code=0)  # no-op: the run was finished as failed
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0]
-    (run_dir,) = lg.offline_run_dirs(tmp_path)
-    got = lg.read_offline_run(run_dir)
+    (run_dir,) = offline_run_dirs(tmp_path)
+    got = read_offline_run(run_dir)
     assert [h["_step"] for h in got.history] == [1] and got.exit_code == 1
 
 
@@ -279,7 +280,7 @@ def test_online_failure_falls_back_to_offline(tmp_path, monkeypatch, capsys):
     assert modes == ["online", "offline", "offline"]  # the second run does not wait on the network again
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "logging offline instead" in err[0]
-    assert [lg.read_offline_run(d).run_id for d in lg.offline_run_dirs(tmp_path)] == ["cpu-a", "cpu-b"]
+    assert [read_offline_run(d).run_id for d in offline_run_dirs(tmp_path)] == ["cpu-a", "cpu-b"]
 
 
 def _png(path: Path) -> Path:
@@ -298,8 +299,8 @@ def test_log_fit_writes_images_table_chart_and_summary(tmp_path):
     fit = {"frontier": {"alpha": 0.31, "ci": [0.2, 0.4]}, "verdict": "smooth", "holdout": {"ok": True}}
     lg.log_fit(LoggerConfig(), sweep_dir=tmp_path, group=GROUP, fit=fit, plots=plots, rows=rows)
 
-    (run_dir,) = lg.offline_run_dirs(tmp_path)
-    got = lg.read_offline_run(run_dir)
+    (run_dir,) = offline_run_dirs(tmp_path)
+    got = read_offline_run(run_dir)
     assert (got.run_id, got.group, got.job_type, got.exit_code) == ("cpu-fit", GROUP, "fit", 0)
     s = got.summary
     assert s["frontier/alpha"] == 0.31 and s["frontier/ci/0"] == 0.2 and s["frontier/ci/1"] == 0.4
@@ -328,7 +329,7 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
         f"""
         from pathlib import Path
         from harness.config import LoggerConfig
-        from harness.logger import log_fit, open_run
+        from harness.tracking import log_fit, open_run
         cfg = LoggerConfig(dir={str(wdir)!r})
         run = open_run(cfg, sweep_dir=Path({str(sweep)!r}), group="g", run_id="r", name="r",
                        job_type="train", config={{"a": 1}})
@@ -348,7 +349,7 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
     assert list(home.rglob("*")) == []
     assert list(cwd.rglob("*")) == []
     assert list(sweep.rglob("*")) == []
-    assert [lg.read_offline_run(d).job_type for d in lg.offline_run_dirs(wdir)] == ["train", "fit"]
+    assert [read_offline_run(d).job_type for d in offline_run_dirs(wdir)] == ["train", "fit"]
 
 
 # --- scripts/wandb_dashboard.py -----------------------------------------------------------------------

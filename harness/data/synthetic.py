@@ -1,0 +1,200 @@
+"""The built-in synthetic language: a Zipf mixture of sparse Markov-chain 'skills' with an exact Bayes loss.
+
+Bigger models and more data keep learning rarer skills, which is what makes loss fall as a power law
+(the quantization model of Michaud et al. 2023), and its irreducible loss is known exactly (forward
+filtering over the skills). Each skill is asked, on the validation set, for its chain's most likely
+next token (`SkillMixture.questions`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp
+
+from harness.config import DataConfig, SyntheticConfig
+from harness.data.source import Questions, add_noise, quality_settings
+from harness.hashing import stable_hash
+
+CHUNK_SEQS = 2048  # synthetic training sequences generated at once
+ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
+
+
+@dataclass(frozen=True)
+class SkillMixture:
+    """The generative process: skill k ~ Zipf, x_0 ~ Uniform(V), x_{t+1} ~ chain_k(x_t).
+
+    succ[k, a] lists the `branching` tokens that may follow a under skill k, prob[k, a] their
+    probabilities; skill_p[k] is the skill's frequency.
+    """
+
+    skill_p: np.ndarray  # [K]
+    succ: np.ndarray  # [K, V, b] int
+    prob: np.ndarray  # [K, V, b] float
+
+    @classmethod
+    def create(cls, cfg: SyntheticConfig, vocab_size: int, seed: int) -> SkillMixture:
+        rng = np.random.default_rng([seed, 0])
+        k, v, b = cfg.n_skills, vocab_size, cfg.branching
+        skill_p = np.arange(1, k + 1, dtype=np.float64) ** -cfg.zipf_exponent
+        skill_p /= skill_p.sum()
+        # b distinct successors per (skill, token): the first b of a random permutation of V
+        succ = np.argpartition(rng.random((k, v, v), dtype=np.float32), b - 1, axis=-1)[..., :b]
+        prob = rng.dirichlet(np.full(b, cfg.concentration), size=(k, v))
+        return cls(skill_p=skill_p, succ=succ.astype(np.int64), prob=prob)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.succ.shape[1]
+
+    def sample(self, n: int, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """n sequences of `length` tokens and the skill of each."""
+        skills = rng.choice(len(self.skill_p), size=n, p=self.skill_p)
+        seq = np.empty((n, length), dtype=np.int64)
+        seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
+        cum = np.cumsum(self.prob, axis=-1)
+        u = rng.random((n, length - 1))
+        for t in range(length - 1):
+            c = cum[skills, seq[:, t]]  # [n, b]
+            j = np.minimum((u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
+            seq[:, t + 1] = self.succ[skills, seq[:, t], j]
+        return seq, skills
+
+    def _filter(self, seq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Forward filtering: for t = 0..L-2, the unnormalised log posterior over skills given
+        x_0..x_t and log p_k(x_t -> x_{t+1}), both [n, K]."""
+        log_w = np.broadcast_to(np.log(self.skill_p), (seq.shape[0], len(self.skill_p))).copy()
+        for t in range(seq.shape[1] - 1):
+            a, nxt = seq[:, t], seq[:, t + 1]
+            hit = self.succ[:, a, :] == nxt[None, :, None]  # [K, n, b]
+            q = (self.prob[:, a, :] * hit).sum(-1).T  # [n, K]: p_k(a -> nxt)
+            with np.errstate(divide="ignore"):
+                log_q = np.log(q)
+            yield log_w, log_q
+            log_w = log_w + log_q
+
+    def token_logprobs(self, seq: np.ndarray) -> np.ndarray:
+        """log p(x_{t+1} | x_0..x_t) under the true process (the Bayes-optimal predictor), [n, L-1].
+
+        Exact: the posterior over skills is updated by each observed transition.
+        """
+        out = np.empty((seq.shape[0], seq.shape[1] - 1))
+        for t, (log_w, log_q) in enumerate(self._filter(seq)):
+            out[:, t] = logsumexp(log_w + log_q, axis=1) - logsumexp(log_w, axis=1)
+        return out
+
+    def questions(self, seq: np.ndarray, skills: np.ndarray, min_prob: float = ANSWER_MIN_PROB) -> Questions:
+        """One question per position whose answer needs the skill, grouped by the sequence's skill.
+
+        The answer is the true skill's most likely successor of x_t. It is asked where the
+        Bayes-optimal predictor (which must infer the skill from x_0..x_t) ranks that token first with
+        probability >= min_prob, so an ideal model answers every question, and where the answer is not
+        the most likely successor of x_t in the whole mixture, so bigram statistics alone answer none:
+        accuracy measures whether a model has learned the skill (the most frequent skill, which
+        decides the mixture's bigrams, may get no questions).
+        """
+        k, v, _ = self.succ.shape
+        dense = np.zeros((k, v, v))  # dense[k, a, b] = p_k(a -> b)
+        np.put_along_axis(dense, self.succ, self.prob, axis=-1)
+        top = np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]  # [K, V]
+        bigram_top = np.einsum("k,kab->ab", self.skill_p, dense).argmax(-1)  # [V]
+        asked = np.zeros((seq.shape[0], seq.shape[1] - 1), dtype=bool)
+        for t, (log_w, _) in enumerate(self._filter(seq)):
+            w = np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
+            a = seq[:, t]
+            pred = np.empty((len(a), v))  # the Bayes-optimal next-token distribution
+            for tok in np.unique(a):
+                rows = a == tok
+                pred[rows] = w[rows] @ dense[:, tok, :]
+            answer = top[skills, a]
+            asked[:, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & (answer != bigram_top[a])
+        pos = np.flatnonzero(asked)
+        return Questions(
+            pos=pos,
+            answer=top[skills[:, None], seq[:, :-1]].ravel()[pos],
+            group=np.repeat(skills, asked.shape[1])[pos],
+            item=seq[:, :-1].ravel()[pos],  # the current token: the chain state asked about
+            names=tuple(f"skill {i}" for i in range(k)),
+            description=(
+                "each skill is asked for its chain's most likely next token where the Bayes-optimal "
+                f"predictor, inferring the skill from the context, ranks it first with p >= {min_prob} "
+                "and the mixture's bigram statistics would predict another token (an item: the current "
+                "token, i.e. the chain state asked about)"
+            ),
+            frequency=self.skill_p,
+        )
+
+
+@dataclass(eq=False)
+class SyntheticSource:
+    """A Zipf mixture of sparse Markov-chain skills; each sequence is one skill's chain."""
+
+    cfg: DataConfig
+    name: str = "synthetic"
+    train_tokens: int | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.vocab_size = self.cfg.vocab_size
+        self.seq_len = self.cfg.seq_len
+        self.mixture = SkillMixture.create(self.cfg.synthetic, self.vocab_size, self.cfg.seed)
+        self.fingerprint = stable_hash(
+            {
+                "source": "synthetic",
+                "vocab": self.vocab_size,
+                "seq_len": self.seq_len,
+                "val_tokens": self.cfg.val_tokens,
+                "seed": self.cfg.seed,
+                **vars(self.cfg.synthetic),
+                **quality_settings(self.cfg),
+            },
+            12,
+        )
+        n_val = max(1, -(-self.cfg.val_tokens // self.seq_len))
+        seq, skills = self.mixture.sample(n_val, self.seq_len + 1, np.random.default_rng([self.cfg.seed, 1]))
+        self._val = (seq[:, :-1], seq[:, 1:])
+        self._val_seq, self._val_skills = seq, skills
+        self.bayes_loss = float(-self.mixture.token_logprobs(seq).mean())
+        self.info = {
+            "bayes_loss": self.bayes_loss,
+            "val_sequences": n_val,
+            "val_tokens": n_val * self.seq_len,
+            **quality_settings(self.cfg),
+        }
+        # max_unique_tokens: the stream is cut to its first n sequences, which then repeat in order
+        self._unique_seqs = (
+            max(1, self.cfg.max_unique_tokens // self.seq_len) if self.cfg.max_unique_tokens else 0
+        )
+        if self._unique_seqs:
+            self.train_tokens = self._unique_seqs * self.seq_len
+
+    def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        index = step * batch_size + np.arange(batch_size)  # positions in this seed's sequence stream
+        if self._unique_seqs:
+            index %= self._unique_seqs
+        chunk = index // CHUNK_SEQS
+        seq = np.empty((batch_size, self.seq_len + 1), dtype=np.int64)
+        for c in np.unique(chunk):  # consecutive positions: one chunk, two at a boundary or wrap
+            rows = chunk == c
+            seq[rows] = self._chunk(seed, int(c))[index[rows] - c * CHUNK_SEQS]
+        if self.cfg.noise_fraction:
+            rng = np.random.default_rng([self.cfg.seed, 3, seed, step])
+            seq = add_noise(seq, self.cfg.noise_fraction, self.vocab_size, rng)
+        return seq[:, :-1], seq[:, 1:]
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019 (one source per sweep; bounded)
+    def _chunk(self, seed: int, index: int) -> np.ndarray:
+        # Sampling is vectorised across sequences, so a chunk of thousands costs about as much as
+        # one batch would; sequence i of the stream depends only on (data seed, seed, i).
+        rng = np.random.default_rng([self.cfg.seed, 2, seed, index])
+        return self.mixture.sample(CHUNK_SEQS, self.seq_len + 1, rng)[0]
+
+    def val_set(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._val
+
+    @functools.cached_property
+    def val_questions(self) -> Questions:
+        return self.mixture.questions(self._val_seq, self._val_skills)

@@ -1,0 +1,126 @@
+"""Result rows (dicts as read from results.csv or collected by the sweep; numbers may be strings) ->
+`harness.fit.Observations` under the conventions FitConfig names, with the rows excluded and why.
+
+Only rows with status 'done' (or no status) are fitted; the others are listed as excluded with why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from harness.config import FitConfig
+from harness.fit import FitError, Observations
+
+MAX_EPOCHS = 4  # beyond ~4 passes over the data, repeated tokens stop counting as fresh (Muennighoff 2023)
+PARAM_COLUMNS = {"total": "params_total", "nonembedding": "params_nonembedding"}
+FLOP_COLUMNS = {"full": "flops", "6n": "flops_6n"}
+
+
+def _empty(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and v.strip() == "")
+
+
+def _number(row: dict, key: str, where: str) -> float:
+    v = row.get(key)
+    if _empty(v):
+        raise FitError(f"{where}, column {key}: empty")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise FitError(f"{where}, column {key}: {v!r} is not a number") from None
+    if x <= 0:  # nan passes: a diverged run's loss, excluded by the caller
+        raise FitError(f"{where}, column {key}: {v!r} must be > 0")
+    return x
+
+
+def build_observations(
+    rows: list[dict], cfg: FitConfig, *, curves: dict[str, list[dict]] | None = None
+) -> tuple[Observations, list[tuple[str, str]], list[str]]:
+    """Observations of the fitted rows, (run_id, why) of the excluded ones, and warnings.
+
+    Rows are numbered from 1 in messages (the first row after a CSV's header is row 1). Raises
+    FitError naming row and column for a value that is missing, not a number, or not positive in a
+    row that would be fitted; a non-finite val_loss (a diverged run) excludes the row instead.
+    """
+    n_col = PARAM_COLUMNS[cfg.params]
+    c_col = FLOP_COLUMNS[cfg.flops]
+    keys = set().union(*(r.keys() for r in rows)) if rows else set()
+    missing = [k for k in (n_col, "tokens", "val_loss") if k not in keys]
+    if missing:
+        raise FitError(f"missing columns: {', '.join(missing)}")
+    fitted: list[tuple[int, dict, str]] = []
+    excluded: list[tuple[str, str]] = []
+    for i, row in enumerate(rows, 1):
+        rid = str(row.get("run_id") or f"row{i}")
+        status = row.get("status")
+        if not _empty(status) and str(status) != "done":
+            excluded.append((rid, f"status {status}"))
+            continue
+        fitted.append((i, row, rid))
+    N, D, L, C, ids, budget, warnings = [], [], [], [], [], [], []
+    use_6nd = any(_empty(row.get(c_col)) for _, row, _ in fitted)
+    for i, row, rid in fitted:
+        where = f"row {i}" + ("" if _empty(row.get("run_id")) else f" (run {rid})")
+        loss = _number(row, "val_loss", where)
+        if not math.isfinite(loss):
+            excluded.append((rid, f"val_loss is {row.get('val_loss')} (diverged?)"))
+            continue
+        n, d = _number(row, n_col, where), _number(row, "tokens", where)
+        c = 6.0 * n * d if use_6nd else _number(row, c_col, where)
+        for key, v in ((n_col, n), ("tokens", d), (c_col, c)):
+            if not math.isfinite(v):
+                raise FitError(f"{where}, column {key}: {v} is not finite")
+        ids.append(rid)
+        N.append(n)
+        D.append(d)
+        C.append(c)
+        L.append(loss)
+        budget.append(row.get("budget"))
+        ep = row.get("epochs")
+        if not _empty(ep):
+            try:
+                if float(ep) > MAX_EPOCHS:
+                    warnings.append(
+                        f"run {rid} repeated its training data {float(ep):.3g} times (> {MAX_EPOCHS})"
+                    )
+            except (TypeError, ValueError):
+                pass
+    notes = []
+    if use_6nd:
+        notes.append(
+            f"C = 6 N D: column {c_col} (fit.flops={cfg.flops}) is missing, so compute follows Kaplan's count"
+        )
+    labels = None if any(_empty(b) for b in budget) else np.array([str(b) for b in budget])
+    cr, cd, cc, cl = [], [], [], []
+    if curves:
+        for j, rid in enumerate(ids):
+            for ev in curves.get(rid) or []:
+                try:
+                    d, loss = float(ev.get("tokens")), float(ev.get("val/loss"))
+                    c = 6.0 * N[j] * d if use_6nd or _empty(ev.get(c_col)) else float(ev.get(c_col))
+                except (TypeError, ValueError):
+                    continue  # an eval row without a loss (e.g. a train-only log line)
+                if all(math.isfinite(v) and v > 0 for v in (d, loss, c)):
+                    cr.append(j)
+                    cd.append(d)
+                    cc.append(c)
+                    cl.append(loss)
+    obs = Observations(
+        run_id=np.array(ids, dtype=str),
+        N=np.array(N),
+        D=np.array(D),
+        C=np.array(C),
+        L=np.array(L),
+        budget=labels,
+        curve_run=np.array(cr, dtype=int) if cr else None,
+        curve_D=np.array(cd) if cr else None,
+        curve_C=np.array(cc) if cr else None,
+        curve_L=np.array(cl) if cr else None,
+        params=cfg.params,
+        flops="6n" if use_6nd else cfg.flops,
+        notes=tuple(notes),
+    )
+    return obs, excluded, warnings
