@@ -121,8 +121,9 @@ def peak_memory_mb(dev: Device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def check_sizes(cfg: Config, mode: Mode, dev: Device, peak: float, sizes: int, compiles: list[bool]) -> None:
-    source = make_source(cfg.data)
+def check_sizes(
+    cfg: Config, mode: Mode, source, dev: Device, peak: float, sizes: int, compiles: list[bool]
+) -> None:
     for width in mode.widths[:sizes]:
         spec = measure_spec(cfg, width, mode.steps, source, dev.precision)
         for compiled in compiles:
@@ -209,6 +210,7 @@ def main(argv: list[str]) -> None:
 
     cfg = compose_mode(mode, "cuda" if cuda else "cpu")
     dev = resolve_device(cfg.train, threads=1)
+    source = make_source(cfg.data)
     if cuda:
         name = torch.cuda.get_device_name()
         measured = matmul_peak_flops("cuda", dtype=torch.bfloat16, sizes=(4096, 8192), reps=20)
@@ -232,10 +234,9 @@ def main(argv: list[str]) -> None:
         else:
             line("smoke", skipped="out of time")
     if left() > 30:
-        check_sizes(cfg, mode, dev, peak, sizes, compiles)
+        check_sizes(cfg, mode, source, dev, peak, sizes, compiles)
     else:
         line("size", skipped="out of time")
-    source = make_source(cfg.data)
     spec = measure_spec(cfg, mode.widths[0], mode.steps, source, dev.precision)
     first = None  # tokens/s per run of the first packing measured (one run alone, by default)
     for runs in packs:
