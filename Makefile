@@ -45,9 +45,12 @@ install-offline: ## install from WHEELS=dir with no index (a node without networ
 	$(MAKE) install PIP_FROM="--no-index --find-links $(abspath $(WHEELS))"
 
 wheels: ## download wheels of every dependency but torch for PY_VERSION and PLATFORM into WHEELS (needs the index)
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; v == "$(PY_VERSION)" or print( \
+	  f"warning: pip evaluates dependency markers with this Python ({v}), not $(PY_VERSION); " \
+	  "for a node running $(PY_VERSION), run with PYTHON=python$(PY_VERSION)")'
 	mkdir -p $(WHEELS)
 	$(PYTHON) scripts/install.py requirements $(EXTRAS) > $(WHEELS)/requirements.txt
-	$(PYTHON) -m pip wheel -q --no-deps -w $(WHEELS) $(SDISTS)
+	$(PYTHON) -m pip wheel -q --no-deps --use-pep517 -w $(WHEELS) $(SDISTS)
 	$(PYTHON) -m pip download -q --only-binary=:all: --python-version $(PY_VERSION) \
 	  $(foreach p,$(PLATFORM),--platform $(p)) --find-links $(WHEELS) -d $(WHEELS) \
 	  -r $(WHEELS)/requirements.txt 'setuptools>=68' wheel

@@ -13,8 +13,8 @@ Prints `section key=value ...` lines (values with spaces are quoted):
          cpu: the cpu preset's widths 16, 48, 96), compile off and on: tokens/s and MFU of the harness's own
          training step once warm (the second of two eval intervals), warmup_s (the first interval's extra
          seconds: compilation), peak memory (GPU: allocated by torch; CPU: the process's peak RSS so far)
-  pack   1, 2 and 4 runs of the smallest size at once on the device, each its own process: summed tokens/s
-         and the gain over one
+  pack   1, 2 and 4 runs of the smallest size at once on the device, each its own process, compile off:
+         summed tokens/s and the gain over one
   done   wall_s of the whole check
 Each part runs only if the time left of --budget-s (default 480: the 8 minutes of a device slot) allows it;
 otherwise it prints `skipped=<why>`.
@@ -63,6 +63,7 @@ class Mode:
 
 GPU = Mode("gpu", "gpu", (144, 352, 752), 100, ("sweep=gpu_smoke", "train.device=cuda"))
 CPU = Mode("cpu", "cpu", (16, 48, 96), 20, ("sweep=smoke", "train.device=cpu", "train.threads=1"))
+PACK_STEPS = 5  # packed runs train this many times a size measurement's steps
 
 
 def line(section: str, **fields: object) -> None:
@@ -237,13 +238,14 @@ def main(argv: list[str]) -> None:
         check_sizes(cfg, mode, source, dev, peak, sizes, compiles)
     else:
         line("size", skipped="out of time")
-    spec = measure_spec(cfg, mode.widths[0], mode.steps, source, dev.precision)
+    # longer runs, so the runs' measured intervals overlap; no compile: each process would compile its own
+    spec = measure_spec(cfg, mode.widths[0], PACK_STEPS * mode.steps, source, dev.precision)
     first = None  # tokens/s per run of the first packing measured (one run alone, by default)
     for runs in packs:
         if left() < 30:
             line("pack", runs=runs, skipped="out of time")
             continue
-        tps = pack_throughput(cfg, spec, dev, runs)
+        tps = pack_throughput(cfg, spec, replace(dev, compile=False), runs)
         first = first or tps / runs
         line("pack", runs=runs, width=spec.shape.width, tokens_per_s=tps, gain=tps / first)
     line("done", wall_s=time.perf_counter() - t_start)

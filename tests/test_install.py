@@ -88,7 +88,9 @@ def _offline_env() -> dict[str, str]:
 def wheelhouse() -> Path:
     """`make wheels` for this Python, built once (needs the package index) and kept under .cache/."""
     folder = ROOT / ".cache" / f"wheelhouse-py{PY_VERSION}"
-    if not (folder / "requirements.txt").exists() or not list(folder.glob("hydra_core-*.whl")):
+    wanted = "\n".join(_install_module().requirements(["dev"])) + "\n"
+    listed = folder / "requirements.txt"
+    if not listed.exists() or listed.read_text() != wanted:  # none yet, or pyproject changed since
         make = ["make", "-C", str(ROOT), "wheels", f"PYTHON={sys.executable}", f"PY_VERSION={PY_VERSION}"]
         done = subprocess.run([*make, f"WHEELS={folder}"], capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
