@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import site
 import sys
+from importlib import metadata
 from pathlib import Path
 
 try:
@@ -40,19 +41,18 @@ def requirements(extras: list[str], pyproject: Path = ROOT / "pyproject.toml") -
 
 
 def torch_constraint(pyproject: Path = ROOT / "pyproject.toml") -> str:
-    """`torch==<version>` of this interpreter's torch, after checking it meets pyproject's torch bound
-    (pre-releases count: NGC images ship torch versions like 2.6.0a0+ecf3bae)."""
+    """`torch==<version>` of the torch installed for this interpreter (as pip sees it: its metadata,
+    without importing it), after checking it meets pyproject's torch bound (pre-releases count: NGC
+    images ship torch versions like 2.6.0a0+ecf3bae)."""
     try:
-        import torch
-    except ImportError:
-        raise SystemExit(f"torch: none importable by {sys.executable}") from None
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        raise SystemExit(f"torch: no installed distribution visible to {sys.executable}") from None
     deps = [Requirement(r) for r in tomllib.loads(pyproject.read_text())["project"]["dependencies"]]
     bound = next(r for r in deps if r.name == "torch")
-    if not bound.specifier.contains(torch.__version__, prereleases=True):
-        raise SystemExit(
-            f"torch: {torch.__version__} at {sys.executable} does not meet the harness's {bound}"
-        )
-    return f"torch=={torch.__version__}"
+    if not bound.specifier.contains(version, prereleases=True):
+        raise SystemExit(f"torch: {version} at {sys.executable} does not meet the harness's {bound}")
+    return f"torch=={version}"
 
 
 def inherit(venv: Path) -> Path | None:
