@@ -90,13 +90,15 @@ def cpu_throughput(peak: float, mfu: tuple[tuple[float, float], ...] = ASSUMED_C
 
 
 def throughput_from_runs(rows: Iterable[Mapping], device: str, peak: float) -> Throughput | None:
-    """The MFU of finished runs (result rows: tokens_per_s x flops_per_token / peak), median per size;
-    None when no row has a throughput. Sizes between and beyond the measured ones are interpolated."""
+    """The MFU of finished runs (result rows, from result.json or results.csv: tokens_per_s x
+    flops_per_token / peak), median per size; None when no row has a throughput. Sizes between and beyond
+    the measured ones are interpolated."""
     by_size: dict[float, list[float]] = {}
     for row in rows:
-        rate = row.get("tokens_per_s")
-        if row.get("status") == "done" and rate and rate > 0:
-            by_size.setdefault(float(row["params_total"]), []).append(rate * row["flops_per_token"] / peak)
+        rate = float(row.get("tokens_per_s") or 0)
+        if row.get("status") == "done" and rate > 0:
+            mfu = rate * float(row["flops_per_token"]) / peak
+            by_size.setdefault(float(row["params_total"]), []).append(mfu)
     if not by_size:
         return None
     points = tuple((n, min(1.0, statistics.median(m))) for n, m in sorted(by_size.items()))

@@ -82,7 +82,7 @@ def compose_mode(mode: Mode, device: str) -> Config:
     register_configs()
     overrides = [f"sweep={mode.preset}", "logger=off", f"train.device={device}", "train.evals=2"]
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg: Config = OmegaConf.to_object(compose(config_name="config", overrides=[*overrides]))
+        cfg: Config = OmegaConf.to_object(compose(config_name="config", overrides=overrides))
     return replace(cfg, data=replace(cfg.data, val_tokens=8 * cfg.data.seq_len))
 
 

@@ -112,6 +112,8 @@ def test_throughput_from_finished_runs() -> None:
     assert t is not None and t.mfu == ((1000.0, 0.12), (8000.0, 0.24))  # medians: 200 x 6000 / 1e7, ...
     assert "3 finished runs" in t.basis
     assert throughput_from_runs(rows[3:], "cpu", peak=1e7) is None
+    as_csv = [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows]  # results.csv
+    assert throughput_from_runs(as_csv, "cpu", peak=1e7) == t
 
 
 def test_gpu_preset_estimate_is_the_one_in_the_docs() -> None:
