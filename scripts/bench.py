@@ -14,7 +14,7 @@ warm up):
 Printed per size as `key=value` fields (medians over repeats):
   ratio       harness tokens/s / bare tokens/s (>= 1: the harness loop costs nothing)
   gflops      achieved by the harness step, FLOPs counted with the full convention (harness.flops)
-  peak_frac   gflops / the fp32 matmul peak at the same threads (best size of square matmuls)
+  peak_frac   gflops / the fp32 matmul peak at the same threads (harness.peak.matmul_peak_flops)
   eval_frac   the preset's evals (train.evals of them) as a share of the size's longest run
   compile_*   (compile=1) tokens/s with train.compile, its speedup, the seconds its first steps took
               over the compiled step time (compile time: the first repeat's with inductor's cache as it
@@ -46,28 +46,13 @@ from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
 from harness.device import Device, resolve_device  # noqa: E402
 from harness.models.build import build_model  # noqa: E402
+from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import plan_runs  # noqa: E402
 from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import train_run  # noqa: E402
 
 QUIET_OTHERS = 0.5  # other runnable threads, on average, above which the machine counts as busy
 MAX_PEAK_DRIFT = 0.1  # the peak at the end of the run may differ from the one at its start by this share
-
-
-def matmul_peak_gflops(threads: int, sizes: tuple[int, ...] = (512, 1024, 2048), reps: int = 10) -> float:
-    """Best median fp32 throughput of square matmuls, GFLOP/s (2 n^3 FLOPs per product)."""
-    torch.set_num_threads(threads)
-    best = 0.0
-    for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        a @ b  # warm up
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - t0)
-        best = max(best, 2 * n**3 / statistics.median(times) / 1e9)
-    return best
 
 
 def others_running(samples: int = 20, interval_s: float = 0.05) -> float:
@@ -104,8 +89,10 @@ class MachineState:
 
 
 def machine_state(threads: int) -> MachineState:
+    """The machine now, its peak measured with `threads` torch threads."""
     others = others_running()  # before the peak's own threads run
-    return MachineState(os.getloadavg()[0], others, matmul_peak_gflops(threads))
+    torch.set_num_threads(threads)
+    return MachineState(os.getloadavg()[0], others, matmul_peak_flops() / 1e9)
 
 
 def bare_tokens_per_s(spec, steps: int, device: torch.device) -> float:
