@@ -19,8 +19,10 @@ Printed per size as `key=value` fields (medians over repeats):
   compile_*   (compile=1) tokens/s with train.compile, its speedup, the seconds its first steps took
               over the compiled step time (compile time: the first repeat's with inductor's cache as it
               was, and the median, once the cache holds the size), and the steps after which it pays
-The peak and its fractions are reported only on a quiet machine (`machine_state`): otherwise the
-first line says `machine=busy` and why, and no fraction is printed.
+The peak and its fractions are reported only on a quiet machine (`MachineState.fields`): other
+runnable threads (/proc/loadavg, sampled before and after) within the cores the benchmark leaves free,
+and the matmul peak at the end within 10% of the one at the start; otherwise the last line says
+`machine=busy` and why, and no fraction is printed.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from harness.plan import plan_runs  # noqa: E402
 from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import train_run  # noqa: E402
 
-QUIET_OTHERS = 0.5  # other runnable threads, on average, above which the machine counts as busy
+QUIET_SLACK = 0.5  # busy: other runnable threads, on average, exceed the cores the benchmark leaves by this
 MAX_PEAK_DRIFT = 0.1  # the peak at the end of the run may differ from the one at its start by this share
 
 
@@ -71,14 +73,16 @@ class MachineState:
 
     load1: float  # 1-minute load average
     others: float  # other runnable threads (others_running)
+    free_cores: int  # usable cores less the benchmark's threads
     peak_gflops: float  # fp32 matmul peak at the benchmark's threads
 
     def fields(self, end: MachineState) -> dict:
         """key=value fields for a run that started in this state and ended in `end`; `machine=busy`
-        with the reason when another process competed or the peak moved, else the peak."""
+        with the reason when other work wanted more than the cores the benchmark left free, or the peak
+        moved, else the peak."""
         drift = abs(end.peak_gflops - self.peak_gflops) / self.peak_gflops
         why = []
-        if max(self.others, end.others) > QUIET_OTHERS:
+        if max(self.others, end.others) > self.free_cores + QUIET_SLACK:
             why.append(f"{max(self.others, end.others):.1f}_other_runnable_threads")
         if drift > MAX_PEAK_DRIFT:
             why.append(f"peak_moved_{drift:.0%}")
@@ -92,7 +96,8 @@ def machine_state(threads: int) -> MachineState:
     """The machine now, its peak measured with `threads` torch threads."""
     others = others_running()  # before the peak's own threads run
     torch.set_num_threads(threads)
-    return MachineState(os.getloadavg()[0], others, matmul_peak_flops() / 1e9)
+    free = len(os.sched_getaffinity(0)) - threads
+    return MachineState(os.getloadavg()[0], others, free, matmul_peak_flops() / 1e9)
 
 
 def bare_tokens_per_s(spec, steps: int, device: torch.device) -> float:
