@@ -30,7 +30,9 @@ SECTIONS = {
 
 
 def count(x: float) -> str:
-    """A count with a metric suffix: 16.4k, 2.3M, 1.1G (below 1000 as is)."""
+    """A count with a metric suffix: 16.4k, 2.3M, 1.1G (below 1000 as is; from 1e15 on as 1e15)."""
+    if abs(x) >= 1e15:
+        return sci(x)
     for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
             return f"{x / div:.3g}{suffix}"
@@ -75,7 +77,10 @@ def start_text(
     k, n = shard
     lines = [
         f"sweep {title}",
-        _line("runs", f"{len(specs)}: {len(widths)} sizes x {len(budgets)} {design} budgets"),
+        _line(
+            "runs",
+            f"{len(specs)}: {len(widths)} sizes x {len(budgets)} {design} budget{'s' * (len(budgets) > 1)}",
+        ),
         _line("sizes", f"widths {widths[0]}-{widths[-1]}: {count(params[0])}-{count(params[-1])} params"),
         _line("budgets", f"{', '.join(shown)} {unit}"),
         _line(
