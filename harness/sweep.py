@@ -99,10 +99,11 @@ def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
         with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
             rows = _collect(sweep_dir, specs)
             store.write_results_table(sweep_dir, rows)
+            fitted = False
             if cfg.sweep.stage in ("all", "fit"):
                 logger = partial(log_fit, group=wb.group, tags=wb.tags)
-                _fit(cfg, rows, sweep_dir, source.bayes_loss, meta, logger)
-            print(_outputs(sweep_dir, rows, wb, mode))
+                fitted = _fit(cfg, rows, sweep_dir, source.bayes_loss, meta, logger)
+            print(_outputs(sweep_dir, rows, wb, mode, fitted))
     except KeyboardInterrupt:
         done = sum(store.read_result(store.run_dir(sweep_dir, s.dirname)) is not None for s in specs)
         raise Interrupted(
@@ -172,8 +173,8 @@ class _Wandb:
         )
 
 
-def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> None:
-    """Fit the finished runs and write the report; a sweep too small to fit says why and goes on."""
+def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> bool:
+    """Fit the finished runs and write the report (True); a sweep too small to fit says why (False)."""
     from harness.abilities import read_scores
     from harness.fit import FitError
     from harness.report import analyse, summary_text
@@ -186,24 +187,23 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
         )
     except FitError as exc:
         print(f"fit skipped: {exc}", file=sys.stderr)
-        return
+        return False
     files = [sweep_dir / name for name in (store.RESULTS_CSV, store.FIT_JSON, store.REPORT_MD)]
     plots = sorted((sweep_dir / store.PLOTS).glob("*.png"))
     log_fit(cfg.logger, sweep_dir=sweep_dir, fit=report.to_dict(), plots=plots, rows=rows, files=files)
     print(summary_text(report))
+    return True
 
 
-def _outputs(sweep_dir: Path, rows: list[dict], wb: _Wandb, mode) -> str:
+def _outputs(sweep_dir: Path, rows: list[dict], wb: _Wandb, mode, fitted: bool) -> str:
     """Where the results went, how to upload offline W&B runs, and whether runs are still missing."""
     from harness.report.terminal import outputs_text
     from harness.tracking import fell_back, sync_command
 
-    written = [store.RESULTS_CSV] + [
-        name for name in (store.FIT_JSON, store.REPORT_MD) if (sweep_dir / name).is_file()
-    ]
-    n_plots = len(list((sweep_dir / store.PLOTS).glob("*.png")))
-    if n_plots:
-        written.append(f"{store.PLOTS}/ ({n_plots} PNGs)")
+    written = [store.RESULTS_CSV]
+    if fitted:
+        n_plots = len(list((sweep_dir / store.PLOTS).glob("*.png")))
+        written += [store.FIT_JSON, store.REPORT_MD, f"{store.PLOTS}/ ({n_plots} PNGs)"]
     offline = mode.mode == "offline" or fell_back()
     if mode.mode == "disabled":
         wandb = ""
@@ -213,13 +213,12 @@ def _outputs(sweep_dir: Path, rows: list[dict], wb: _Wandb, mode) -> str:
         wandb = f"online, project {wb.project}, group {wb.group}"
     pending = [r for r in rows if r.get("status") == "pending"]
     busy = sum(store.is_training(store.run_dir(sweep_dir, store.row_dirname(r))) for r in pending)
-    partial = ""
-    if pending:
-        partial = (
-            f"fitted on {len(rows) - len(pending)} of {len(rows)} runs: {busy} still training in another "
-            f"process (which refits when it ends), {len(pending) - busy} not trained (rerun to train them)"
-        )
-    return outputs_text(sweep_dir=sweep_dir, written=written, wandb=wandb, partial=partial)
+    missing = [f"{len(rows) - len(pending)} of {len(rows)} runs finished"] if pending else []
+    if busy:
+        missing.append(f"{busy} still training in another process, which refits the sweep when it ends")
+    if len(pending) > busy:
+        missing.append(f"{len(pending) - busy} not trained yet: rerun the same command to train them")
+    return outputs_text(sweep_dir=sweep_dir, written=written, wandb=wandb, partial="; ".join(missing))
 
 
 def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple:

@@ -1,0 +1,74 @@
+"""Progress while a run trains (a bar on a terminal, a line now and then in a log) and the time estimate
+of the start screen."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from harness.eta import estimate_seconds, finished_rate
+from harness.progress import RunProgress, duration
+from tests.conftest import compose_config
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(42, "42 s"), (600, "10 min"), (7200, "2 h"), (5 * 86400, "5 days"), (3.156e16, "1e+09 years")],
+)
+def test_durations_read_at_a_glance(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_a_log_gets_a_plain_line_now_and_then_with_loss_and_eta() -> None:
+    log = io.StringIO()
+    hook = RunProgress("[2/9] w32-d1-t32768", 100, stream=log, every_s=0.0)
+    for step in range(1, 101):
+        hook(step, 3.0 - step / 100)
+    hook.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 99  # every step but the last (the sweep prints the run's own final line)
+    assert "[2/9] w32-d1-t32768  step 50/100 (50%)  loss 2.5000" in lines[49] and " eta " in lines[49]
+    quiet = io.StringIO()
+    hook = RunProgress("x", 100, stream=quiet)  # every 30 s: a short run prints nothing
+    for step in range(1, 101):
+        hook(step, 1.0)
+    assert quiet.getvalue() == ""
+
+
+def test_a_terminal_gets_a_bar_that_goes_away_at_the_end() -> None:
+    term = _Terminal()
+    hook = RunProgress("[1/1] w16", 40, stream=term)
+    for step in range(1, 41):
+        hook(step, 2.0)
+    hook.close()
+    text = term.getvalue()
+    assert text.startswith("\r[1/1] w16:") and "/40 [" in text and "step/s" in text  # redrawn in place
+    assert text.endswith("\r") and "\n" not in text  # cleared: the sweep's line for the run follows
+
+
+def test_estimate_uses_finished_runs_else_a_matmul() -> None:
+    cfg = compose_config("sweep=smoke", "logger=off")
+    from harness.data import make_source
+    from harness.plan import plan_runs
+
+    source = make_source(cfg.data)
+    specs = plan_runs(
+        cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision="fp32"
+    )
+    flops = sum(s.flops_spent for s in specs)
+    rows = [
+        {"status": "done", "tokens_per_s": 1000.0, "flops_per_token": 1e6, "wall_s": 10.0},  # 1e9 FLOP/s
+        {"status": "done", "tokens_per_s": 3000.0, "flops_per_token": 1e6, "wall_s": 30.0},  # 3e9 FLOP/s
+        {"status": "diverged", "tokens_per_s": 1.0, "flops_per_token": 1.0, "wall_s": 1.0},
+    ]
+    assert finished_rate(rows) == (pytest.approx(2.5e9), 2)  # weighted by wall time
+    seconds, basis = estimate_seconds(specs, "cpu", rows)
+    assert seconds == pytest.approx(flops / 2.5e9) and "2 finished run" in basis
+    seconds, basis = estimate_seconds(specs, "cpu")
+    assert 0 < seconds < float("inf") and "matmul" in basis and "assumed" in basis
