@@ -29,8 +29,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from harness import store
-from harness.config import Config, ConfigError, FitConfig, check_overrides, validate
+from harness.config import Config, ConfigError, FitConfig, validate
 from harness.fit import FitError
+from harness.overrides import check_overrides
 
 
 @dataclass

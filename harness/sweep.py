@@ -22,11 +22,12 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from harness import store
-from harness.config import Config, ConfigError, check_overrides, register_configs
+from harness import console, store
+from harness.config import Config, ConfigError, register_configs
 from harness.data import epochs_over, make_source
 from harness.hashing import stable_hash
 from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
+from harness.overrides import check_overrides
 from harness.plan import (
     NON_NUMERIC_TRAIN_FIELDS,
     RunSpec,
@@ -77,7 +78,7 @@ def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
     try:
         mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
-        _start(cfg, specs, mine, sweep_dir, device, precision, mode)
+        console.start(cfg, specs, mine, sweep_dir, device, precision, mode)
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {
@@ -92,7 +93,7 @@ def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
         }
         fingerprint = settings_fingerprint(cfg, source.fingerprint, precision)
         info = store.open_sweep(sweep_dir, name=cfg.sweep.name, fingerprint=fingerprint, meta=meta)
-        wb = _Wandb(cfg, sweep_dir, info, device)
+        wb = console.WandbIdentity(cfg, sweep_dir, info, device)
         if mine:
             opener = partial(open_run, group=wb.group, tags=wb.tags)
             _train_all(cfg, mine, source, sweep_dir, dev, opener, train_run)
@@ -103,74 +104,13 @@ def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
             if cfg.sweep.stage in ("all", "fit"):
                 logger = partial(log_fit, group=wb.group, tags=wb.tags)
                 fitted = _fit(cfg, rows, sweep_dir, source.bayes_loss, meta, logger)
-            print(_outputs(sweep_dir, rows, wb, mode, fitted))
+            print(console.outputs(sweep_dir, rows, wb, mode, fitted))
     except KeyboardInterrupt:
         done = sum(store.read_result(store.run_dir(sweep_dir, s.dirname)) is not None for s in specs)
         raise Interrupted(
             f"interrupted: {done} of {len(specs)} runs done; rerun the same command to continue"
         ) from None
     return sweep_dir
-
-
-def _start(cfg: Config, specs, mine, sweep_dir: Path, device: str, precision: str, mode) -> None:
-    """Print the start screen; refuse a plan estimated beyond sweep.max_hours (a dry run only says so)."""
-    from harness.eta import estimate_seconds
-    from harness.report.terminal import start_text
-    from harness.tracking import wandb_root
-
-    done = [r for s in specs if (r := store.read_result(store.run_dir(sweep_dir, s.dirname))) is not None]
-    finished = {r["run_id"] for r in done}
-    todo = [s for s in mine if s.run_id not in finished]
-    eta = estimate_seconds(todo, device, done) if todo else None
-    wandb = f"{mode.mode} ({mode.why})"
-    if mode.mode != "disabled":
-        wandb += f", files in {wandb_root(cfg.logger, sweep_dir)}"
-    title = f"{cfg.sweep.name}: {cfg.model.family} on {cfg.data.source} data, {device} {precision}" + (
-        ", fitting only" if cfg.sweep.stage == "fit" else ""
-    )
-    print(
-        start_text(
-            title=title,
-            design=cfg.sweep.design,
-            specs=specs,
-            todo=len(todo),
-            finished=len(finished),
-            eta=eta,
-            sweep_dir=sweep_dir,
-            wandb=wandb,
-            shard=(cfg.sweep.shard, cfg.sweep.num_shards),
-        ),
-        flush=True,
-    )
-    hours = eta[0] / 3600 if eta else 0.0
-    too_long = hours > cfg.sweep.max_hours
-    refusal = (
-        f"sweep.max_hours: the plan is estimated at {hours:.3g} hours on {device}, more than "
-        f"{cfg.sweep.max_hours:g}; train fewer or smaller runs, or pass sweep.max_hours={hours * 1.1:.2g} "
-        "to run it anyway"
-    )
-    if cfg.sweep.dry_run:
-        print(f"dry run: nothing trained or written{'; would be refused: ' + refusal if too_long else ''}")
-    elif too_long:
-        raise ConfigError(refusal)
-
-
-class _Wandb:
-    """The sweep's W&B identity: group `<name>-<instance>` and tags (preset, design, family, device)."""
-
-    def __init__(self, cfg: Config, sweep_dir: Path, info: dict, device: str) -> None:
-        from harness.tracking import group_name, wandb_root
-
-        self.group = group_name(cfg.sweep.name, info.get("instance", ""))
-        self.root = wandb_root(cfg.logger, sweep_dir)
-        self.project = cfg.logger.project
-        preset = info.get("preset") or cfg.sweep.name
-        self.tags = (
-            f"preset:{preset}",
-            f"design:{cfg.sweep.design}",
-            f"family:{cfg.model.family}",
-            f"device:{device}",
-        )
 
 
 def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> bool:
@@ -193,32 +133,6 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
     log_fit(cfg.logger, sweep_dir=sweep_dir, fit=report.to_dict(), plots=plots, rows=rows, files=files)
     print(summary_text(report))
     return True
-
-
-def _outputs(sweep_dir: Path, rows: list[dict], wb: _Wandb, mode, fitted: bool) -> str:
-    """Where the results went, how to upload offline W&B runs, and whether runs are still missing."""
-    from harness.report.terminal import outputs_text
-    from harness.tracking import fell_back, sync_command
-
-    written = [store.RESULTS_CSV]
-    if fitted:
-        n_plots = len(list((sweep_dir / store.PLOTS).glob("*.png")))
-        written += [store.FIT_JSON, store.REPORT_MD, f"{store.PLOTS}/ ({n_plots} PNGs)"]
-    offline = mode.mode == "offline" or fell_back()
-    if mode.mode == "disabled":
-        wandb = ""
-    elif offline:
-        wandb = f"offline runs of group {wb.group}; upload them with: {sync_command(wb.root)}"
-    else:
-        wandb = f"online, project {wb.project}, group {wb.group}"
-    pending = [r for r in rows if r.get("status") == "pending"]
-    busy = sum(store.is_training(store.run_dir(sweep_dir, store.row_dirname(r))) for r in pending)
-    missing = [f"{len(rows) - len(pending)} of {len(rows)} runs finished"] if pending else []
-    if busy:
-        missing.append(f"{busy} still training in another process, which refits the sweep when it ends")
-    if len(pending) > busy:
-        missing.append(f"{len(pending) - busy} not trained yet: rerun the same command to train them")
-    return outputs_text(sweep_dir=sweep_dir, written=written, wandb=wandb, partial="; ".join(missing))
 
 
 def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple:

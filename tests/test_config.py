@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError, check_overrides
+from harness.config import ConfigError
+from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config
 

@@ -37,7 +37,7 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
         "  to train   9 runs\n",
         "  estimate   about ",
         "  results    runs/smoke/ (results.csv, fit.json, report.md, plots/)",
-        "  W&B        offline (",
+        "  W&B        offline: no W&B API key for ",
     ):
         assert line in start, line
     rows = read_rows(sweep_dir / "results.csv")
@@ -54,7 +54,7 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
     sweep_json = json.loads((sweep_dir / "sweep.json").read_text())
     assert 0 < sweep_json["bayes_loss"] < float(min(r["val_loss"] for r in rows))
     group = f"smoke-{sweep_json['instance']}"
-    assert f"offline runs of group {group}; upload them with: wandb sync " in out.stdout
+    assert f"offline runs of group {group}; upload them with:\n             wandb sync /" in out.stdout
 
     # W&B, read back from the offline files: one train run per training run, one fit run.
     runs = [read_offline_run(d) for d in offline_run_dirs(sweep_dir / "wandb")]

@@ -46,9 +46,21 @@ def sci(x: float) -> str:
 
 
 def _line(label: str, text: str) -> str:
-    return textwrap.fill(
-        text, WIDTH, initial_indent=f"  {label:<11}", subsequent_indent=" " * 13, break_on_hyphens=False
-    )
+    """`  label      text`, wrapped under the text; each of text's own lines starts a new line unwrapped
+    when it is a path or a command to copy (no spaces to break at, or a leading '$ ')."""
+    out = []
+    for i, part in enumerate(text.split("\n")):
+        head = f"  {label if i == 0 else '':<11}"
+        if part.startswith("$ "):
+            out.append(head + part[2:])
+        else:
+            out.append(
+                textwrap.fill(
+                    part, WIDTH, initial_indent=head, subsequent_indent=" " * 13, break_on_hyphens=False,
+                    break_long_words=False,
+                )
+            )  # fmt: skip
+    return "\n".join(out)
 
 
 def start_text(
