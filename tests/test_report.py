@@ -170,7 +170,7 @@ def test_summary_reads_at_a_glance(analysed) -> None:
     for label in ("  optimum ", "  parametric ", "  truth ", "  not fitted "):
         assert any(line.startswith(label) for line in lines), label
     not_fitted = text[text.index("not fitted") : text.index("VERDICT")]
-    assert "Kaplan L(N) (L(N) at D = " in not_fitted  # with its reason
+    assert "Kaplan L(N): L(N) at D = " in not_fitted  # with its reason
     verdict = lines.index("VERDICT: yes, loss scales smoothly with compute")
     bullets = [line for line in lines[verdict + 1 :] if not line.startswith("       ")]
     assert len(bullets) == len(report.verdict.reasons) and all(b.startswith("  ok   ") for b in bullets)

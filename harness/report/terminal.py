@@ -137,8 +137,8 @@ def _law_lines(r: FitReport) -> list[str]:
     out = [
         _line(
             "law",
-            f"{formula}; alpha {_g(law.alpha, 3)}{_ci(f.ci, 'alpha')}, E {_g(law.E, 3)}{_ci(f.ci, 'E')} "
-            f"nats/token; {f.x.size} frontier points",
+            f"{formula}\nalpha {_g(law.alpha, 3)}{_ci(f.ci, 'alpha')}, E {_g(law.E, 3)}{_ci(f.ci, 'E')} "
+            f"nats/token; fitted to {f.x.size} frontier points",
         )
     ]
     d = getattr(r, "per_decade", None)
@@ -191,7 +191,7 @@ def _other_lines(r: FitReport) -> list[str]:
         where = {True: "inside", False: "outside", None: "without"}[t.contains]
         out.append(_line("truth", f"Bayes loss {_g(t.bayes_loss, 4)}: {where} the frontier E's interval"))
     if r.skipped:
-        why = "; ".join(f"{SECTIONS.get(name, name)} ({why})" for name, why in r.skipped.items())
+        why = "\n".join(f"{SECTIONS.get(name, name)}: {why}" for name, why in r.skipped.items())
         out.append(_line("not fitted", why))
     return out
 
