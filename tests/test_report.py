@@ -160,7 +160,8 @@ def test_summary_reads_at_a_glance(analysed) -> None:
     lines = text.splitlines()
     assert len(lines) <= 20 and max(map(len, lines)) <= 110
     assert lines[0].startswith("fit: 36 runs, 3 excluded; N = total params, C = full-count FLOPs")
-    law = next(line for line in lines if line.startswith("  law "))
+    at = next(i for i, line in enumerate(lines) if line.startswith("  law        L(C) = 1.7 + ("))
+    law = lines[at + 1]
     f = report.frontier
     assert f"alpha {f.law.alpha:.3g} [{f.ci['alpha'][0]:.3g}, {f.ci['alpha'][1]:.3g}]" in law
     assert "E 1.7" in law and "nats/token" in law
