@@ -31,9 +31,10 @@ def finished_rate(rows: Iterable[Mapping]) -> tuple[float, int] | None:
     return (flops / wall, runs) if runs else None
 
 
-def matmul_rate(device: str, n: int = 384, reps: int = 5) -> float:
-    """FLOP/s of a square fp32 matmul with this process's torch threads (cpu), or the datasheet bf16
-    peak (cuda); about 20 ms on one cpu core."""
+def matmul_rate(device: str, n: int = 384, reps: int = 20) -> float:
+    """FLOP/s of a square fp32 matmul with this process's torch threads (cpu), the fastest of `reps`
+    (other work on the machine only slows some of them down), or the datasheet bf16 peak (cuda);
+    well under a second on one cpu core."""
     import torch
 
     if device == "cuda":
@@ -41,7 +42,8 @@ def matmul_rate(device: str, n: int = 384, reps: int = 5) -> float:
         if peak:
             return peak
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
+    for _ in range(3):  # warm up: allocations, the thread pool
+        a @ b
     best = float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
