@@ -12,7 +12,7 @@ from harness import store
 from harness.config import Config, ConfigError
 from harness.eta import estimate_seconds
 from harness.plan import RunSpec
-from harness.report.terminal import outputs_text, start_text
+from harness.report.terminal import line, outputs_text, start_text
 from harness.tracking import Mode, fell_back, group_name, sync_command, wandb_root
 
 
@@ -80,7 +80,7 @@ class WandbIdentity:
 
 
 def outputs(sweep_dir: Path, rows: list[dict], wb: WandbIdentity, mode: Mode, fitted: bool) -> str:
-    """Where the results went, how to upload offline W&B runs, and whether runs are still missing."""
+    """Where the results went and how to upload offline W&B runs."""
     written = [store.RESULTS_CSV]
     if fitted:
         n_plots = len(list((sweep_dir / store.PLOTS).glob("*.png")))
@@ -92,11 +92,17 @@ def outputs(sweep_dir: Path, rows: list[dict], wb: WandbIdentity, mode: Mode, fi
         wandb = f"offline runs of group {wb.group}; upload them with:\n$ {sync_command(wb.root)}"
     else:
         wandb = f"online, project {wb.project}, group {wb.group}"
+    return outputs_text(sweep_dir=sweep_dir, written=written, wandb=wandb)
+
+
+def missing(sweep_dir: Path, rows: list[dict]) -> str:
+    """'PARTIAL ...' when planned runs have no result: how many, and whether another process is still
+    training them (its end refits the sweep) or they wait for a rerun; '' when every run finished."""
     pending = [r for r in rows if r.get("status") == "pending"]
     busy = sum(store.is_training(store.run_dir(sweep_dir, store.row_dirname(r))) for r in pending)
-    missing = [f"{len(rows) - len(pending)} of {len(rows)} runs finished"] if pending else []
+    parts = [f"{len(rows) - len(pending)} of {len(rows)} runs finished"] if pending else []
     if busy:
-        missing.append(f"{busy} still training in another process, which refits the sweep when it ends")
+        parts.append(f"{busy} still training in another process, which refits the sweep when it ends")
     if len(pending) > busy:
-        missing.append(f"{len(pending) - busy} not trained yet: rerun the same command to train them")
-    return outputs_text(sweep_dir=sweep_dir, written=written, wandb=wandb, partial="; ".join(missing))
+        parts.append(f"{len(pending) - busy} not trained yet: rerun the same command to train them")
+    return line("PARTIAL", "; ".join(parts)) if parts else ""

@@ -100,6 +100,8 @@ def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
         with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
             rows = _collect(sweep_dir, specs)
             store.write_results_table(sweep_dir, rows)
+            if partial_note := console.missing(sweep_dir, rows):
+                print(partial_note)
             fitted = False
             if cfg.sweep.stage in ("all", "fit"):
                 logger = partial(log_fit, group=wb.group, tags=wb.tags)

@@ -45,7 +45,7 @@ def sci(x: float) -> str:
     return f"{mantissa}e{int(exp)}" if exp else mantissa
 
 
-def _line(label: str, text: str) -> str:
+def line(label: str, text: str) -> str:
     """`  label      text`, wrapped under the text; each of text's own lines starts a new line unwrapped
     when it is a path or a command to copy (no spaces to break at, or a leading '$ ')."""
     out = []
@@ -89,17 +89,17 @@ def start_text(
     k, n = shard
     lines = [
         f"sweep {title}",
-        _line(
+        line(
             "runs",
             f"{len(specs)}: {len(widths)} sizes x {len(budgets)} {design} budget{'s' * (len(budgets) > 1)}",
         ),
-        _line("sizes", f"widths {widths[0]}-{widths[-1]}: {count(params[0])}-{count(params[-1])} params"),
-        _line("budgets", f"{', '.join(shown)} {unit}"),
-        _line(
+        line("sizes", f"widths {widths[0]}-{widths[-1]}: {count(params[0])}-{count(params[-1])} params"),
+        line("budgets", f"{', '.join(shown)} {unit}"),
+        line(
             "total",
             f"{count(sum(s.tokens for s in specs))} tokens, {sci(separate)} FLOPs (full count){saved}",
         ),
-        _line(
+        line(
             "to train",
             (f"shard {k + 1} of {n}: " if n > 1 else "")
             + (f"{todo} runs" if todo else "nothing")
@@ -107,9 +107,9 @@ def start_text(
         ),
     ]
     if eta is not None and todo:
-        lines.append(_line("estimate", f"about {duration(eta[0])}, {eta[1]}"))
-    lines.append(_line("results", f"{sweep_dir}/ (results.csv, fit.json, report.md, plots/)"))
-    lines.append(_line("W&B", wandb))
+        lines.append(line("estimate", f"about {duration(eta[0])}, {eta[1]}"))
+    lines.append(line("results", f"{sweep_dir}/ (results.csv, fit.json, report.md, plots/)"))
+    lines.append(line("W&B", wandb))
     return "\n".join(lines)
 
 
@@ -135,7 +135,7 @@ def _law_lines(r: FitReport) -> list[str]:
         else f"L(C) = ({sci(law.x0)} / C)^{_g(law.alpha, 3)} (E at its bound 0: a pure power law)"
     )
     out = [
-        _line(
+        line(
             "law",
             f"{formula}\nalpha {_g(law.alpha, 3)}{_ci(f.ci, 'alpha')}, E {_g(law.E, 3)}{_ci(f.ci, 'E')} "
             f"nats/token; fitted to {f.x.size} frontier points",
@@ -144,7 +144,7 @@ def _law_lines(r: FitReport) -> list[str]:
     d = getattr(r, "per_decade", None)
     if d is not None:
         out.append(
-            _line(
+            line(
                 "per decade",
                 f"each 10x of compute cuts the reducible loss by {_pct(d.cut)}{_ci(d.ci, 'cut')}; "
                 f"the last decade bought {_g(d.nats, 3)} nats/token",
@@ -152,7 +152,7 @@ def _law_lines(r: FitReport) -> list[str]:
         )
     if floor and pl is not None:
         out.append(
-            _line(
+            line(
                 "",
                 f"pure power law (E = 0) on the same points: alpha {_g(pl.law.alpha, 3)}, R^2 {_g(pl.r2, 4)}",
             )
@@ -167,11 +167,11 @@ def _other_lines(r: FitReport) -> list[str]:
         text = f"{h.rule}: frontier law off by {_pct(h.max_rel_error)} at most"
         if h.parametric_max_rel_error is not None:
             text += f", parametric L(N, D) by {_pct(h.parametric_max_rel_error)}"
-        out.append(_line("hold-out", text))
+        out.append(line("hold-out", text))
     if r.isoflop is not None:
         i = r.isoflop
         out.append(
-            _line(
+            line(
                 "optimum",
                 f"N_opt ~ C^{_g(i.a, 3)}{_ci(i.ci, 'a')}, D_opt ~ C^{_g(i.b, 3)}{_ci(i.ci, 'b')}, "
                 f"{_g(i.tokens_per_param, 3)} tokens/param (IsoFLOP)",
@@ -180,7 +180,7 @@ def _other_lines(r: FitReport) -> list[str]:
     if r.parametric is not None:
         s, p = r.parametric.surface, r.parametric
         out.append(
-            _line(
+            line(
                 "parametric",
                 f"L(N, D) = {_g(s.E, 3)} + {_g(s.A, 3)}/N^{_g(s.alpha, 3)} + {_g(s.B, 3)}/D^{_g(s.beta, 3)}, "
                 f"R^2 {_g(p.r2, 4)}",
@@ -189,10 +189,10 @@ def _other_lines(r: FitReport) -> list[str]:
     t = r.ground_truth
     if t is not None and t.E is not None:
         where = {True: "inside", False: "outside", None: "without"}[t.contains]
-        out.append(_line("truth", f"Bayes loss {_g(t.bayes_loss, 4)}: {where} the frontier E's interval"))
+        out.append(line("truth", f"Bayes loss {_g(t.bayes_loss, 4)}: {where} the frontier E's interval"))
     if r.skipped:
         why = "\n".join(f"{SECTIONS.get(name, name)}: {why}" for name, why in r.skipped.items())
-        out.append(_line("not fitted", why))
+        out.append(line("not fitted", why))
     return out
 
 
@@ -215,11 +215,9 @@ def summary_text(report: FitReport) -> str:
     return "\n".join([head, *_law_lines(r), *_other_lines(r), *verdict])
 
 
-def outputs_text(*, sweep_dir: Path, written: Sequence[str], wandb: str, partial: str = "") -> str:
-    """Where the sweep's results went, how to upload W&B's offline runs, and whether the fit is partial."""
-    lines = [_line("wrote", f"{sweep_dir}/: {', '.join(written)}")]
+def outputs_text(*, sweep_dir: Path, written: Sequence[str], wandb: str) -> str:
+    """Where the sweep's results went and how to upload W&B's offline runs."""
+    lines = [line("wrote", f"{sweep_dir}/: {', '.join(written)}")]
     if wandb:
-        lines.append(_line("W&B", wandb))
-    if partial:
-        lines.insert(0, _line("PARTIAL", partial))
+        lines.append(line("W&B", wandb))
     return "\n".join(lines)
