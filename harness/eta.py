@@ -32,22 +32,26 @@ def finished_rate(rows: Iterable[Mapping]) -> tuple[float, int] | None:
 
 
 def matmul_rate(device: str, n: int = 384, reps: int = 20) -> float:
-    """FLOP/s of a square fp32 matmul with this process's torch threads (cpu), the fastest of `reps`
-    (other work on the machine only slows some of them down), or the datasheet bf16 peak (cuda);
-    well under a second on one cpu core."""
+    """FLOP/s of the device: a cuda GPU's datasheet bf16 peak when known; else the fastest of `reps`
+    square fp32 matmuls on it (other work on the machine only slows some of them down), with this
+    process's torch threads on cpu; well under a second on one cpu core."""
     import torch
 
     if device == "cuda":
         peak = peak_flops(torch.cuda.get_device_name())
         if peak:
             return peak
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):  # warm up: allocations, the thread pool
+        n *= 8  # a GPU needs larger matrices to show its rate
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(3):  # warm up: allocations, the thread pool, kernel selection
         a @ b
     best = float("inf")
     for _ in range(reps):
+        sync()
         t0 = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best
 

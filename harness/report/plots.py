@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.fit import FitReport
+from harness.fit import FitReport, LossSurface
 
 PLOTS = ("loss_vs_compute", "isoflop", "optimal_allocation", "residuals")
 DPI = 120
-_G, _A, _B = 7, 5, 6  # columns G, a, b of the parametric bootstrap samples (fit.analysis._with_allocation)
 
 
 def frontier_band(
@@ -36,14 +35,17 @@ def frontier_band(
 def allocation_band(
     samples: np.ndarray | None, x: np.ndarray, k: float, ci: float, what: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pointwise interval of the parametric fit's N_opt(x) = G (x/k)^a (what='N') or D_opt(x) =
-    (x/k)^b / G over its bootstrap samples; None without enough of them."""
-    if samples is None or samples.ndim != 2 or samples.shape[0] < 2 or samples.shape[1] <= _G:
+    """Pointwise interval of the parametric fit's N_opt(x) (what='N') or D_opt(x) (what='D') over its
+    bootstrap samples, whose first columns are (E, A, B, alpha, beta); None without enough of them."""
+    if samples is None or samples.ndim != 2 or samples.shape[0] < 2 or samples.shape[1] < 5:
         return None
-    G, a, b = (samples[:, i][:, None] for i in (_G, _A, _B))
-    logx = np.log(x / k)[None, :]
     with np.errstate(all="ignore"):
-        pred = np.exp(np.log(G) + a * logx) if what == "N" else np.exp(b * logx - np.log(G))
+        pred = np.array(
+            [
+                getattr(LossSurface(E=E, A=A, B=B, alpha=al, beta=be), f"{what}_opt")(x, k)
+                for E, A, B, al, be in samples[:, :5]
+            ]
+        )
     lo, hi = np.nanquantile(pred, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
     return lo, hi
 
@@ -205,7 +207,12 @@ def _optimal_allocation(r: FitReport, x: np.ndarray, c_label: str):
             band = allocation_band(r.samples.get("parametric"), x, k, r.bootstrap.ci, what)
             if band is not None:
                 ax.fill_between(
-                    x, *band, color="C3", alpha=0.15, lw=0, label=f"approach 3, {r.bootstrap.ci:.0%} band"
+                    x,
+                    *band,
+                    color="C3",
+                    alpha=0.15,
+                    lw=0,
+                    label=f"approach 3, {r.bootstrap.ci:.0%} bootstrap band",
                 )
             line, exp = (s.N_opt(x, k), s.a) if what == "N" else (s.D_opt(x, k), s.b)
             ax.plot(x, line, color="C3", ls="--", label=f"approach 3 (parametric): ~ C^{exp:.3f}")
