@@ -28,7 +28,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
         "  to train   25 runs\n",
         "  estimate   about ",
         "  results    runs/cpu/ (results.csv, fit.json, report.md, plots/)",
-        "  W&B        disabled (logger=off)",
+        "  W&B        disabled: logger=off",
         "dry run: nothing trained or written",
     ):
         assert line in out.stdout, line
