@@ -174,6 +174,21 @@ def new_refit_dir(base: Path) -> Path:
             raise _cannot_write(path, exc) from exc
 
 
+def keep_fit(sweep_dir: Path) -> Path | None:
+    """Move the sweep's fit (fit.json, report.md, plots/) into a new `refits/<n>/` before a fit with
+    other settings replaces it; return that directory (None when there was no fit)."""
+    if not (sweep_dir / FIT_JSON).exists():
+        return None
+    kept = new_refit_dir(sweep_dir)
+    for name in (FIT_JSON, REPORT_MD, PLOTS):
+        if (sweep_dir / name).exists():
+            try:
+                os.replace(sweep_dir / name, kept / name)
+            except OSError as exc:
+                raise _cannot_write(kept / name, exc) from exc
+    return kept
+
+
 def run_dir(sweep_dir: Path, dirname: str) -> Path:
     """A run's directory; `dirname` is `<name>-<run_id>` (RunSpec.dirname, or `row_dirname`)."""
     return sweep_dir / RUNS / dirname

@@ -51,11 +51,10 @@ class Interrupted(Exception):
     """Ctrl-C during a sweep; the message says what finished and how to continue."""
 
 
-def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
+def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     """Run the stage (`sweep.stage`) of the sweep described by cfg, as one of `jobs` jobs sharing this
     machine's cores at once; return the sweep directory. Prints the start screen first (the plan,
-    paths, W&B mode, estimated time); `sweep.dry_run` stops there. `preset` is the sweep config
-    group's choice (a W&B tag)."""
+    paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
     check_config(cfg)
     # torch and the trainer load only once the config is known to be good.
     from harness.tracking import log_fit, open_run, resolve_mode
@@ -88,7 +87,7 @@ def run_sweep(cfg: Config, jobs: int = 1, preset: str = "") -> Path:
             "python": platform.python_version(),
             "device": device,
             "precision": precision,
-            "preset": preset,
+            "preset": _preset(),
             "compute": compute_summary(specs),
         }
         fingerprint = settings_fingerprint(cfg, source.fingerprint, precision)
@@ -121,6 +120,9 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
     from harness.fit import FitError
     from harness.report import analyse, summary_text
 
+    previous = store.read_json(sweep_dir / store.FIT_JSON) or {}
+    if previous.get("meta", {}).get("config", {}).get("fit", asdict(cfg.fit)) != asdict(cfg.fit):
+        print(f"the previous fit (other fit settings) is kept in {store.keep_fit(sweep_dir)}/")
     curves = store.read_curves(sweep_dir, rows)
     abilities = read_scores(sweep_dir, rows)
     try:
@@ -201,7 +203,7 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
                 else None
             )
             try:
-                result = train_run(spec, source, path, logger, dev, progress=bar)
+                result = train_run(spec, source, path, logger, dev, bar)
                 exit_code = 0 if result["status"] == "done" else 1
             finally:
                 if bar is not None:
@@ -269,10 +271,18 @@ def _config_error(exc: ConfigError) -> NoReturn:
     sys.exit(2)
 
 
-def _run(cfg: Config, jobs: int = 1, preset: str = "") -> None:
+def _preset() -> str:
+    """The sweep config group's choice (e.g. smoke), when Hydra composed this config; else ''."""
+    try:
+        return HydraConfig.get().runtime.choices.get("sweep") or ""
+    except ValueError:  # not inside a Hydra job
+        return ""
+
+
+def _run(cfg: Config, jobs: int = 1) -> None:
     """run_sweep; an expected failure (Ctrl-C included) is one line on stderr and the exit status."""
     try:
-        run_sweep(cfg, jobs=jobs, preset=preset)
+        run_sweep(cfg, jobs=jobs)
     except ConfigError as exc:
         _config_error(exc)
     except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
@@ -294,8 +304,7 @@ def _hydra_main(dcfg) -> None:
         if cfg.sweep.stage == "fit":
             return
         cfg = replace(cfg, sweep=replace(cfg.sweep, stage="train"))
-    jobs = jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards)
-    _run(cfg, jobs=jobs, preset=hydra_cfg.runtime.choices.get("sweep", ""))
+    _run(cfg, jobs=jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards))
 
 
 def default_sweep(argv: list[str]) -> list[str]:

@@ -94,3 +94,20 @@ def test_make_clean_keeps_results_and_only_clean_results_deletes_them() -> None:
     clean = commands("clean")
     assert "rm -rf" in clean and " runs" not in clean and ".venv" in clean
     assert "rm -rf runs" in commands("clean-results", "CONFIRM=yes")
+
+
+def test_refitting_a_sweep_under_other_fit_settings_keeps_the_previous_fit(tmp_path: Path) -> None:
+    args = ("sweep=smoke", "logger=off", "train.threads=1", "fit.bootstrap=20")
+    first = run_module("harness.sweep", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    sweep_dir = tmp_path / "runs" / "smoke"
+    same = run_module("harness.sweep", *args, "sweep.stage=fit", cwd=tmp_path)
+    assert same.returncode == 0 and not (sweep_dir / "refits").exists()  # same settings: same fit
+    fit = (sweep_dir / "fit.json").read_text()
+    other = run_module("harness.sweep", *args, "sweep.stage=fit", "fit.flops=6n", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    kept = sweep_dir / "refits" / "1"
+    assert "the previous fit (other fit settings) is kept in runs/smoke/refits/1/\n" in other.stdout
+    assert (kept / "fit.json").read_text() == fit and (kept / "report.md").is_file()
+    assert (kept / "plots" / "loss_vs_compute.png").is_file()
+    assert '"flops": "6n"' in (sweep_dir / "fit.json").read_text()

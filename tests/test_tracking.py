@@ -327,7 +327,7 @@ def test_online_mode_passes_identity_and_keeps_files_under_dir(tmp_path, monkeyp
     assert kwargs["dir"] == str(tmp_path / "wb")
     assert kwargs["settings"].silent and kwargs["settings"].console == "off"
     assert calls[1] == ("finish", 1)
-    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+    for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
         assert Path(os.environ[var]).is_relative_to(tmp_path / "wb"), var
     assert os.environ["WANDB_CONFIG_DIR"] == str(tmp_path / "my-wandb-settings")  # the user's settings
     assert not (tmp_path / "sweep").exists()

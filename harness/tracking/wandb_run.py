@@ -177,9 +177,9 @@ def offline_attempt_id(root: Path, rid: str) -> str:
 
 def _point_wandb_at(root: Path) -> None:
     # wandb reads these at call time (artifact staging and cache); unset by the user, they would
-    # default to ~/.cache/wandb, ~/.local/share/wandb and ./artifacts, outside the sweep.
+    # default to ~/.cache/wandb, ~/.local/share/wandb and ./artifacts, outside the sweep. The runs'
+    # own directory is wandb.init's `dir`, so WANDB_DIR stays as the user left it.
     root.mkdir(parents=True, exist_ok=True)
-    os.environ["WANDB_DIR"] = str(root)
     for var, sub in _DIR_VARS.items():
         os.environ[var] = _USER_ENV[var] or str(root / sub)
 
