@@ -10,10 +10,41 @@ from pathlib import Path
 
 from harness import store
 from harness.config import Config, ConfigError
-from harness.eta import estimate_seconds
+from harness.estimate import (
+    ASSUMED_GPU_MFU,
+    Throughput,
+    cpu_throughput,
+    estimate_seconds,
+    throughput_from_runs,
+)
+from harness.flops import peak_flops
 from harness.plan import RunSpec
 from harness.report.terminal import line, outputs_text, start_text
 from harness.tracking import Mode, fell_back, group_name, sync_command, wandb_root
+
+
+def throughput(device: str, finished: Sequence[dict]) -> Throughput:
+    """How fast this machine trains (harness.estimate): the MFU of the sweep's finished runs when there
+    are any, else the assumed MFU table, against the GPU's datasheet peak or a measured matmul peak
+    (a CPU, with this process's torch threads; a GPU missing from the peak table)."""
+    import torch
+
+    from harness.peak import matmul_peak_flops
+
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    peak = peak_flops(name) if device == "cuda" else None
+    if peak is None:
+        peak = (
+            matmul_peak_flops("cuda", dtype=torch.bfloat16, sizes=(8192,))
+            if device == "cuda"
+            else matmul_peak_flops()
+        )
+    measured = throughput_from_runs(finished, name, peak)
+    if measured is not None:
+        return measured
+    if device == "cuda":
+        return Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
+    return cpu_throughput(peak)
 
 
 def start(
@@ -29,7 +60,9 @@ def start(
     done = [r for s in specs if (r := store.read_result(store.run_dir(sweep_dir, s.dirname))) is not None]
     finished = {r["run_id"] for r in done}
     todo = [s for s in mine if s.run_id not in finished]
-    eta = estimate_seconds(todo, device, done) if todo else None
+    eta = None
+    if todo:
+        eta = estimate_seconds(todo, throughput(device, done), val_tokens=cfg.data.val_tokens)
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":
         wandb += f"\nfiles in {wandb_root(cfg.logger, sweep_dir)}"

@@ -7,9 +7,7 @@ import io
 
 import pytest
 
-from harness.eta import estimate_seconds, finished_rate
 from harness.progress import RunProgress, duration
-from tests.conftest import compose_config
 
 
 class _Terminal(io.StringIO):
@@ -52,23 +50,15 @@ def test_a_terminal_gets_a_bar_that_goes_away_at_the_end() -> None:
     assert text.endswith("\r") and "\n" not in text  # cleared: the sweep's line for the run follows
 
 
-def test_estimate_uses_finished_runs_else_a_matmul() -> None:
-    cfg = compose_config("sweep=smoke", "logger=off")
-    from harness.data import make_source
-    from harness.plan import plan_runs
+def test_the_estimate_uses_finished_runs_else_the_assumed_mfu_of_a_measured_peak() -> None:
+    from harness.console import throughput
 
-    source = make_source(cfg.data)
-    specs = plan_runs(
-        cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision="fp32"
-    )
-    flops = sum(s.flops_spent for s in specs)
     rows = [
-        {"status": "done", "tokens_per_s": 1000.0, "flops_per_token": 1e6, "wall_s": 10.0},  # 1e9 FLOP/s
-        {"status": "done", "tokens_per_s": 3000.0, "flops_per_token": 1e6, "wall_s": 30.0},  # 3e9 FLOP/s
-        {"status": "diverged", "tokens_per_s": 1.0, "flops_per_token": 1.0, "wall_s": 1.0},
+        {"status": "done", "params_total": 1e4, "tokens_per_s": 1000.0, "flops_per_token": 1e6},
+        {"status": "diverged", "params_total": 1e5, "tokens_per_s": 1.0, "flops_per_token": 1.0},
     ]
-    assert finished_rate(rows) == (pytest.approx(2.5e9), 2)  # weighted by wall time
-    seconds, basis = estimate_seconds(specs, "cpu", rows)
-    assert seconds == pytest.approx(flops / 2.5e9) and "2 finished run" in basis
-    seconds, basis = estimate_seconds(specs, "cpu")
-    assert 0 < seconds < float("inf") and "matmul" in basis and "assumed" in basis
+    measured = throughput("cpu", rows)
+    assert measured.basis == "MFU measured on 1 finished runs"
+    assert measured.mfu_at(1e4) * measured.peak_flops == pytest.approx(1e9)  # what the run reached
+    assumed = throughput("cpu", [])
+    assert assumed.peak_flops > 0 and "measured, MFU assumed" in assumed.basis
