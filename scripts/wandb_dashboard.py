@@ -46,11 +46,10 @@ def fit_markdown(summary: Mapping | None) -> str:
     """The fitted law and the verdict, as markdown, from the fit run's summary (`fit/...` keys)."""
     if not summary or "fit/verdict" not in summary:
         return "**No fit yet.** The sweep's fit run logs the law and the verdict when the sweep ends."
-    said = (
-        "yes: loss scales smoothly with compute"
-        if summary.get("fit/smooth")
-        else "no: loss does not scale smoothly"
-    )
+    said = {
+        "yes": "yes: loss scales smoothly with compute",
+        "no": "no: loss does not scale smoothly",
+    }.get(summary["fit/verdict"], f"{summary['fit/verdict']}: a check could not run")
     lines = [
         f"### Verdict: {said}",
         "",

@@ -25,7 +25,12 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def make_rows(*, budgets: int = 5, sizes: int = 7, noise: float = 0.005) -> list[dict]:
     """results.csv-like rows (every value a string) of an IsoFLOP sweep drawn from SURFACE."""
     obs = isoflop_observations(
-        SURFACE, np.logspace(15, 18, budgets), sizes=sizes, noise=noise, rng=np.random.default_rng(0)
+        SURFACE,
+        np.logspace(15, 18, budgets),
+        sizes=sizes,
+        span=4.0,
+        noise=noise,
+        rng=np.random.default_rng(0),
     )
     rows = []
     for i in range(obs.N.size):
@@ -80,10 +85,10 @@ def with_bad_rows(rows: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("fit")
-    rows = with_bad_rows(make_rows())
+    rows = with_bad_rows(make_rows(budgets=8))
     report = analyse(
         rows,
-        FitConfig(bootstrap=50),
+        FitConfig(bootstrap=50, calibration_draws=20),
         out,
         curves=make_curves(rows),
         bayes_loss=SURFACE.E,
@@ -95,25 +100,28 @@ def analysed(tmp_path_factory):
 def test_fit_json_has_the_documented_keys(analysed) -> None:
     out, report = analysed
     fit = json.loads((out / "fit.json").read_text())
-    assert fit["n_runs"] == 36 == report.n_runs  # 35 runs + the one that repeated its data
+    assert fit["n_runs"] == 57 == report.n_runs  # 56 runs + the one that repeated its data
     assert fit["conventions"] == {"params": "total", "flops": "full", "notes": []}
-    assert {"E", "C0", "alpha", "r2", "max_rel_residual", "monotone", "ci"} <= fit["frontier"].keys()
+    assert {"E", "C0", "alpha", "r2", "max_rel_residual", "ci", "ci_reliable", "per_decade"} <= fit[
+        "frontier"
+    ].keys()
     assert set(fit["frontier"]["ci"]) == {"E", "C0", "alpha"}
     assert all(len(v) == 2 for v in fit["frontier"]["ci"].values())
     assert {"C0", "alpha", "r2", "ci"} <= fit["power_law"].keys()
     assert fit["kaplan"].keys() == {"L_N", "L_D"}
     assert {"a", "b", "tokens_per_param", "budgets", "ci"} <= fit["isoflop"].keys()
     assert (
-        len(fit["isoflop"]["budgets"]) == 5
+        len(fit["isoflop"]["budgets"]) == 8
         and {"label", "C", "N_opt", "D_opt"} <= fit["isoflop"]["budgets"][0].keys()
     )
     assert {"E", "A", "B", "alpha", "beta", "ci", "compute_optimal"} <= fit["parametric"].keys()
     assert {"N_opt", "D_opt", "tokens_per_param", "a", "b", "G", "k"} <= fit["parametric"][
         "compute_optimal"
     ].keys()
-    assert {"n", "rel_error", "max_rel_error", "ci"} <= fit["holdout"].keys()
-    assert fit["holdout"]["n"] == 7  # the top compute budget
-    assert {"smooth", "sentence", "reasons"} <= fit["verdict"].keys()
+    assert {"n_runs", "rel_error", "max_rel_error", "laws", "decides"} <= fit["holdout"].keys()
+    assert fit["holdout"]["n_runs"] == 14  # the top two compute budgets
+    assert {"false_no", "false_yes", "truths"} <= fit["calibration"].keys()
+    assert {"smooth", "outcome", "sentence", "reasons"} <= fit["verdict"].keys()
     assert fit["verdict"]["sentence"].startswith("loss scales smoothly with compute: yes, because")
     assert {"bayes_loss", "E", "E_ci", "contains"} <= fit["ground_truth"].keys()
     assert fit["ground_truth"]["bayes_loss"] == SURFACE.E
@@ -145,7 +153,9 @@ def test_report_md_and_plots(analysed) -> None:
         "Excluded runs",
         "- div: status diverged",
         "repeated its training data 6.5 times",
-        "bootstrap percentile intervals over 50 resamples",
+        "percentile intervals over 50 bootstrap resamples",
+        "cut per decade",
+        "How often this verdict is wrong on this design",
     ):
         assert phrase in md, phrase
     for name in PLOTS:
@@ -158,17 +168,27 @@ def test_summary_reads_at_a_glance(analysed) -> None:
     _, report = analysed
     text = summary_text(report)
     lines = text.splitlines()
-    assert len(lines) <= 20 and max(map(len, lines)) <= 110
-    assert lines[0].startswith("fit: 36 runs, 3 excluded; N = total params, C = full-count FLOPs")
-    at = next(i for i, line in enumerate(lines) if line.startswith("  law        L(C) = 1.7 + ("))
+    assert len(lines) <= 22 and max(map(len, lines)) <= 110
+    assert lines[0].startswith(
+        f"fit: {report.n_runs} runs, 3 excluded; N = total params, C = full-count FLOPs"
+    )
+    at = next(i for i, line in enumerate(lines) if line.startswith("  law        L(C) = 1."))
     law = lines[at + 1]
     f = report.frontier
-    assert f"alpha {f.law.alpha:.3g} [{f.ci['alpha'][0]:.3g}, {f.ci['alpha'][1]:.3g}]" in law
-    assert "E 1.7" in law and "nats/token" in law
-    hold = next(line for line in lines if line.startswith("  hold-out "))
-    assert f"off by {report.holdout.max_rel_error:.2%} at most" in hold
-    assert "parametric L(N, D) by" in text[text.index("hold-out") : text.index("optimum")]
-    for label in ("  optimum ", "  parametric ", "  truth ", "  not fitted "):
+    lo, hi = f.ci.get("alpha")
+    assert f"alpha {f.law.alpha:.3g} [{lo:.3g}, {hi:.3g}]" in law
+    assert f"E {f.law.E:.3g}" in law and "nats/token" in law
+    hold = " ".join(text[text.index("  hold-out ") : text.index("  optimum ")].split())
+    h = report.holdout
+    assert f"offset (decides) {h.decision.max_rel_error:.2%}" in hold
+    assert f"parametric L(N, D) {h.parametric_max_rel_error:.2%}" in hold
+    d = report.per_decade
+    assert f"per decade 10x compute cuts reducible loss by {d.cut:.2%} [" in " ".join(text.split())
+    c = report.calibration
+    assert (
+        f"says no to a smooth law {c.false_no:.2%} of the time, yes to a bent one {c.false_yes:.2%}" in text
+    )
+    for label in ("  optimum ", "  parametric ", "  truth ", "  calibrated ", "  not fitted "):
         assert any(line.startswith(label) for line in lines), label
     not_fitted = text[text.index("not fitted") : text.index("VERDICT")]
     assert "Kaplan L(N): L(N) at D = " in not_fitted  # with its reason
@@ -177,7 +197,7 @@ def test_summary_reads_at_a_glance(analysed) -> None:
     assert len(bullets) == len(report.verdict.reasons) and all(b.startswith("  ok   ") for b in bullets)
 
 
-def test_summary_of_a_pure_power_law_says_so_once(tmp_path: Path) -> None:
+def test_summary_of_a_pure_power_law_says_so_once_on_the_law_line(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from harness.fit import PowerLaw
@@ -186,8 +206,8 @@ def test_summary_of_a_pure_power_law_says_so_once(tmp_path: Path) -> None:
     f = report.frontier
     zero = replace(report, frontier=replace(f, law=PowerLaw(E=0.0, x0=f.law.x0, alpha=f.law.alpha)))
     text = summary_text(zero)
-    assert "E at its bound 0: a pure power law" in text and "pure power law (E = 0) on the same" not in text
-    assert "pure power law (E = 0) on the same points" in summary_text(report)
+    assert "E at its bound 0: a pure power law" in text
+    assert "pure power law" not in summary_text(report)  # with a floor the law line is E + ...
 
 
 def test_loss_plot_keeps_the_legend_off_the_data_and_the_axis_on_it(analysed) -> None:
@@ -205,7 +225,8 @@ def test_loss_plot_keeps_the_legend_off_the_data_and_the_axis_on_it(analysed) ->
     notes = [t.get_text() for t in ax.texts]
     assert any(n.startswith("Bayes loss (known) = 1.69 nats/token, below this axis") for n in notes)
     labels = fig.legends[0].get_texts()
-    assert any("held out: 7 runs not fitted" in t.get_text() for t in labels)
+    held = len(report.holdout.held_runs)
+    assert any(f"held out: {held} runs not fitted" in t.get_text() for t in labels)
     assert any("FLOPs / C)^" in t.get_text() for t in labels)  # the law's C0 with its unit
 
 
@@ -332,7 +353,7 @@ BAD_INPUTS = {
     ),
     "too-few-points": (
         "params_total,tokens,val_loss\n1000,2000,3.0\n2000,4000,2.9\n4000,8000,2.8\n",
-        "3 runs; the frontier L(C) = E + (C0/C)^alpha has 3 parameters and needs at least 4",
+        "3 distinct runs; the frontier L(C) = E + (C0/C)^alpha has 3 parameters and needs at least 4",
     ),
     "no-input": ("none", "give input=PATH"),
     "bad-setting": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "fit.ci: must be in (0, 1)"),

@@ -4,7 +4,7 @@ allocation, residuals. matplotlib's object API only (no pyplot: no global state,
 Plots a researcher keeps: every axis and legend entry has its unit, legends sit outside the data,
 the axes fit the data (a loss floor far below it is marked at the edge, not drawn by squashing the
 data into a strip), held-out runs stand out, and the optimal allocation shows its data points and
-a bootstrap band."""
+intervals."""
 
 from __future__ import annotations
 
@@ -13,41 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.fit import FitReport, LossSurface
+from harness.fit import FitReport, PowerLaw, power_law_band
 
 PLOTS = ("loss_vs_compute", "isoflop", "optimal_allocation", "residuals")
 DPI = 120
-
-
-def frontier_band(
-    samples: np.ndarray | None, x: np.ndarray, ci: float
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pointwise interval of E + (C0/x)^alpha over bootstrap samples (E, C0, alpha)."""
-    if samples is None or len(samples) < 2:
-        return None
-    E, C0, alpha = (v[:, None] for v in samples.T[:3])
-    with np.errstate(all="ignore"):
-        pred = E + np.exp(alpha * (np.log(C0) - np.log(x)[None, :]))
-    lo, hi = np.nanquantile(pred, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
-    return lo, hi
-
-
-def allocation_band(
-    samples: np.ndarray | None, x: np.ndarray, k: float, ci: float, what: str
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pointwise interval of the parametric fit's N_opt(x) (what='N') or D_opt(x) (what='D') over its
-    bootstrap samples, whose first columns are (E, A, B, alpha, beta); None without enough of them."""
-    if samples is None or samples.ndim != 2 or samples.shape[0] < 2 or samples.shape[1] < 5:
-        return None
-    with np.errstate(all="ignore"):
-        pred = np.array(
-            [
-                getattr(LossSurface(E=E, A=A, B=B, alpha=al, beta=be), f"{what}_opt")(x, k)
-                for E, A, B, al, be in samples[:, :5]
-            ]
-        )
-    lo, hi = np.nanquantile(pred, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
-    return lo, hi
 
 
 def flops_label(c: float) -> str:
@@ -108,19 +77,22 @@ def _loss_vs_compute(r: FitReport, x: np.ndarray, c_label: str, l_label: str):
     fig.colorbar(sc, ax=ax, label=f"model size: log10 N ({obs.params} params)", pad=0.01)
     h, f = r.holdout, r.frontier
     if h is not None:
-        held_C = obs.C[h.held]
+        held = np.isin(obs.run_id, h.held_runs)
+        held_C = obs.C[held]
         ax.axvspan(held_C.min() / 1.15, held_C.max() * 1.15, color="red", alpha=0.06, lw=0)
         ax.scatter(
-            held_C, obs.L[h.held], marker="D", facecolors="none", edgecolors="red", s=70, lw=1.4, zorder=4,
-            label=f"held out: {h.held.size} runs not fitted (shaded)",
+            held_C, obs.L[held], marker="D", facecolors="none", edgecolors="red", s=70, lw=1.4, zorder=4,
+            label=f"held out: {int(held.sum())} runs not fitted (shaded)",
         )  # fmt: skip
-        ax.plot(
-            x, h.frontier.predict(x), color="red", ls=":", lw=1.3,
-            label=f"law fitted without them: off by {h.max_rel_error:.1%} at most",
-        )  # fmt: skip
+        lp = h.decision
+        if lp is not None:
+            ax.plot(
+                x, PowerLaw(lp.E, lp.C0, lp.alpha)(x), color="red", ls=":", lw=1.3,
+                label=f"{lp.law} law fitted without them: off by {lp.max_rel_error:.1%} at most",
+            )  # fmt: skip
     if f is not None:
         ax.scatter(f.x, f.L, facecolors="none", edgecolors="black", s=95, zorder=3, label="frontier points")
-        band = frontier_band(r.samples.get("frontier"), x, r.bootstrap.ci)
+        band = power_law_band(r.samples.get("frontier"), x, r.bootstrap.ci)
         if band is not None:
             ax.fill_between(
                 x, *band, color="C1", alpha=0.22, lw=0, label=f"{r.bootstrap.ci:.0%} bootstrap band"
@@ -155,11 +127,11 @@ def _loss_vs_compute(r: FitReport, x: np.ndarray, c_label: str, l_label: str):
 
 
 def _isoflop(r: FitReport, l_label: str):
-    obs, iso = r.obs, r.isoflop
+    obs, p, iso = r.obs, r.points, r.isoflop
     fig, ax = _figure(9.0, 5.5)
     for k, b in enumerate(iso.budgets):
         color = f"C{k % 10}"
-        Nb, Lb = obs.N[b.index], obs.L[b.index]
+        Nb, Lb = p.N[b.index], p.L[b.index]
         ax.scatter(Nb, Lb, color=color, s=18)
         u = np.linspace(np.log(Nb.min()) - 0.1, np.log(Nb.max()) + 0.1, 100) - b.center
         ax.plot(
@@ -170,7 +142,7 @@ def _isoflop(r: FitReport, l_label: str):
                 [b.N_opt], [b.L_opt], marker="*", s=150, zorder=4, edgecolors=color,
                 color=color if b.used else "white",
             )  # fmt: skip
-    lo, hi = float(obs.L[np.concatenate([b.index for b in iso.budgets])].min()), float(obs.L.max())
+    lo, hi = float(p.L[np.concatenate([b.index for b in iso.budgets])].min()), float(p.L.max())
     _log_loss_axis(ax, lo / 1.04, hi * 1.04)
     ax.set(
         xscale="log",
@@ -182,40 +154,49 @@ def _isoflop(r: FitReport, l_label: str):
     return fig
 
 
+def _best_of_each_budget(r: FitReport) -> np.ndarray:
+    """Indices of the runs with the lowest loss at each budget: the allocation the data chose there."""
+    obs = r.obs
+    if obs.budget is None:
+        return np.arange(0)
+    return np.array(
+        [np.flatnonzero(obs.budget == b)[np.argmin(obs.L[obs.budget == b])] for b in np.unique(obs.budget)]
+    )
+
+
 def _optimal_allocation(r: FitReport, x: np.ndarray, c_label: str):
     obs, iso, par = r.obs, r.isoflop, r.parametric
     fig, axes = _figure(11.0, 4.8, cols=2)
+    best = _best_of_each_budget(r)
     for ax, what in zip(axes, ("N", "D"), strict=True):
         unit = f"N_opt ({obs.params} params)" if what == "N" else "D_opt (tokens)"
-        if r.frontier is not None:  # the best run at each compute: the allocation the data chose
-            idx = r.frontier.index
-            vals = obs.N[idx] if what == "N" else obs.D[idx]
-            ax.scatter(obs.C[idx], vals, marker="o", facecolors="none", edgecolors="black", s=40,
-                       label="frontier runs (best loss at their compute)")  # fmt: skip
+        if best.size:
+            vals = obs.N[best] if what == "N" else obs.D[best]
+            ax.scatter(obs.C[best], vals, marker="o", facecolors="none", edgecolors="black", s=40,
+                       label="best run of each budget")  # fmt: skip
         if iso is not None:
             used = [b for b in iso.budgets if b.used]
             vals = [b.N_opt if what == "N" else b.D_opt for b in used]
             ax.scatter(
                 [b.C for b in used], vals, color="C0", s=45, zorder=3, label="IsoFLOP optima (approach 2)"
             )
-            exp, ci = (iso.a, iso.ci.get("a")) if what == "N" else (iso.b, iso.ci.get("b"))
-            interval = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+            exp, key = (iso.a, "a") if what == "N" else (iso.b, "b")
+            bounds = iso.ci.get(key)
+            interval = f" [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds is not None else ""
             line = iso.N_opt(x) if what == "N" else iso.D_opt(x)
             ax.plot(x, line, color="C0", label=f"approach 2: ~ C^{exp:.3f}{interval}")
         if par is not None:
             s, k = par.surface, par.k
-            band = allocation_band(r.samples.get("parametric"), x, k, r.bootstrap.ci, what)
-            if band is not None:
-                ax.fill_between(
-                    x,
-                    *band,
-                    color="C3",
-                    alpha=0.15,
-                    lw=0,
-                    label=f"approach 3, {r.bootstrap.ci:.0%} bootstrap band",
-                )
             line, exp = (s.N_opt(x, k), s.a) if what == "N" else (s.D_opt(x, k), s.b)
             ax.plot(x, line, color="C3", ls="--", label=f"approach 3 (parametric): ~ C^{exp:.3f}")
+            top, bounds = float(r.points.C.max()), par.ci.get(f"{what}_opt")
+            ci_share = f"{r.bootstrap.ci:.0%}"
+            if bounds is not None and all(math.isfinite(v) and v > 0 for v in bounds):
+                at = float(s.N_opt(top, k) if what == "N" else s.D_opt(top, k))
+                ax.errorbar(
+                    [top], [at], yerr=[[max(at - bounds[0], 0)], [max(bounds[1] - at, 0)]], color="C3",
+                    capsize=4, fmt="s", ms=4, label=f"approach 3 at the top compute, {ci_share} interval",
+                )  # fmt: skip
         ax.set(xscale="log", yscale="log", xlabel=c_label, ylabel=unit, xlim=(x[0], x[-1]))
         ax.set_title(f"compute-optimal {'model size' if what == 'N' else 'training tokens'}", fontsize=10)
         ax.legend(fontsize=7, loc="upper left", frameon=False)
@@ -228,10 +209,10 @@ def _residuals(r: FitReport, c_label: str):
 
     obs, f = r.obs, r.frontier
     fig, axes = _figure(11.0, 4.8, cols=2)
-    tol = r.thresholds["max_rel_residual"]
+    tol = 2 * r.noise.level  # two noise standard deviations of one run
     if f is not None:
         axes[0].scatter(f.x, f.L / f.predict(f.x) - 1, color="C1")
-    axes[0].set_title(f"frontier law: residuals of its points (red: allowed ±{tol:.0%})", fontsize=10)
+    axes[0].set_title(f"frontier law: residuals of its points (red: ±2 noise sd, {tol:.1%})", fontsize=10)
     if r.parametric is not None:
         res = obs.L / r.parametric.surface.loss(obs.N, obs.D) - 1
         sc = axes[1].scatter(obs.C, res, c=np.log10(obs.N), cmap="viridis", s=16)

@@ -7,7 +7,6 @@ reliability flags on intervals) are read with getattr, so the summary renders ei
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from harness.fit import FitReport
 from harness.plan import RunSpec, compute_summary
 from harness.progress import duration
+from harness.report.formatting import ci, ci_pct
 from harness.report.formatting import g as _g
 from harness.report.formatting import pct as _pct
 
@@ -113,21 +113,16 @@ def start_text(
     return "\n".join(lines)
 
 
-def _ci(ci, key: str, digits: int = 3) -> str:
-    """' [lo, hi]' of a fit's interval (a dict or the fit's Intervals), marked when unreliable."""
-    v = ci.get(key) if ci else None
-    if v is None or not all(x is not None and math.isfinite(x) for x in v):
-        return ""
-    reliable = getattr(ci, "reliable", None)
-    flag = " (unreliable)" if reliable is not None and not reliable.get(key, True) else ""
-    return f" [{_g(v[0], digits)}, {_g(v[1], digits)}]{flag}"
+def _ci(intervals, key: str, digits: int = 3) -> str:
+    """' [lo, hi]' of a fit's interval (marked when unreliable, harness.report.formatting), or ''."""
+    return f" {ci(intervals, key, digits)}" if intervals and intervals.get(key) is not None else ""
 
 
 def _law_lines(r: FitReport) -> list[str]:
     f = r.frontier
     if f is None:
         return []
-    law, pl = f.law, r.power_law
+    law = f.law
     floor = law.E > 0
     formula = (
         f"L(C) = {_g(law.E, 3)} + ({sci(law.x0)} / C)^{_g(law.alpha, 3)}"
@@ -141,20 +136,14 @@ def _law_lines(r: FitReport) -> list[str]:
             f"nats/token; fitted to {f.x.size} frontier points",
         )
     ]
-    d = getattr(r, "per_decade", None)
+    d = r.per_decade
     if d is not None:
+        cut = f" {ci_pct(d.ci, 'cut')}" if d.ci.get("cut") is not None else ""
         out.append(
             line(
                 "per decade",
-                f"each 10x of compute cuts the reducible loss by {_pct(d.cut)}{_ci(d.ci, 'cut')}; "
-                f"the last decade bought {_g(d.nats, 3)} nats/token",
-            )
-        )
-    if floor and pl is not None:
-        out.append(
-            line(
-                "",
-                f"pure power law (E = 0) on the same points: alpha {_g(pl.law.alpha, 3)}, R^2 {_g(pl.r2, 4)}",
+                f"10x compute cuts reducible loss by {_pct(d.cut)}{cut}; "
+                f"the last 10x bought {_g(d.nats, 3)} nats/token",
             )
         )
     return out
@@ -164,9 +153,15 @@ def _other_lines(r: FitReport) -> list[str]:
     out = []
     h = r.holdout
     if h is not None:
-        text = f"{h.rule}: frontier law off by {_pct(h.max_rel_error)} at most"
+        errors = ", ".join(
+            f"{name}{' (decides)' * (name == h.decides)} {_pct(law.max_rel_error)}"
+            for name, law in h.laws.items()
+        )
+        text = f"{h.rule}: laws off by at most: {errors}"
+        if h.decides not in h.laws:
+            text += f"; {h.decides} (decides): no prediction"
         if h.parametric_max_rel_error is not None:
-            text += f", parametric L(N, D) by {_pct(h.parametric_max_rel_error)}"
+            text += f"; parametric L(N, D) {_pct(h.parametric_max_rel_error)}"
         out.append(line("hold-out", text))
     if r.isoflop is not None:
         i = r.isoflop
@@ -188,8 +183,18 @@ def _other_lines(r: FitReport) -> list[str]:
         )
     t = r.ground_truth
     if t is not None and t.E is not None:
-        where = {True: "inside", False: "outside", None: "without"}[t.contains]
-        out.append(line("truth", f"Bayes loss {_g(t.bayes_loss, 4)}: {where} the frontier E's interval"))
+        where = {True: "inside the frontier E's interval", False: "outside the frontier E's interval"}
+        said = where.get(t.contains, "the frontier E has no reliable interval")
+        out.append(line("truth", f"Bayes loss {_g(t.bayes_loss, 4)}: {said}"))
+    c = r.calibration
+    if c is not None:
+        out.append(
+            line(
+                "calibrated",
+                f"on this design at {_pct(c.noise)} noise: says no to a smooth law {_pct(c.false_no)} "
+                f"of the time, yes to a bent one {_pct(c.false_yes)}",
+            )
+        )
     if r.skipped:
         why = "\n".join(f"{SECTIONS.get(name, name)}: {why}" for name, why in r.skipped.items())
         out.append(line("not fitted", why))
@@ -206,11 +211,16 @@ def summary_text(report: FitReport) -> str:
         f"{r.bootstrap.ci:.0%} intervals over {r.bootstrap.resamples} resamples"
     )
     v = r.verdict
-    said = "yes, loss scales" if v.smooth else "no, loss does not scale"
-    verdict = [f"VERDICT: {said} smoothly with compute"]
+    said = {"yes": "yes, loss scales", "no": "no, loss does not scale"}.get(
+        v.outcome, f"{v.outcome}: whether loss scales"
+    )
+    verdict = [
+        f"VERDICT: {said} smoothly with compute"
+        + (" (a check could not run)" if v.outcome == "untested" else "")
+    ]
     checks = list(v.checks.values()) if len(v.checks) == len(v.reasons) else [None] * len(v.reasons)
     for ok, reason in zip(checks, v.reasons, strict=True):
-        mark = {True: "ok", False: "FAIL", None: "-"}[ok]
+        mark = {True: "ok", False: "n/a" if v.outcome == "untested" else "FAIL", None: "-"}[ok]
         verdict.append(textwrap.fill(reason, WIDTH, initial_indent=f"  {mark:<5}", subsequent_indent=" " * 7))
     return "\n".join([head, *_law_lines(r), *_other_lines(r), *verdict])
 

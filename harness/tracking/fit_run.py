@@ -41,7 +41,7 @@ def headline(fit: dict) -> dict[str, Any]:
     """The fit's few numbers a runs table shows (fit.json's structure; absent sections are left out):
     `fit/alpha`, `fit/E`, `fit/C0`, `fit/r2` of the frontier with `_lo`/`_hi` interval bounds,
     `fit/per_decade_cut`, `fit/holdout_error` (frontier, max) and `fit/holdout_error_parametric`,
-    `fit/smooth` and `fit/verdict` (yes/no), `fit/n_runs`."""
+    `fit/smooth` and `fit/verdict` (yes, no or untested), `fit/n_runs`."""
     out: dict[str, Any] = {}
 
     def put(key: str, value: Any, ci: Any = None) -> None:
@@ -66,7 +66,7 @@ def headline(fit: dict) -> dict[str, Any]:
     verdict = fit.get("verdict") or {}
     if "smooth" in verdict:
         out["fit/smooth"] = bool(verdict["smooth"])
-        out["fit/verdict"] = "yes" if verdict["smooth"] else "no"
+        out["fit/verdict"] = verdict.get("outcome") or ("yes" if verdict["smooth"] else "no")
     return out
 
 
