@@ -77,7 +77,8 @@ def resolve_device(cfg: TrainConfig, threads: int) -> Device:
     cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
     if cuda and not torch.cuda.is_available():
         raise ConfigError(
-            f"train.device: cuda, but torch {torch.__version__} sees no CUDA device; allowed here: auto, cpu"
+            "train.device: cuda, but torch sees no CUDA device (torch.cuda.is_available() is False); "
+            "allowed here: auto or cpu"
         )
     kind = "cuda" if cuda else "cpu"
     if cfg.compile:

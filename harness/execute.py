@@ -27,6 +27,7 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from harness.config import Config
 from harness.data import TokenSource, epochs_over, make_source
 from harness.device import Device, resolve_device, usable_cores
 from harness.plan import RunSpec, training_order
+from harness.progress import RunProgress
+from harness.tracking import RunLogger
 
 # Assumptions for packing runs on a GPU, until scripts/gpu_check.sh measures them (issue 17):
 CUDA_PROCESS_BYTES = 2**30  # a process's own GPU memory: CUDA context, kernels, allocator slack
@@ -103,52 +106,49 @@ class Task:
     """Runs one process trains in order: a single run, or a WSD main run and its branches."""
 
     specs: tuple[RunSpec, ...]
-    tags: tuple[str, ...]  # progress label of each
+    prefixes: tuple[str, ...]  # each run's place in the sweep, for its progress: "[i/n] "
 
     @property
     def flops(self) -> float:
         return sum(s.flops_spent for s in self.specs)
 
 
-def plan_tasks(specs: list[RunSpec]) -> list[Task]:
-    """The runs as tasks, largest first (a branch's main run first within its task)."""
+def plan_tasks(specs: list[RunSpec], where: str = "") -> list[Task]:
+    """The runs as tasks, largest first (a branch's main run first within its task); `where` prefixes
+    their progress labels (a multirun's shard)."""
     order = training_order(specs)
-    tags = {s.run_id: f"[{i}/{len(order)}] {s.name:<22} {s.run_id}" for i, s in enumerate(order, 1)}
+    prefixes = {s.run_id: f"{where}[{i}/{len(order)}] " for i, s in enumerate(order, 1)}
     groups: dict[str, list[RunSpec]] = {}
     for spec in order:
         groups.setdefault(spec.parent.run_id if spec.parent else spec.run_id, []).append(spec)
-    tasks = [Task(tuple(g), tuple(tags[s.run_id] for s in g)) for g in groups.values()]
+    tasks = [Task(tuple(g), tuple(prefixes[s.run_id] for s in g)) for g in groups.values()]
     return sorted(tasks, key=lambda t: -t.flops)
 
 
 def train_planned(
     cfg: Config, specs: list[RunSpec], sweep_dir: Path, *, source: TokenSource, dev: Device, workers: int,
-    threads: int,
+    threads: int, open_run: Callable[..., RunLogger],
 ) -> None:  # fmt: skip
-    """Train every run of `specs` not yet finished: up to `workers` processes at once on cpu (each with
-    `threads` torch threads), packed per GPU on cuda; in this process when one would do."""
+    """Train every run of `specs` not yet finished (the start screen counts those): up to `workers`
+    processes at once on cpu (each with `threads` torch threads), packed per GPU on cuda; in this process
+    when one would do. `open_run(cfg.logger, **run)` opens each run's logger (harness.tracking.open_run
+    with the sweep's W&B group; picklable)."""
     store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
-    tasks = []
-    for task in plan_tasks(specs):
-        if all(store.read_result(store.run_dir(sweep_dir, s.dirname)) for s in task.specs):
-            for tag in task.tags:
-                progress(cfg, f"{tag} finished earlier, skipped")
-        else:
-            tasks.append(task)
+    where = f"shard {cfg.sweep.shard + 1}/{cfg.sweep.num_shards} " if cfg.sweep.num_shards > 1 else ""
+    finished = lambda task: all(store.read_result(store.run_dir(sweep_dir, s.dirname)) for s in task.specs)  # noqa: E731
+    tasks = [task for task in plan_tasks(specs, where) if not finished(task)]
     slots = device_slots(cfg, tasks, dev, workers)
     processes = min(len(tasks), sum(max(per, default=1) for per in slots.values()))
     if processes <= 1:
-        trainer = Trainer(cfg, sweep_dir, source, dev)
+        trainer = Trainer(cfg, sweep_dir, source, dev, open_run)
         for task in tasks:
             trainer.train(task)
         return
     if dev.type == "cuda":
         threads = cfg.train.threads or max(1, usable_cores() // processes)
-    where = "on the cpu" if dev.type == "cpu" else f"on {len(slots)} GPU{'s' * (len(slots) > 1)}"
-    progress(
-        cfg, f"training {len(tasks)} tasks, up to {processes} at once {where}, {threads} torch threads each"
-    )
-    _run_pool(cfg, sweep_dir, tasks, slots, threads)
+    on = "the cpu" if dev.type == "cpu" else f"{len(slots)} GPU{'s' * (len(slots) > 1)}"
+    progress(cfg, f"{where}training up to {processes} runs at once on {on}, {threads} torch threads each")
+    _run_pool(cfg, sweep_dir, tasks, slots, threads, open_run)
 
 
 def device_slots(cfg: Config, tasks: list[Task], dev: Device, workers: int) -> dict[int | None, list[int]]:
@@ -180,21 +180,25 @@ def _task_step_flops(task: Task) -> float:
     return spec.flops_per_token * spec.batch_size * spec.shape.seq_len
 
 
-def _run_pool(cfg: Config, sweep_dir: Path, tasks: list[Task], slots: dict, threads: int) -> None:
+def _run_pool(
+    cfg: Config, sweep_dir: Path, tasks: list[Task], slots: dict, threads: int, open_run: Callable
+) -> None:
     """Run the tasks in process pools, one per device, admitting a task where the device's share left
-    (1 - the sum of 1/slots of its running tasks) holds it; raise the first failure."""
+    (1 - the sum of 1/slots of its running tasks) holds it; raise the first failure. Each running task
+    gets its own line for its progress bar."""
     context = _context()
     pools = {
         index: ProcessPoolExecutor(
             max_workers=min(len(tasks), max(per)),
             mp_context=context,
             initializer=_start_worker,
-            initargs=(cfg, sweep_dir, threads, index, os.getpid(), dict(os.environ)),
+            initargs=(cfg, sweep_dir, threads, index, open_run, os.getpid(), dict(os.environ)),
         )
         for index, per in slots.items()
     }
     load = dict.fromkeys(pools, 0.0)
-    running: dict[Future, tuple[int | None, float]] = {}
+    running: dict[Future, tuple[int | None, float, int]] = {}
+    lines = set(range(sum(max(per) for per in slots.values())))  # progress-bar positions free
     pending = list(range(len(tasks)))
     try:
         while pending or running:
@@ -204,12 +208,15 @@ def _run_pool(cfg: Config, sweep_dir: Path, tasks: list[Task], slots: dict, thre
                 if load[index] + share > 1 + 1e-9:
                     continue
                 load[index] += share
-                running[pools[index].submit(_train_task, tasks[i])] = (index, share)
+                line = min(lines)
+                lines.remove(line)
+                running[pools[index].submit(_train_task, tasks[i], line)] = (index, share, line)
                 pending.remove(i)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                index, share = running.pop(future)
+                index, share, line = running.pop(future)
                 load[index] -= share
+                lines.add(line)
                 future.result()  # a failure stops the sweep
     except BaseException:
         _stop(pools.values())
@@ -238,25 +245,33 @@ def _stop(pools) -> None:
 
 
 class Trainer:
-    """What a training process holds for every run it trains: the config, the data source, the device."""
+    """What a training process holds for every run it trains: the config, the data source, the device,
+    the logger opener."""
 
-    def __init__(self, cfg: Config, sweep_dir: Path, source: TokenSource, dev: Device) -> None:
-        from harness.tracking import open_run
+    def __init__(
+        self,
+        cfg: Config,
+        sweep_dir: Path,
+        source: TokenSource,
+        dev: Device,
+        open_run: Callable[..., RunLogger],
+    ) -> None:
         from harness.train import train_run
 
         self.cfg, self.sweep_dir, self.source, self.dev = cfg, sweep_dir, source, dev
         self._open_run, self._train_run = open_run, train_run
 
-    def train(self, task: Task) -> None:
-        for spec, tag in zip(task.specs, task.tags, strict=True):
-            self.train_one(spec, tag, task.specs)
+    def train(self, task: Task, line: int = 0) -> None:
+        """The task's runs in order; `line`: the terminal line of their progress bars."""
+        for spec, prefix in zip(task.specs, task.prefixes, strict=True):
+            self.train_one(spec, prefix, task.specs, line)
 
-    def train_one(self, spec: RunSpec, tag: str, group: tuple[RunSpec, ...]) -> None:
+    def train_one(self, spec: RunSpec, prefix: str, group: tuple[RunSpec, ...], line: int = 0) -> None:
         """Train `spec` unless finished, its main run unfinished, or another process holds its lock."""
         cfg, sweep_dir, source = self.cfg, self.sweep_dir, self.source
         path = store.run_dir(sweep_dir, spec.dirname)
-        if store.read_result(path) is not None:
-            progress(cfg, f"{tag} finished earlier, skipped")
+        tag = f"{prefix}{spec.name:<22} {spec.run_id}"
+        if store.read_result(path) is not None:  # the start screen counted it
             return
         if spec.parent is not None and store.read_result(path.with_name(spec.parent.dirname)) is None:
             progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
@@ -280,17 +295,19 @@ class Trainer:
             logger = self._open_run(
                 cfg.logger,
                 sweep_dir=sweep_dir,
-                group=cfg.sweep.name,
                 run_id=spec.run_id,
                 name=spec.name,
                 job_type="train",
                 config=config,
             )
             exit_code, result = 1, None
+            bar = RunProgress(prefix + spec.name, spec.steps, position=line) if cfg.sweep.progress else None
             try:
-                result = self._train_run(spec, source, path, logger, self.dev)
+                result = self._train_run(spec, source, path, logger, self.dev, bar)
                 exit_code = 0 if result["status"] == "done" else 1
             finally:
+                if bar is not None:
+                    bar.close()
                 logger.finish(summary=result, exit_code=exit_code)
             store.write_json(path / store.RESULT, result)
             (path / store.CHECKPOINT).unlink(missing_ok=True)
@@ -313,7 +330,9 @@ def progress(cfg: Config, line: str) -> None:
 _WORKER: Trainer | None = None  # the trainer of a pool's worker process
 
 
-def _start_worker(cfg: Config, sweep_dir: Path, threads: int, gpu: int | None, sweep: int, env: dict) -> None:
+def _start_worker(
+    cfg: Config, sweep_dir: Path, threads: int, gpu: int | None, open_run: Callable, sweep: int, env: dict
+) -> None:
     """Set up a pool's worker process: exit with the sweep's process, leave Ctrl-C to it, take its
     environment (the forkserver's may be older), build the trainer."""
     global _WORKER
@@ -325,7 +344,7 @@ def _start_worker(cfg: Config, sweep_dir: Path, threads: int, gpu: int | None, s
         import torch
 
         torch.cuda.set_device(gpu)
-    _WORKER = Trainer(cfg, sweep_dir, make_source(cfg.data), resolve_device(cfg.train, threads))
+    _WORKER = Trainer(cfg, sweep_dir, make_source(cfg.data), resolve_device(cfg.train, threads), open_run)
 
 
 def _exit_with(pid: int) -> None:
@@ -352,5 +371,5 @@ def _exit_with(pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-sweep", daemon=True).start()
 
 
-def _train_task(task: Task) -> None:
-    _WORKER.train(task)
+def _train_task(task: Task, line: int) -> None:
+    _WORKER.train(task, line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,12 +91,21 @@ def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimiz
     return torch.optim.AdamW(groups, lr=spec.peak_lr, betas=(t.beta1, t.beta2), eps=t.eps, fused=True)
 
 
-def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLogger, dev: Device) -> dict:
+def train_run(
+    spec: RunSpec,
+    source: TokenSource,
+    run_path: Path,
+    logger: RunLogger,
+    dev: Device,
+    progress: Callable[[int, float | None], None] | None = None,
+) -> dict:
     """Train `spec` to its planned tokens (resuming from a checkpoint if one exists; a branch without
     one starts from its main run's state at its fork step, its metrics up to there copied).
 
     Returns the result row (see store.RESULT_COLUMNS): status 'done' or 'diverged'. Writes eval rows
-    to metrics.jsonl and logs them; the caller writes result.json.
+    to metrics.jsonl and logs them; the caller writes result.json. `progress(steps done, loss)` is
+    called after every step (harness.progress.RunProgress); the loss is None where reading it would
+    sync the host (cuda, between evals).
     """
     t = spec.train
     seed = t.seed
@@ -150,11 +160,14 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
         loss_sum += loss.detach()
         n_since += 1
         done = step + 1
+        value = None
         if dev.check_every_step or done in evals:
             value = loss.item()
             if not math.isfinite(value) or value > diverge_at:
                 status, diverged_step = "diverged", done
                 break
+        if progress is not None:
+            progress(done, value)
         if done in evals:
             train_loss = float(loss_sum) / n_since
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)

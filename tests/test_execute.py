@@ -70,10 +70,10 @@ def test_tasks_keep_a_main_run_with_its_branches_largest_first() -> None:
     for task in tasks:
         main, *branches = task.specs
         assert main.forks and all(b.parent == main for b in branches) and len(branches) == 3
-        assert task.tags[0].startswith("[") and main.run_id in task.tags[0]
+        assert task.prefixes[0] == {16: "[1/8] ", 32: "[5/8] "}[main.shape.width]
     plain = plan_tasks(list(_specs()))
     assert [t.flops for t in plain] == sorted((t.flops for t in plain), reverse=True)
-    assert sorted(t.tags[0].split()[0] for t in plain) == sorted(f"[{i}/9]" for i in range(1, 10))
+    assert sorted(t.prefixes[0] for t in plain) == sorted(f"[{i}/9] " for i in range(1, 10))
 
 
 TINY = ("sweep=smoke", "logger=off", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768,65536]")
@@ -88,7 +88,7 @@ def test_two_processes_train_the_numbers_of_one_and_fit_once(tmp_path: Path) -> 
     )
     assert out.returncode == 0, out.stderr[-3000:]
     two = tmp_path / "two"
-    assert "training 6 tasks, up to 2 at once on the cpu, 1 torch threads each" in out.stdout
+    assert "training up to 2 runs at once on the cpu, 1 torch threads each" in out.stdout
     assert out.stdout.count("val_loss=") == 6 and out.stdout.count("scaling-law fit:") == 1
 
     def losses(sweep_dir: Path) -> dict[str, float]:
