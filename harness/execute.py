@@ -312,12 +312,13 @@ class Trainer:
             store.write_json(path / store.RESULT, result)
             (path / store.CHECKPOINT).unlink(missing_ok=True)
             store.release_forks(sweep_dir, group)
-            line = (
+            outcome = (
                 f"val_loss={result['val_loss']:.4f}"
                 if result["status"] == "done"
                 else f"DIVERGED at step {result['diverged_step']}"
             )
-            progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s'] or 0:,.0f} tok/s")
+            speed = f"{result['wall_s']:.1f}s  {result['tokens_per_s'] or 0:,.0f} tok/s"
+            progress(cfg, f"{tag} {outcome}  {speed}")
         finally:
             lock.release()
 
