@@ -88,7 +88,7 @@ def test_two_processes_train_the_numbers_of_one_and_fit_once(tmp_path: Path) -> 
     )
     assert out.returncode == 0, out.stderr[-3000:]
     two = tmp_path / "two"
-    assert "training up to 2 runs at once on the cpu, 1 torch threads each" in out.stdout
+    assert "training up to 2 runs at once on the cpu, 1 torch thread each" in out.stdout
     assert out.stdout.count("val_loss=") == 6 and out.stdout.count("\nVERDICT: ") == 1
 
     def losses(sweep_dir: Path) -> dict[str, float]:
