@@ -147,7 +147,8 @@ def train_planned(
     if dev.type == "cuda":
         threads = cfg.train.threads or max(1, usable_cores() // processes)
     on = "the cpu" if dev.type == "cpu" else f"{len(slots)} GPU{'s' * (len(slots) > 1)}"
-    progress(cfg, f"{where}training up to {processes} runs at once on {on}, {threads} torch thread{'s' * (threads > 1)} each")
+    each = f"{threads} torch thread{'s' * (threads > 1)} each"
+    progress(cfg, f"{where}training up to {processes} runs at once on {on}, {each}")
     _run_pool(cfg, sweep_dir, tasks, slots, threads, open_run)
 
 
