@@ -99,8 +99,8 @@ class TrainConfig:
     evals: int = 8  # evaluations per run, evenly spaced in tokens; the last is at the end
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on cuda, fp32 on cpu) | fp32 | bf16
-    compile: bool = False  # torch.compile the model (cuda only)
-    threads: int = 0  # torch threads on cpu (0: usable cores / jobs at once; harness.launch)
+    compile: bool = False  # torch.compile the model (inductor: triton on cuda, a C++ compiler on cpu)
+    threads: int = 0  # torch threads per training process (0: 1 on cpu, or its share; harness.launch)
     diverge_loss: float = 0.0  # train loss above which a run is 'diverged' (0: 2 * ln(vocab))
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     seed: int = 0  # model init and batch order seed
@@ -123,6 +123,9 @@ class SweepConfig:
     branches: bool = False  # one constant-LR main run per size; each budget is a WSD cooldown branch of it
     shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
     num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
+    # runs trained at once, each in its own process (harness.execute): cpu, 0 = usable cores / jobs at
+    # once / train.threads; cuda, runs per GPU, 0 = as many as their memory and size allow
+    workers: int = 0
     stage: str = "all"  # all | train | fit
     progress: bool = True  # a progress bar per run (plain lines when the output is not a terminal)
     dry_run: bool = False  # print the plan, paths and estimated time, then exit without training
@@ -214,6 +217,8 @@ def validate(cfg: Config) -> None:
     _check_sweep(cfg.sweep, cfg.train, cfg.data)
     _check_logger(cfg.logger)
     _check_fit(cfg.fit)
+    if cfg.train.compile and cfg.model.family == "lstm":  # dynamo skips nn.LSTM; traced, it unrolls (minutes)
+        raise ConfigError("train.compile: torch.compile does not compile model.family=lstm; must be false")
 
 
 def _check_model(m: ModelConfig) -> None:
@@ -333,6 +338,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
             f"sweep.min_tokens_per_param={s.min_tokens_per_param}"
         )
     _positive("sweep.num_shards", s.num_shards)
+    _positive("sweep.workers", s.workers, zero_ok=True)
     _positive("sweep.max_hours", s.max_hours)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")

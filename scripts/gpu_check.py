@@ -43,11 +43,12 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
+from harness.device import Device, resolve_device  # noqa: E402
 from harness.flops import peak_flops  # noqa: E402
 from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import RunSpec, plan_runs  # noqa: E402
 from harness.tracking.wandb_run import NullLogger  # noqa: E402
-from harness.train import Device, resolve_device, train_run  # noqa: E402
+from harness.train import train_run  # noqa: E402
 
 
 @dataclass(frozen=True)

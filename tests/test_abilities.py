@@ -18,10 +18,11 @@ from harness.config import FitConfig, SyntheticConfig
 from harness.data import Questions, make_source
 from harness.data.synthetic import SkillMixture
 from harness.data.text import induction_questions
+from harness.device import Device
 from harness.plan import plan_runs
 from harness.sweep import run_sweep
 from harness.tracking.wandb_run import NullLogger
-from harness.train import Device, evaluate, train_run
+from harness.train import evaluate, train_run
 from tests.conftest import compose_config
 
 CPU = Device("cpu", "fp32", False, None)

@@ -138,9 +138,12 @@ def _llama_config(s: ModelShape) -> Any:  # SwiGLU MLP, RMSNorm, rotary, no bias
 def _gpt2_config(s: ModelShape) -> Any:  # GELU MLP, LayerNorm, learned positions, biases everywhere
     from transformers import GPT2Config
 
+    # exact GELU (as nanoGPT and neox) rather than GPT-2's tanh approximation ("gelu_new"), which
+    # transformers computes in 6 elementwise ops: 20% of a width-128 training step on cpu
     return GPT2Config(
         n_embd=s.width, n_layer=s.depth, n_head=s.n_heads, n_inner=s.ffn_hidden, n_positions=s.seq_len,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, summary_first_dropout=0.0, **_common_hf(s),
+        activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        summary_first_dropout=0.0, **_common_hf(s),
     )  # fmt: skip
 
 
