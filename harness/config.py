@@ -155,6 +155,19 @@ class FitConfig:
 
 
 @dataclass
+class CompareConfig:
+    """Decision rules of an ingredient comparison (harness.compare), fixed before its runs: the smallest
+    effects worth reporting and the tests' levels (the experiment's multirun records them first)."""
+
+    min_offset: float = 0.01  # ln-loss ratio at the middle of the shared compute (~1% in loss)
+    min_slope: float = 0.01  # d ln(L ratio) / d ln C: 0.01 in the frontier's exponent
+    min_top: float = 0.02  # ln-loss ratio at the largest shared budget
+    level: float = 0.05  # effects: each of offset, slope, top tested at level / 3; equivalence: TOST at level
+    lof_level: float = 0.01  # the line's lack of fit, below which the difference is not a line in ln C
+    ci: float = 0.95  # level of the intervals shown
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -162,6 +175,7 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     fit: FitConfig = field(default_factory=FitConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
 
 def register_configs() -> None:
@@ -315,6 +329,13 @@ def validate(cfg: Config) -> None:
     _fraction("fit.min_r2", f.min_r2, closed=True)
     _positive("fit.max_rel_residual", f.max_rel_residual)
     _positive("fit.max_holdout_error", f.max_holdout_error)
+
+    c = cfg.compare
+    for name in ("min_offset", "min_slope", "min_top"):
+        _positive(f"compare.{name}", getattr(c, name))
+    for name in ("level", "lof_level", "ci"):
+        if not 0 < getattr(c, name) < 1:
+            raise ConfigError(f"compare.{name}: must be in (0, 1), got {getattr(c, name)!r}")
 
 
 def check_overrides(argv: list[str], config_dir: Path) -> None:
