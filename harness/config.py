@@ -14,6 +14,7 @@ from pathlib import Path
 
 TOKENIZERS = ("bpe", "bytes", "pretrained")
 DESIGNS = ("grid", "isoflop", "paired")
+REPLICATE_RULES = ("all", "near_optimum")
 SCHEDULES = ("cosine", "wsd")
 LR_RULES = ("constant", "inverse_width")
 DEVICES = ("auto", "cpu", "cuda")
@@ -121,6 +122,15 @@ class SweepConfig:
     min_tokens_per_param: float = 0.0
     max_tokens_per_param: float = 0.0
     branches: bool = False  # one constant-LR main run per size; each budget is a WSD cooldown branch of it
+    # Replicate seeds: the runs `replicate` chooses are trained again with train.seed = each of these
+    # (run names get -s<seed>), so the sweep measures run-to-run noise.
+    seeds: list[int] = field(default_factory=list)
+    replicate: str = "near_optimum"  # all | near_optimum (see harness.plan.replicated)
+    # near_optimum: at each of replicate_budgets (empty: every budget), the replicate_sizes sizes whose
+    # tokens per parameter (total) are nearest, in log, to replicate_tokens_per_param (a prior optimum)
+    replicate_budgets: list[float] = field(default_factory=list)
+    replicate_sizes: int = 2
+    replicate_tokens_per_param: float = 20.0
     shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
     num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
     stage: str = "all"  # all | train | fit
@@ -313,6 +323,7 @@ def validate(cfg: Config) -> None:
             f"sweep.max_tokens_per_param: {s.max_tokens_per_param} is below "
             f"sweep.min_tokens_per_param={s.min_tokens_per_param}"
         )
+    _check_seeds(s, t.seed, budgets, key)
     _positive("sweep.num_shards", s.num_shards)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
@@ -336,6 +347,22 @@ def validate(cfg: Config) -> None:
     for name in ("level", "lof_level", "ci"):
         if not 0 < getattr(c, name) < 1:
             raise ConfigError(f"compare.{name}: must be in (0, 1), got {getattr(c, name)!r}")
+
+
+def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:
+    """Replicate seeds distinct and other than train.seed; the near_optimum rule's settings usable."""
+    if len(set(s.seeds)) != len(s.seeds):
+        raise ConfigError(f"sweep.seeds: duplicate seeds in {list(s.seeds)}; each seed once")
+    if seed in s.seeds:
+        raise ConfigError(f"sweep.seeds: {list(s.seeds)} repeats train.seed={seed}; give other seeds")
+    _choice("sweep.replicate", s.replicate, REPLICATE_RULES)
+    _positive("sweep.replicate_sizes", s.replicate_sizes)
+    _positive("sweep.replicate_tokens_per_param", s.replicate_tokens_per_param)
+    for i, b in enumerate(s.replicate_budgets):
+        if not any(math.isclose(b, x) for x in budgets):
+            raise ConfigError(
+                f"sweep.replicate_budgets[{i}]: {b:g} is not one of {key}: {[float(x) for x in budgets]}"
+            )
 
 
 def check_overrides(argv: list[str], config_dir: Path) -> None:

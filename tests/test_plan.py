@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from harness.config import ConfigError
@@ -73,3 +75,74 @@ def test_isoflop_window_bounds_are_checked() -> None:
     cfg = compose_config("sweep.min_tokens_per_param=2", "sweep.max_tokens_per_param=1")
     with pytest.raises(ConfigError, match=r"^sweep.max_tokens_per_param: 1.0 is below"):
         check_config(cfg)
+
+
+def test_seeds_replicate_every_run_under_their_own_ids_and_names() -> None:
+    base = _plan()
+    runs = _plan("sweep.seeds=[1,2]", "sweep.replicate=all")
+    assert runs[: len(base)] == base  # the default seed's runs keep their ids and names
+    assert all(r.train.seed == 0 and "-s" not in r.name for r in base)
+    for seed in (1, 2):
+        copies = [r for r in runs if r.train.seed == seed]
+        assert [(r.shape, r.steps, r.peak_lr, r.warmup_steps) for r in copies] == [
+            (r.shape, r.steps, r.peak_lr, r.warmup_steps) for r in base
+        ]
+        assert all(r.name.endswith(f"-s{seed}") and r.planned_row()["seed"] == seed for r in copies)
+    assert len({r.run_id for r in runs}) == len({r.name for r in runs}) == 27
+
+
+def test_near_optimum_replicates_the_sizes_nearest_the_prior_ratio_at_the_chosen_budgets() -> None:
+    overrides = ("sweep.design=isoflop", "sweep.flops=[1e10,4e10]", "sweep.widths=[16,32,48,64]")
+    base = _plan(*overrides)
+    runs = _plan(
+        *overrides, "sweep.seeds=[5]", "sweep.replicate_budgets=[4e10]", "sweep.replicate_tokens_per_param=20"
+    )
+    copies = runs[len(base) :]
+    at = sorted(
+        (r for r in base if r.budget == 4e10), key=lambda r: abs(math.log(r.tokens / r.params.total / 20))
+    )
+    assert len(at) >= 3
+    assert {(r.shape.width, r.budget) for r in copies} == {(r.shape.width, 4e10) for r in at[:2]}
+    assert all(r.train.seed == 5 for r in copies)
+    one = _plan(*overrides, "sweep.seeds=[5]", "sweep.replicate_sizes=1")
+    assert len(one) - len(base) == 2  # one size at each of the two budgets
+
+
+def test_replicated_branches_fork_from_a_main_run_of_their_own_seed_with_the_same_warmup() -> None:
+    overrides = (
+        "sweep.branches=true",
+        "train.schedule=wsd",
+        "sweep.widths=[16]",
+        "sweep.tokens=[16384,65536]",
+    )
+    base = _plan(*overrides)
+    runs = _plan(
+        *overrides, "sweep.seeds=[3]", "sweep.replicate_budgets=[65536]", "sweep.replicate_tokens_per_param=1"
+    )
+    (copy,) = runs[len(base) :]
+    (original,) = [r for r in base if r.budget == 65536]
+    assert copy.parent.train.seed == 3 and copy.parent.run_id != original.parent.run_id
+    assert (copy.steps, copy.fork_step, copy.warmup_steps) == (
+        original.steps,
+        original.fork_step,
+        original.warmup_steps,
+    )
+    assert copy.parent.forks == (copy.fork_step,)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["sweep.seeds=[1,1]"], r"^sweep.seeds: duplicate seeds"),
+        (["sweep.seeds=[0,1]"], r"^sweep.seeds: \[0, 1\] repeats train.seed=0"),
+        (["sweep.replicate=some"], r"^sweep.replicate: unknown value 'some'; allowed: all, near_optimum"),
+        (["sweep.replicate_sizes=0"], r"^sweep.replicate_sizes: must be > 0"),
+        (
+            ["sweep.replicate_budgets=[12345]"],
+            r"^sweep.replicate_budgets\[0\]: 12345 is not one of sweep.tokens",
+        ),
+    ],
+)
+def test_bad_seed_settings_are_one_line_errors(overrides: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        check_config(compose_config("sweep=smoke", *overrides))
