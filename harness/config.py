@@ -48,6 +48,10 @@ class SyntheticConfig:
     zipf_exponent: float = 1.2
     branching: int = 2  # successors per token in each skill's chain
     concentration: float = 1.0  # Dirichlet concentration of each token's successor probabilities
+    # A copy skill (off at 0): this share of sequences is a random block of copy_period tokens
+    # repeated; predicting it is one rule (attend copy_period - 1 tokens back) rather than a table
+    copy_frac: float = 0.0
+    copy_period: int = 16
 
 
 @dataclass
@@ -178,6 +182,20 @@ class CompareConfig:
 
 
 @dataclass
+class AbilitiesConfig:
+    """Rules that call an ability abrupt (harness.report.abilities), fixed before the runs: the
+    exact match's 10-90% rise along the compute frontier is narrower than max_width decades (upper end
+    of its interval) and narrower than the log-prob's own prediction (bootstrap, Bonferroni over every
+    ability and answer length tested), with its midpoint inside the compute range."""
+
+    max_width: float = 0.5  # decades of compute
+    level: float = 0.05  # family-wise error of 'sharper than the log-prob predicts'
+    bootstrap: int = 200  # resamples of prompts and seeds for the widths' intervals
+    ci: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -186,6 +204,7 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    abilities: AbilitiesConfig = field(default_factory=AbilitiesConfig)
 
 
 def register_configs() -> None:
@@ -233,6 +252,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"data.synthetic.branching: must be in [1, data.vocab_size={d.vocab_size}], "
             f"got {d.synthetic.branching}"
+        )
+    _fraction("data.synthetic.copy_frac", d.synthetic.copy_frac)
+    if d.synthetic.copy_frac and not 2 <= d.synthetic.copy_period < d.seq_len // 2:
+        raise ConfigError(
+            f"data.synthetic.copy_period: must be in [2, data.seq_len / 2 = {d.seq_len // 2}) so that a "
+            f"sequence repeats its block, got {d.synthetic.copy_period}"
         )
     _fraction("data.val_fraction", d.val_fraction)
     _fraction("data.noise_fraction", d.noise_fraction)
@@ -340,6 +365,13 @@ def validate(cfg: Config) -> None:
     _fraction("fit.min_r2", f.min_r2, closed=True)
     _positive("fit.max_rel_residual", f.max_rel_residual)
     _positive("fit.max_holdout_error", f.max_holdout_error)
+
+    a = cfg.abilities
+    _positive("abilities.max_width", a.max_width)
+    _positive("abilities.bootstrap", a.bootstrap)
+    for name in ("level", "ci"):
+        if not 0 < getattr(a, name) < 1:
+            raise ConfigError(f"abilities.{name}: must be in (0, 1), got {getattr(a, name)!r}")
 
     c = cfg.compare
     for name in ("min_offset", "min_slope", "min_top"):

@@ -104,8 +104,8 @@ def read_input(
 
 
 def run(cfg: FitCLIConfig) -> int:
-    from harness.abilities import read_scores
     from harness.report import analyse, build_observations, summary_text
+    from harness.report.abilities import read_scores
 
     try:
         if not cfg.input:

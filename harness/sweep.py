@@ -94,9 +94,9 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
 
 def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> None:
     """Fit the finished runs and write the report; a sweep too small to fit says why and goes on."""
-    from harness.abilities import read_scores
     from harness.fit import FitError
     from harness.report import analyse, summary_text
+    from harness.report.abilities import read_scores
 
     curves = store.read_curves(sweep_dir, rows)
     abilities = read_scores(sweep_dir, rows)

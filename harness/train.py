@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from harness import store
-from harness.abilities import ScoreLog, eval_metrics, group_scores
 from harness.config import TrainConfig
 from harness.data import Questions, TokenSource, epochs_over
 from harness.flops import mfu, peak_flops
 from harness.models.build import build_model
 from harness.plan import RunSpec
 from harness.schedule import lr_at
+from harness.scoring import ScoreLog, eval_metrics, group_scores, score_tasks, task_metrics
 from harness.tracking import RunLogger
 
 
@@ -155,6 +155,8 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     step_fn = torch.compile(model) if dev.compile else model
     val = tuple(_to_device(a, dev) for a in source.val_set())
     questions = source.val_questions
+    tasks = source.val_tasks  # multi-token tasks on prompts of their own, scored at each eval too
+    task_set = None if tasks is None else tuple(_to_device(a, dev) for a in (tasks.x, tasks.y))
     diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
     evals = eval_steps(spec.steps, t.evals)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
@@ -169,7 +171,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     elif (run_path / store.METRICS).exists():
         (run_path / store.METRICS).unlink()
 
-    ability_log = ScoreLog(run_path / store.ABILITIES, questions, keep_until=start)
+    ability_log = ScoreLog(run_path / store.ABILITIES, questions, keep_until=start, tasks=tasks)
     loss_sum = torch.zeros((), device=dev.torch)
     n_since, t_since = 0, time.perf_counter()
     t0 = time.perf_counter()
@@ -216,8 +218,13 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
             if util is not None:
                 row["perf/mfu"] = util
             row.update(eval_metrics(scores, questions.names))
+            task_scores = None
+            if tasks is not None:
+                answered = evaluate(model, task_set, dev, tasks.questions)
+                task_scores = score_tasks(tasks, answered.answer_logp, answered.answer_correct)
+                row.update(task_metrics(tasks, task_scores))
             store.append_metrics(run_path, row)
-            ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores)
+            ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores, task_scores)
             logger.log(row, step=done)
             loss_sum.zero_()
             n_since, t_since = 0, time.perf_counter()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.config import ConfigError, DataConfig
-from harness.data.source import Questions, TokenSource, epochs_over
+from harness.data.source import Questions, Tasks, TokenSource, epochs_over
 
 
 def _synthetic(cfg: DataConfig) -> TokenSource:
@@ -47,4 +47,4 @@ def make_source(cfg: DataConfig) -> TokenSource:
     return SOURCES[cfg.source](cfg)
 
 
-__all__ = ["SOURCES", "Questions", "TokenSource", "epochs_over", "make_source"]
+__all__ = ["SOURCES", "Questions", "Tasks", "TokenSource", "epochs_over", "make_source"]

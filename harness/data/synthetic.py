@@ -16,61 +16,103 @@ import numpy as np
 from scipy.special import logsumexp
 
 from harness.config import DataConfig, SyntheticConfig
-from harness.data.source import Questions, add_noise, quality_settings
+from harness.data.source import Questions, Tasks, add_noise, quality_settings
 from harness.hashing import stable_hash
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
 ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
+TASK_RANKS = (0, 1, 2, 4, 7, 12, 20, 33)  # chain skills given multi-token tasks, by frequency rank
+TASK_PROMPTS = 32  # prompts per task
+TASK_PROMPT_LEN = 40  # tokens of context before the answer (at most seq_len - TASK_ANSWER_LEN + 1)
+TASK_ANSWER_LEN = 8  # answer tokens; exact match is scored for its first 1, 2, 4 and 8
+TASK_SKILL_POSTERIOR = 0.99  # a prompt leaves the Bayes-optimal predictor this sure of its skill
 
 
 @dataclass(frozen=True)
 class SkillMixture:
-    """The generative process: skill k ~ Zipf, x_0 ~ Uniform(V), x_{t+1} ~ chain_k(x_t).
+    """The generative process: skill k ~ Zipf, x_0 ~ Uniform(V), x_{t+1} ~ chain_k(x_t); and, when
+    copy_p > 0, a copy skill (index K): a uniform random block of copy_period tokens, repeated.
 
     succ[k, a] lists the `branching` tokens that may follow a under skill k, prob[k, a] their
-    probabilities; skill_p[k] is the skill's frequency.
+    probabilities; skill_p[k] is the chain skill's frequency (they sum to 1 - copy_p).
     """
 
     skill_p: np.ndarray  # [K]
     succ: np.ndarray  # [K, V, b] int
     prob: np.ndarray  # [K, V, b] float
+    copy_p: float = 0.0
+    copy_period: int = 0
 
     @classmethod
     def create(cls, cfg: SyntheticConfig, vocab_size: int, seed: int) -> SkillMixture:
         rng = np.random.default_rng([seed, 0])
         k, v, b = cfg.n_skills, vocab_size, cfg.branching
         skill_p = np.arange(1, k + 1, dtype=np.float64) ** -cfg.zipf_exponent
-        skill_p /= skill_p.sum()
+        skill_p *= (1 - cfg.copy_frac) / skill_p.sum()
         # b distinct successors per (skill, token): the first b of a random permutation of V
         succ = np.argpartition(rng.random((k, v, v), dtype=np.float32), b - 1, axis=-1)[..., :b]
         prob = rng.dirichlet(np.full(b, cfg.concentration), size=(k, v))
-        return cls(skill_p=skill_p, succ=succ.astype(np.int64), prob=prob)
+        period = cfg.copy_period if cfg.copy_frac else 0
+        return cls(skill_p, succ.astype(np.int64), prob, copy_p=cfg.copy_frac, copy_period=period)
 
     @property
     def vocab_size(self) -> int:
         return self.succ.shape[1]
 
+    @property
+    def n_chains(self) -> int:
+        return len(self.skill_p)
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """Every skill's share of the sequences: the chains, then the copy skill when there is one."""
+        return np.append(self.skill_p, self.copy_p) if self.copy_p else self.skill_p
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"skill {i}" for i in range(self.n_chains)) + (("copy",) if self.copy_p else ())
+
+    @functools.cached_property
+    def top(self) -> np.ndarray:
+        """[K, V] each chain's most likely successor of each token."""
+        return np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]
+
     def sample(self, n: int, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n sequences of `length` tokens and the skill of each."""
-        skills = rng.choice(len(self.skill_p), size=n, p=self.skill_p)
+        p = self.frequency
+        skills = rng.choice(len(p), size=n, p=p)
+        return self.sample_skills(skills, length, rng), skills
+
+    def sample_skills(self, skills: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+        """One sequence of `length` tokens from each given skill."""
+        n = len(skills)
+        chain = np.where(skills < self.n_chains, skills, 0)  # copy rows are overwritten below
         seq = np.empty((n, length), dtype=np.int64)
         seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
         cum = np.cumsum(self.prob, axis=-1)
         u = rng.random((n, length - 1))
         for t in range(length - 1):
-            c = cum[skills, seq[:, t]]  # [n, b]
+            c = cum[chain, seq[:, t]]  # [n, b]
             j = np.minimum((u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
-            seq[:, t + 1] = self.succ[skills, seq[:, t], j]
-        return seq, skills
+            seq[:, t + 1] = self.succ[chain, seq[:, t], j]
+        copy = skills >= self.n_chains
+        if copy.any():  # drawn last, so that a mixture without copying samples exactly as before
+            block = rng.integers(0, self.vocab_size, size=(int(copy.sum()), self.copy_period))
+            seq[copy] = np.tile(block, -(-length // self.copy_period))[:, :length]
+        return seq
 
     def _filter(self, seq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Forward filtering: for t = 0..L-2, the unnormalised log posterior over skills given
-        x_0..x_t and log p_k(x_t -> x_{t+1}), both [n, K]."""
-        log_w = np.broadcast_to(np.log(self.skill_p), (seq.shape[0], len(self.skill_p))).copy()
+        x_0..x_t and log p_k(x_t -> x_{t+1}), both [n, K (+1 with the copy skill)]."""
+        log_w = np.broadcast_to(np.log(self.frequency), (seq.shape[0], len(self.frequency))).copy()
         for t in range(seq.shape[1] - 1):
             a, nxt = seq[:, t], seq[:, t + 1]
             hit = self.succ[:, a, :] == nxt[None, :, None]  # [K, n, b]
             q = (self.prob[:, a, :] * hit).sum(-1).T  # [n, K]: p_k(a -> nxt)
+            if self.copy_p:
+                P = self.copy_period
+                same = nxt == seq[:, t + 1 - P] if t + 1 >= P else None
+                q = np.column_stack([q, np.full(len(a), 1 / self.vocab_size) if same is None else same * 1.0])
             with np.errstate(divide="ignore"):
                 log_q = np.log(q)
             yield log_w, log_q
@@ -86,45 +128,107 @@ class SkillMixture:
             out[:, t] = logsumexp(log_w + log_q, axis=1) - logsumexp(log_w, axis=1)
         return out
 
+    def posterior(self, seq: np.ndarray) -> np.ndarray:
+        """[n, K (+1)] the posterior over skills after the whole sequence."""
+        log_w = np.log(self.frequency)[None, :].repeat(len(seq), 0)
+        for before, log_q in self._filter(seq):
+            log_w = before + log_q
+        return np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
+
     def questions(self, seq: np.ndarray, skills: np.ndarray, min_prob: float = ANSWER_MIN_PROB) -> Questions:
         """One question per position whose answer needs the skill, grouped by the sequence's skill.
 
-        The answer is the true skill's most likely successor of x_t. It is asked where the
-        Bayes-optimal predictor (which must infer the skill from x_0..x_t) ranks that token first with
-        probability >= min_prob, so an ideal model answers every question, and where the answer is not
-        the most likely successor of x_t in the whole mixture, so bigram statistics alone answer none:
-        accuracy measures whether a model has learned the skill (the most frequent skill, which
-        decides the mixture's bigrams, may get no questions).
+        The answer is the true skill's most likely successor of x_t (the copy skill: the token one
+        period back). It is asked where the Bayes-optimal predictor (which must infer the skill from
+        x_0..x_t) ranks that token first with probability >= min_prob, so an ideal model answers every
+        question, and where the answer is not the most likely successor of x_t in the whole mixture, so
+        bigram statistics alone answer none: accuracy measures whether a model has learned the skill
+        (the most frequent skill, which decides the mixture's bigrams, may get no questions).
         """
         k, v, _ = self.succ.shape
         dense = np.zeros((k, v, v))  # dense[k, a, b] = p_k(a -> b)
         np.put_along_axis(dense, self.succ, self.prob, axis=-1)
-        top = np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]  # [K, V]
         bigram_top = np.einsum("k,kab->ab", self.skill_p, dense).argmax(-1)  # [V]
-        asked = np.zeros((seq.shape[0], seq.shape[1] - 1), dtype=bool)
+        chain = np.where(skills < k, skills, 0)
+        answers = np.empty((seq.shape[0], seq.shape[1] - 1), dtype=np.int64)
+        asked = np.zeros(answers.shape, dtype=bool)
         for t, (log_w, _) in enumerate(self._filter(seq)):
             w = np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
             a = seq[:, t]
             pred = np.empty((len(a), v))  # the Bayes-optimal next-token distribution
             for tok in np.unique(a):
                 rows = a == tok
-                pred[rows] = w[rows] @ dense[:, tok, :]
-            answer = top[skills, a]
+                pred[rows] = w[rows, :k] @ dense[:, tok, :]
+            answer = self.top[chain, a]
+            if self.copy_p:
+                P = self.copy_period
+                back = seq[:, t + 1 - P] if t + 1 >= P else None
+                pred += w[:, k:] * (np.eye(v)[back] if back is not None else 1 / v)
+                answer = np.where(skills == k, back if back is not None else -1, answer)
+            answers[:, t] = answer
             asked[:, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & (answer != bigram_top[a])
         pos = np.flatnonzero(asked)
+        group = np.repeat(skills, asked.shape[1])[pos]
+        current = seq[:, :-1].ravel()[pos]
         return Questions(
             pos=pos,
-            answer=top[skills[:, None], seq[:, :-1]].ravel()[pos],
-            group=np.repeat(skills, asked.shape[1])[pos],
-            item=seq[:, :-1].ravel()[pos],  # the current token: the chain state asked about
-            names=tuple(f"skill {i}" for i in range(k)),
+            answer=answers.ravel()[pos],
+            group=group,
+            # an item: the chain state asked about (the copy skill: the token to copy)
+            item=np.where(group == k, answers.ravel()[pos], current),
+            names=self.names,
             description=(
-                "each skill is asked for its chain's most likely next token where the Bayes-optimal "
-                f"predictor, inferring the skill from the context, ranks it first with p >= {min_prob} "
-                "and the mixture's bigram statistics would predict another token (an item: the current "
-                "token, i.e. the chain state asked about)"
+                "each skill is asked for its chain's most likely next token (the copy skill: the token "
+                f"one period back) where the Bayes-optimal predictor, inferring the skill from the "
+                f"context, ranks it first with p >= {min_prob} and the mixture's bigram statistics would "
+                "predict another token (an item: the current token, i.e. the chain state asked about; "
+                "for copying, the token to copy)"
             ),
-            frequency=self.skill_p,
+            frequency=self.frequency,
+        )
+
+    def tasks(self, ranks: tuple[int, ...], prompts: int, prompt_len: int, answer_len: int, rng) -> Tasks:
+        """Multi-token tasks: for each chain skill of `ranks` (0: the most frequent) and the copy skill,
+        `prompts` prompts of prompt_len tokens after which the Bayes-optimal predictor is sure of the
+        skill (posterior >= TASK_SKILL_POSTERIOR), each asking for the skill's most likely path of
+        answer_len tokens (its chain's top successor at every step; copying: the block's continuation).
+        """
+        chosen = np.array([r for r in ranks if r < self.n_chains] + ([self.n_chains] if self.copy_p else []))
+        length = prompt_len + answer_len
+        found = [np.empty((0, length), dtype=np.int64) for _ in chosen]
+        for _ in range(20):  # rejection sampling, all skills at once; a rare skill is identified quickly
+            short = [g for g in range(len(chosen)) if len(found[g]) < prompts]
+            if not short:
+                break
+            skills = np.repeat(chosen[short], 2 * prompts)
+            cand = self.sample_skills(skills, length, rng)
+            post = self.posterior(cand[:, :prompt_len])[np.arange(len(skills)), skills]
+            sure = post >= TASK_SKILL_POSTERIOR
+            for g in short:
+                found[g] = np.concatenate([found[g], cand[sure & (skills == chosen[g])]])[:prompts]
+        seqs, groups = [], []
+        for g, skill in enumerate(chosen):
+            if skill < self.n_chains:  # the answer: the chain's greedy path from the prompt's last token
+                for t in range(prompt_len, length):
+                    found[g][:, t] = self.top[skill, found[g][:, t - 1]]
+            seqs.append(found[g])
+            groups.append(np.full(len(found[g]), g))
+        seq = np.concatenate(seqs)
+        frequency = self.frequency[chosen]
+        return Tasks(
+            x=seq[:, :-1],
+            y=seq[:, 1:],
+            group=np.concatenate(groups),
+            names=tuple(self.names[s] for s in chosen),
+            answer_len=answer_len,
+            bayes_logp=self.token_logprobs(seq)[:, -answer_len:],
+            vocab_size=self.vocab_size,
+            description=(
+                f"{prompts} prompts per skill, each {prompt_len} tokens of the skill after which the "
+                f"Bayes-optimal predictor is sure of it (posterior >= {TASK_SKILL_POSTERIOR}), asking for "
+                f"the skill's most likely path of {answer_len} tokens (copying: the block's continuation)"
+            ),
+            frequency=frequency,
         )
 
 
@@ -148,7 +252,8 @@ class SyntheticSource:
                 "seq_len": self.seq_len,
                 "val_tokens": self.cfg.val_tokens,
                 "seed": self.cfg.seed,
-                **vars(self.cfg.synthetic),
+                **{k: v for k, v in vars(self.cfg.synthetic).items() if not k.startswith("copy_")},
+                **copy_settings(self.cfg.synthetic),
                 **quality_settings(self.cfg),
             },
             12,
@@ -198,3 +303,14 @@ class SyntheticSource:
     @functools.cached_property
     def val_questions(self) -> Questions:
         return self.mixture.questions(self._val_seq, self._val_skills)
+
+    @functools.cached_property
+    def val_tasks(self) -> Tasks:
+        prompt_len = min(TASK_PROMPT_LEN, self.seq_len - TASK_ANSWER_LEN + 1)
+        rng = np.random.default_rng([self.cfg.seed, 4])
+        return self.mixture.tasks(TASK_RANKS, TASK_PROMPTS, prompt_len, TASK_ANSWER_LEN, rng)
+
+
+def copy_settings(cfg: SyntheticConfig) -> dict:
+    """The copy skill's settings when it is on (a mixture without it keeps its fingerprint)."""
+    return {"copy_frac": cfg.copy_frac, "copy_period": cfg.copy_period} if cfg.copy_frac else {}
