@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 
 from harness.config import DataConfig, SyntheticConfig
 from harness.data.source import Questions, add_noise, quality_settings
+from harness.data.validation import MIN_PER_STRATUM, ValWeights, frequency_strata, val_loss_with_se
 from harness.hashing import stable_hash
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
@@ -50,9 +51,12 @@ class SkillMixture:
     def vocab_size(self) -> int:
         return self.succ.shape[1]
 
-    def sample(self, n: int, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """n sequences of `length` tokens and the skill of each."""
-        skills = rng.choice(len(self.skill_p), size=n, p=self.skill_p)
+    def sample(
+        self, n: int, length: int, rng: np.random.Generator, skills: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """n sequences of `length` tokens and the skill of each (drawn by frequency unless given)."""
+        if skills is None:
+            skills = rng.choice(len(self.skill_p), size=n, p=self.skill_p)
         seq = np.empty((n, length), dtype=np.int64)
         seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
         cum = np.cumsum(self.prob, axis=-1)
@@ -128,6 +132,25 @@ class SkillMixture:
         )
 
 
+def stratified_val_set(
+    mixture: SkillMixture, n: int, length: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, ValWeights]:
+    """About n validation sequences stratified by skill (`frequency_strata`): each stratum's sequences
+    are drawn from its skills by frequency, and weighted so that the strata count by their exact
+    frequencies. Returns (sequences [n', length], their skills, their weights)."""
+    rng = np.random.default_rng([seed, 1])
+    stratum_of, counts = frequency_strata(mixture.skill_p, max(MIN_PER_STRATUM, n))
+    skills = np.concatenate(
+        [
+            rng.choice(members, size=c, p=mixture.skill_p[members] / mixture.skill_p[members].sum())
+            for members, c in ((np.flatnonzero(stratum_of == j), c) for j, c in enumerate(counts))
+        ]
+    )
+    seq, _ = mixture.sample(len(skills), length, rng, skills=skills)
+    stratum_weight = np.bincount(stratum_of, weights=mixture.skill_p)
+    return seq, skills, ValWeights.from_strata(stratum_of[skills], stratum_weight)
+
+
 @dataclass(eq=False)
 class SyntheticSource:
     """A Zipf mixture of sparse Markov-chain skills; each sequence is one skill's chain."""
@@ -147,21 +170,26 @@ class SyntheticSource:
                 "vocab": self.vocab_size,
                 "seq_len": self.seq_len,
                 "val_tokens": self.cfg.val_tokens,
+                "val_layout": "stratified",
                 "seed": self.cfg.seed,
                 **vars(self.cfg.synthetic),
                 **quality_settings(self.cfg),
             },
             12,
         )
-        n_val = max(1, -(-self.cfg.val_tokens // self.seq_len))
-        seq, skills = self.mixture.sample(n_val, self.seq_len + 1, np.random.default_rng([self.cfg.seed, 1]))
+        seq, skills, self.val_weights = stratified_val_set(
+            self.mixture, -(-self.cfg.val_tokens // self.seq_len), self.seq_len + 1, self.cfg.seed
+        )
         self._val = (seq[:, :-1], seq[:, 1:])
         self._val_seq, self._val_skills = seq, skills
-        self.bayes_loss = float(-self.mixture.token_logprobs(seq).mean())
+        bayes, bayes_se = val_loss_with_se(-self.mixture.token_logprobs(seq).mean(1), self.val_weights)
+        self.bayes_loss = bayes
         self.info = {
-            "bayes_loss": self.bayes_loss,
-            "val_sequences": n_val,
-            "val_tokens": n_val * self.seq_len,
+            "bayes_loss": bayes,
+            "bayes_loss_se": bayes_se,
+            "val_sequences": len(seq),
+            "val_tokens": len(seq) * self.seq_len,
+            "val_strata": int(self.val_weights.stratum.max()) + 1,
             **quality_settings(self.cfg),
         }
         # max_unique_tokens: the stream is cut to its first n sequences, which then repeat in order
