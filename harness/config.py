@@ -34,7 +34,8 @@ class ModelConfig:
     """Architecture family and the depth/head rule that turns the sweep's width dial into a shape."""
 
     family: str = "llama"  # llama | gpt2 | neox (HF transformers causal LMs, random init) | lstm
-    aspect: int = 32  # width per layer: depth = max(1, round(width / aspect))
+    aspect: int = 32  # width per layer: depth = max(1, round(width / aspect)), unless depth is set
+    depth: int = 0  # every width gets this many layers (0: from aspect), so sizes grow without a jump
     head_dim: int = 16  # heads = width / head_dim; width must be a multiple of it
     ffn_mult: float = 4.0  # MLP hidden = ffn_mult * width (llama: 2/3 of it, rounded to 8, gated)
     tie_embeddings: bool = False  # tied input/output embedding (counted once)
@@ -89,7 +90,9 @@ class TrainConfig:
     lr: float = 3e-3  # peak learning rate at lr_ref_width
     lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
     lr_ref_width: int = 64
-    batch_size: int = 16  # sequences per optimiser step
+    batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
+    min_steps: int = 0  # >0: a run that would train fewer steps halves its batch until it trains at least
+    # this many (or the batch is 1); WSD branches of a size share their main run's batch (see harness.plan)
     schedule: str = "cosine"  # cosine | wsd (warmup, stable, linear cooldown)
     final_lr_frac: float = 0.1  # lr at the end of decay, as a fraction of peak
     cooldown_frac: float = 0.2  # wsd: share of the run spent cooling down
@@ -237,6 +240,7 @@ def validate(cfg: Config) -> None:
     """Check every value a type cannot; raise ConfigError with one line naming the field."""
     m, d, t, s, lg, f = cfg.model, cfg.data, cfg.train, cfg.sweep, cfg.logger, cfg.fit
     _positive("model.aspect", m.aspect)
+    _positive("model.depth", m.depth, zero_ok=True)
     _positive("model.head_dim", m.head_dim)
     _positive("model.ffn_mult", m.ffn_mult)
 
@@ -286,6 +290,7 @@ def validate(cfg: Config) -> None:
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
     _positive("train.batch_size", t.batch_size)
+    _positive("train.min_steps", t.min_steps, zero_ok=True)
     _choice("train.schedule", t.schedule, SCHEDULES)
     _fraction("train.final_lr_frac", t.final_lr_frac, closed=True)
     _fraction("train.cooldown_frac", t.cooldown_frac, closed=True)

@@ -18,9 +18,10 @@ from harness.hashing import stable_hash
 from harness.models import ModelShape, ParamCounts, family, param_counts, shape_for_width
 from harness.schedule import cooldown_start, peak_lr, warmup_steps
 
-# TrainConfig fields that change how a run is executed or observed, not its numbers.
 # An IsoFLOP run must spend its budget to within this share in whole batches, else it is left out.
 ISOFLOP_TOLERANCE = 0.1
+Budget = tuple[float, int, int]  # a run of a size: (its design budget, batch size, steps)
+# TrainConfig fields that change how a run is executed or observed, not its numbers.
 NON_NUMERIC_TRAIN_FIELDS = ("device", "compile", "threads", "evals", "checkpoint_every", "precision")
 
 
@@ -93,6 +94,7 @@ class RunSpec:
             "flops_per_token": self.flops_per_token,
             "flops_per_token_6n": self.flops_per_token_6n,
             "peak_lr": self.peak_lr,
+            "batch_size": self.batch_size,
             "steps": self.steps,
             "seed": self.train.seed,
         }
@@ -136,39 +138,54 @@ def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision:
     return runs
 
 
-def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[tuple[float, int]]:
-    """(budget, steps) of every run of this size; an isoflop budget it cannot spend within
-    ISOFLOP_TOLERANCE in whole batches, or outside the tokens-per-parameter window, is left out."""
-    s, t = cfg.sweep, cfg.train
-    tokens_per_step = t.batch_size * cfg.data.seq_len
+def batch_for(tokens: int, t: TrainConfig, seq_len: int) -> int:
+    """The batch of a run of `tokens` training tokens: train.batch_size, halved while the run would
+    train fewer than train.min_steps steps (down to 1 sequence). Small budgets then still take enough
+    optimizer steps to measure what a model can learn rather than how far it got in a few steps."""
+    batch = t.batch_size
+    while t.min_steps and batch > 1 and tokens // (batch * seq_len) < t.min_steps:
+        batch //= 2
+    return batch
+
+
+def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[Budget]:
+    """(budget, batch, steps) of every run of this size; an isoflop budget it cannot spend within
+    ISOFLOP_TOLERANCE in whole batches, or outside the tokens-per-parameter window, is left out.
+    With sweep.branches every budget of the size takes the smallest of their batches (one main run)."""
+    s, t, seq_len = cfg.sweep, cfg.train, cfg.data.seq_len
     fpt = flops.flops_per_token(shape, "full")
     if s.design == "grid":
-        pairs = [(float(b), int(b) // tokens_per_step) for b in s.tokens]
+        wanted = [(float(b), int(b)) for b in s.tokens]  # (budget, tokens it buys)
     elif s.design == "paired":  # each width trains on its own budget: tokens[i] goes with widths[i]
         b = s.tokens[s.widths.index(shape.width)]
-        pairs = [(float(b), int(b) // tokens_per_step)]
+        wanted = [(float(b), int(b))]
     else:
-        pairs = [(float(c), int(c / fpt) // tokens_per_step) for c in s.flops]
+        wanted = [(float(c), int(c / fpt)) for c in s.flops]
     kept = []
-    for budget, steps in pairs:
-        spent = steps * tokens_per_step * fpt
+    for budget, tokens in wanted:
+        batch = batch_for(tokens, t, seq_len)
+        steps = tokens // (batch * seq_len)
+        spent = steps * batch * seq_len * fpt
         if s.design == "isoflop" and abs(spent - budget) > ISOFLOP_TOLERANCE * budget:
             if shape == smallest:
                 raise ConfigError(
                     f"sweep.flops: budget {budget:.3g} FLOPs is too small for the smallest model "
-                    f"(width {shape.width} needs about {fpt * tokens_per_step / ISOFLOP_TOLERANCE:.3g} "
+                    f"(width {shape.width} needs about {fpt * batch * seq_len / ISOFLOP_TOLERANCE:.3g} "
                     "FLOPs to land within 10% of the budget in whole batches)"
                 )
             continue  # a larger model cannot spend this budget in whole batches: not part of it
-        tokens_per_param = steps * tokens_per_step / param_counts(shape).total
+        tokens_per_param = steps * batch * seq_len / param_counts(shape).total
         if s.design == "isoflop" and not _in_window(tokens_per_param, s):
             continue
-        kept.append((budget, steps))
-    return kept
+        kept.append((budget, tokens, batch))
+    batch = min((b for *_, b in kept), default=t.batch_size)
+    if s.branches:  # one main run per size: every budget trains at the smallest batch of them
+        kept = [(budget, tokens, batch) for budget, tokens, _ in kept]
+    return [(budget, b, tokens // (b * seq_len)) for budget, tokens, b in kept]
 
 
 def _plan_seed(
-    plans: dict[ModelShape, list[tuple[float, int]]],
+    plans: dict[ModelShape, list[Budget]],
     t: TrainConfig,
     data_fingerprint: str,
     precision: str,
@@ -192,7 +209,7 @@ def _plan_seed(
             shape=shape,
             params=param_counts(shape),
             steps=0,
-            batch_size=t.batch_size,
+            batch_size=kept[0][1],
             tokens=0,
             budget=0.0,
             peak_lr=peak_lr(shape.width, t),
@@ -206,10 +223,10 @@ def _plan_seed(
         if branches:
             runs += _branches(template, ident, kept, wanted)
             continue
-        tokens_per_step = t.batch_size * shape.seq_len
-        for budget, steps in wanted:
-            warmup = warmup_steps(template.params.total, steps, tokens_per_step, t)
-            runs.append(_resolve(template, ident, budget=budget, steps=steps, warmup=warmup))
+        for budget, batch, steps in wanted:
+            run = replace(template, batch_size=batch)
+            warmup = warmup_steps(run.params.total, steps, batch * shape.seq_len, t)
+            runs.append(_resolve(run, ident, budget=budget, steps=steps, warmup=warmup))
     return tuple(runs)
 
 
@@ -264,10 +281,9 @@ def _resolve(
     )
 
 
-def _branches(
-    template: RunSpec, ident: dict, budgets: list[tuple[float, int]], wanted: list[tuple[float, int]]
-) -> list[RunSpec]:
-    """One size's WSD cooldown branches, one per (budget, steps) of `wanted`, all forked from one main run.
+def _branches(template: RunSpec, ident: dict, budgets: list[Budget], wanted: list[Budget]) -> list[RunSpec]:
+    """One size's WSD cooldown branches, one per (budget, batch, steps) of `wanted` (one batch: the
+    template's), all forked from one main run.
 
     The main run warms up once, as long as the shortest of all the size's `budgets`' warmups (so every
     branch keeps its warmup share, and a replicate of some of them warms up as the original did), then
@@ -276,9 +292,9 @@ def _branches(
     """
     t = template.train
     tokens_per_step = template.batch_size * template.shape.seq_len
-    shortest, (longest_budget, longest) = min(n for _, n in budgets), max(wanted, key=lambda p: p[1])
+    shortest, (longest_budget, _, longest) = min(n for *_, n in budgets), max(wanted, key=lambda p: p[2])
     warmup = warmup_steps(template.params.total, shortest, tokens_per_step, t)
-    fork_of = {n: cooldown_start(n, t) for _, n in wanted}
+    fork_of = {n: cooldown_start(n, t) for *_, n in wanted}
     if cooldown_start(shortest, t) < warmup:
         raise ConfigError(
             f"train.cooldown_frac: a {t.cooldown_frac} cooldown of the {shortest}-step budget starts at "
@@ -295,7 +311,7 @@ def _branches(
     )
     return [
         _resolve(template, ident, budget=b, steps=n, warmup=warmup, parent=main, fork_step=fork_of[n])
-        for b, n in wanted
+        for b, _, n in wanted
     ]
 
 

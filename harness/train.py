@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from harness import store
 from harness.config import TrainConfig
-from harness.data import Questions, TokenSource, epochs_over
+from harness.data import Questions, TokenSource, ValWeights, epochs_over, val_loss_with_se
 from harness.flops import mfu, peak_flops
 from harness.models.build import build_model
 from harness.plan import RunSpec
@@ -68,7 +68,8 @@ def eval_steps(steps: int, evals: int) -> list[int]:
 class Evaluation:
     """One pass over the held-out set."""
 
-    loss: float  # mean next-token cross-entropy, nats/token
+    loss: float  # next-token cross-entropy, nats/token, weighted as the source's val_weights say
+    loss_se: float  # its standard error (harness.data.validation)
     answer_logp: np.ndarray  # [Q] log-probability the model gives each question's answer
     answer_correct: np.ndarray  # [Q] bool: the answer is the model's top-1 token
 
@@ -80,11 +81,14 @@ def evaluate(
     dev: Device,
     questions: Questions | None = None,
     chunk: int = 64,
+    *,
+    weights: ValWeights | None = None,
 ) -> Evaluation:
-    """Mean next-token cross-entropy (nats/token) on the fixed held-out set, and the model's answers
-    to `questions` read off the same log-probabilities (a gather and an argmax per chunk)."""
+    """Next-token cross-entropy (nats/token) on the fixed held-out set, each sequence weighted as
+    `weights` says (None: equally, `ValWeights.systematic`), with its standard error; and the model's
+    answers to `questions` read off the same log-probabilities (a gather and an argmax per chunk)."""
     model.eval()
-    total = torch.zeros((), device=dev.torch, dtype=torch.float64)
+    per_sequence = []
     x_all, y_all = val
     seq_len = y_all.shape[1]
     none = np.empty(0, dtype=np.int64)
@@ -97,14 +101,17 @@ def evaluate(
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.precision == "bf16"):
             logits = model(input_ids=x).logits
         logp = logits.float().log_softmax(-1).flatten(0, 1)
-        total -= logp.gather(1, y.reshape(-1, 1)).sum().double()
+        per_sequence.append(-logp.gather(1, y.reshape(-1, 1)).view(len(y), seq_len).double().mean(1))
         rows = logp[pos_t[bounds[k] : bounds[k + 1]] - i * seq_len]
         answer = answer_t[bounds[k] : bounds[k + 1]]
         answer_logp.append(rows.gather(1, answer[:, None])[:, 0])
         correct.append(rows.argmax(-1) == answer)
     model.train()
+    weights = weights or ValWeights.systematic(len(x_all))
+    loss, se = val_loss_with_se(torch.cat(per_sequence).cpu().numpy(), weights)
     return Evaluation(
-        loss=float(total) / y_all.numel(),
+        loss=loss,
+        loss_se=se,
         answer_logp=torch.cat(answer_logp).cpu().numpy(),
         answer_correct=torch.cat(correct).cpu().numpy(),
     )
@@ -175,7 +182,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
     loss_sum = torch.zeros((), device=dev.torch)
     n_since, t_since = 0, time.perf_counter()
     t0 = time.perf_counter()
-    status, diverged_step, train_loss, val_loss = "done", None, math.nan, math.nan
+    status, diverged_step, train_loss, val_loss, val_loss_se = "done", None, math.nan, math.nan, math.nan
     for step in range(start, spec.steps):
         lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
@@ -201,8 +208,8 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
         if done in evals:
             train_loss = float(loss_sum) / n_since
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
-            evaluation = evaluate(model, val, dev, questions)
-            val_loss = evaluation.loss
+            evaluation = evaluate(model, val, dev, questions, weights=source.val_weights)
+            val_loss, val_loss_se = evaluation.loss, evaluation.loss_se
             scores = group_scores(questions, evaluation.answer_logp, evaluation.answer_correct)
             row = {
                 "step": done,
@@ -211,6 +218,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
                 "flops_6n": done * tokens_per_step * spec.flops_per_token_6n,
                 "train/loss": train_loss,
                 "val/loss": val_loss,
+                "val/loss_se": val_loss_se,
                 "lr": lr,
                 "perf/tokens_per_s": tps,
             }
@@ -236,7 +244,7 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
             save_checkpoint(ckpt_path, model, opt, done, wall_before + time.perf_counter() - t0)
 
     wall = wall_before + time.perf_counter() - t0
-    return _result(spec, source, status, val_loss, train_loss, wall, diverged_step)
+    return _result(spec, source, status, val_loss, train_loss, wall, diverged_step, val_loss_se)
 
 
 def _result(
@@ -247,6 +255,7 @@ def _result(
     train_loss: float | None,
     wall: float,
     diverged_step: int | None,
+    val_loss_se: float | None = None,
 ) -> dict:
     """The result row; throughput counts the steps this run trained itself (a branch: its cooldown)."""
     steps_done = max(0, (diverged_step or spec.steps) - spec.fork_step)
@@ -255,6 +264,7 @@ def _result(
         **spec.planned_row(),
         "status": status,
         "val_loss": val_loss if status == "done" else None,
+        "val_loss_se": val_loss_se if status == "done" else None,
         "train_loss": train_loss if status == "done" else None,
         "epochs": epochs_over(source, spec.tokens),
         "wall_s": wall,

@@ -146,3 +146,31 @@ def test_replicated_branches_fork_from_a_main_run_of_their_own_seed_with_the_sam
 def test_bad_seed_settings_are_one_line_errors(overrides: list[str], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         check_config(compose_config("sweep=smoke", *overrides))
+
+
+def test_min_steps_halves_the_batch_of_short_runs_only() -> None:
+    runs = _plan("train.batch_size=16", "train.min_steps=20", "sweep.tokens=[16384,32768,65536]")
+    by_tokens = {r.budget: r for r in runs if r.shape.width == 16}
+    # 16384 tokens = 16 steps at 16 x 64: halved to 8 (32 steps); 32768 = 32 steps at 16 already
+    assert [(by_tokens[b].batch_size, by_tokens[b].steps) for b in (16384, 32768, 65536)] == [
+        (8, 32),
+        (16, 32),
+        (16, 64),
+    ]
+    assert all(r.steps >= 20 and r.tokens == r.steps * r.batch_size * 64 for r in runs)
+    assert {r.batch_size for r in _plan("sweep.tokens=[16384]")} == {16}  # min_steps=0: no rule
+
+
+def test_branches_of_a_size_share_the_batch_of_its_shortest_budget() -> None:
+    runs = _plan(
+        "sweep.branches=true", "train.schedule=wsd", "train.min_steps=20", "sweep.tokens=[16384,65536]"
+    )
+    assert {(r.batch_size, r.parent.batch_size) for r in runs} == {(8, 8)}
+    assert sorted({r.steps for r in runs}) == [32, 128]
+
+
+def test_a_fixed_depth_gives_every_width_the_same_layers() -> None:
+    runs = _plan("model.depth=3", "model.head_dim=8", "sweep.widths=[16,40,72]")
+    assert {r.shape.depth for r in runs} == {3}
+    assert {r.shape.width // r.shape.n_heads for r in runs} == {8}
+    assert {r.shape.depth for r in _plan("sweep.widths=[16,64]")} == {1, 2}  # depth 0: from aspect

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from harness.config import DataConfig
+from harness.data.validation import ValWeights
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class TokenSource(Protocol):
     bayes_loss: float | None  # exact irreducible val loss, nats/token, when the source knows it
     train_tokens: int | None  # distinct training tokens available (None: unlimited)
     info: dict  # facts recorded with the sweep (corpus size, python version, ...)
+    val_weights: ValWeights  # how the held-out sequences combine into the loss, and its strata
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Inputs and next-token targets, int64 arrays of shape [batch_size, seq_len]."""

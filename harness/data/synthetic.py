@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 
 from harness.config import DataConfig, SyntheticConfig
 from harness.data.source import Questions, Tasks, add_noise, quality_settings
+from harness.data.validation import MIN_PER_STRATUM, ValWeights, frequency_strata, val_loss_with_se
 from harness.hashing import stable_hash
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
@@ -77,10 +78,13 @@ class SkillMixture:
         """[K, V] each chain's most likely successor of each token."""
         return np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]
 
-    def sample(self, n: int, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """n sequences of `length` tokens and the skill of each."""
-        p = self.frequency
-        skills = rng.choice(len(p), size=n, p=p)
+    def sample(
+        self, n: int, length: int, rng: np.random.Generator, skills: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """n sequences of `length` tokens and the skill of each (drawn by frequency unless given)."""
+        if skills is None:
+            p = self.frequency
+            skills = rng.choice(len(p), size=n, p=p)
         return self.sample_skills(skills, length, rng), skills
 
     def sample_skills(self, skills: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -232,6 +236,26 @@ class SkillMixture:
         )
 
 
+def stratified_val_set(
+    mixture: SkillMixture, n: int, length: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, ValWeights]:
+    """About n validation sequences stratified by skill (`frequency_strata`): each stratum's sequences
+    are drawn from its skills by frequency, and weighted so that the strata count by their exact
+    frequencies (the copy skill, when there is one, is a skill like the others). Returns (sequences
+    [n', length], their skills, their weights)."""
+    rng = np.random.default_rng([seed, 1])
+    stratum_of, counts = frequency_strata(mixture.frequency, max(MIN_PER_STRATUM, n))
+    skills = np.concatenate(
+        [
+            rng.choice(members, size=c, p=mixture.frequency[members] / mixture.frequency[members].sum())
+            for members, c in ((np.flatnonzero(stratum_of == j), c) for j, c in enumerate(counts))
+        ]
+    )
+    seq, _ = mixture.sample(len(skills), length, rng, skills=skills)
+    stratum_weight = np.bincount(stratum_of, weights=mixture.frequency)
+    return seq, skills, ValWeights.from_strata(stratum_of[skills], stratum_weight)
+
+
 @dataclass(eq=False)
 class SyntheticSource:
     """A Zipf mixture of sparse Markov-chain skills; each sequence is one skill's chain."""
@@ -251,6 +275,7 @@ class SyntheticSource:
                 "vocab": self.vocab_size,
                 "seq_len": self.seq_len,
                 "val_tokens": self.cfg.val_tokens,
+                "val_layout": "stratified",
                 "seed": self.cfg.seed,
                 **{k: v for k, v in vars(self.cfg.synthetic).items() if not k.startswith("copy_")},
                 **copy_settings(self.cfg.synthetic),
@@ -258,15 +283,19 @@ class SyntheticSource:
             },
             12,
         )
-        n_val = max(1, -(-self.cfg.val_tokens // self.seq_len))
-        seq, skills = self.mixture.sample(n_val, self.seq_len + 1, np.random.default_rng([self.cfg.seed, 1]))
+        seq, skills, self.val_weights = stratified_val_set(
+            self.mixture, -(-self.cfg.val_tokens // self.seq_len), self.seq_len + 1, self.cfg.seed
+        )
         self._val = (seq[:, :-1], seq[:, 1:])
         self._val_seq, self._val_skills = seq, skills
-        self.bayes_loss = float(-self.mixture.token_logprobs(seq).mean())
+        bayes, bayes_se = val_loss_with_se(-self.mixture.token_logprobs(seq).mean(1), self.val_weights)
+        self.bayes_loss = bayes
         self.info = {
-            "bayes_loss": self.bayes_loss,
-            "val_sequences": n_val,
-            "val_tokens": n_val * self.seq_len,
+            "bayes_loss": bayes,
+            "bayes_loss_se": bayes_se,
+            "val_sequences": len(seq),
+            "val_tokens": len(seq) * self.seq_len,
+            "val_strata": int(self.val_weights.stratum.max()) + 1,
             **quality_settings(self.cfg),
         }
         # max_unique_tokens: the stream is cut to its first n sequences, which then repeat in order

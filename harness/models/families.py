@@ -185,13 +185,14 @@ def family(name: str) -> Family:
 
 
 def shape_for_width(width: int, model: ModelConfig, vocab_size: int, seq_len: int) -> ModelShape:
-    """The shape at one setting of the size dial: depth = max(1, round(width / aspect)), heads of
-    head_dim (none without attention), the family's hidden-width rule."""
+    """The shape at one setting of the size dial: depth = model.depth, or without it
+    max(1, round(width / aspect)); heads of head_dim (none without attention), the family's
+    hidden-width rule."""
     fam = family(model.family)
     base = ModelShape(
         family=model.family,
         width=width,
-        depth=max(1, round(width / model.aspect)),
+        depth=model.depth or max(1, round(width / model.aspect)),
         n_heads=width // model.head_dim if fam.attention else 0,
         ffn_hidden=0,
         vocab_size=vocab_size,
