@@ -109,7 +109,7 @@ def task_metrics(tasks: Tasks, scores: TaskScores) -> dict[str, float]:
     }
 
 
-def _bits(correct: np.ndarray) -> list[int]:
+def pack_bits(correct: np.ndarray) -> list[int]:
     """Each prompt's correct answer tokens as one integer (bit t: token t)."""
     return (correct.astype(np.int64) << np.arange(correct.shape[1])).sum(axis=1).tolist()
 
@@ -139,7 +139,7 @@ class ScoreLog:
         entry = {**at, "acc": scores.acc[asked].tolist(), "logp": scores.logp[asked].tolist()}
         if task_scores is not None:
             entry["tasks"] = {
-                "correct": _bits(task_scores.correct),
+                "correct": pack_bits(task_scores.correct),
                 "logp": np.round(task_scores.logp, LOGP_DIGITS).tolist(),
             }
         self.evals.append(entry)
