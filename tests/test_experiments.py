@@ -74,7 +74,8 @@ def test_ladder_experiments_share_one_reference_run_for_run() -> None:
 
 
 def test_unknown_experiment_or_variant_fails_in_one_line() -> None:
-    with pytest.raises(ConfigError, match="^experiment: unknown option 'archi'; allowed: architecture, cond"):
+    allowed = "allowed: abilities, architecture, cond"
+    with pytest.raises(ConfigError, match=f"^experiment: unknown option 'archi'; {allowed}"):
         check_overrides(["experiment=archi"], CONFIG_DIR)
     with pytest.raises(
         ConfigError, match="^experiment/architecture: unknown option 'gru'; allowed: llama, lstm"
@@ -111,6 +112,17 @@ def test_proportion_compares_allocations_around_the_measured_optimum() -> None:
     for v in ("model_only", "data_only"):  # both pass through the optimum at the middle budget ...
         r = sorted(s.tokens / s.params.total for s in plans[v])
         assert r[0] < 20 and 20 <= r[2] <= 80 and r[-1] > 80  # ... and leave it on either side
+
+
+def test_abilities_experiment_has_two_layers_everywhere_a_copy_skill_and_two_seeds_per_budget() -> None:
+    cfg = compose_config("experiment=abilities")
+    check_config(cfg)
+    specs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
+    assert {s.shape.depth for s in specs} == {2} and cfg.data.synthetic.copy_frac > 0
+    seeds: dict[float, set[int]] = {}
+    for s in specs:
+        seeds.setdefault(s.budget, set()).add(s.train.seed)
+    assert len(seeds) >= 5 and all(v == {0, 1} for v in seeds.values())
 
 
 def test_paired_design_trains_each_width_on_its_own_budget() -> None:

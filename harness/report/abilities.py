@@ -156,6 +156,25 @@ class AbilityReport:
         }  # fmt: skip
 
 
+def metric_widths(
+    x: np.ndarray, per_prompt: np.ndarray, pick: np.ndarray, weight: np.ndarray, ci: float
+) -> tuple[dict[str, Width], dict[str, np.ndarray]]:
+    """Each metric's logistic along x (per_prompt: runs x METRICS x prompts) and its bootstrap widths:
+    resample b takes prompts pick[b] and weighs each run as often as its seed was drawn (weight[b])."""
+    widths, boot = {}, {}
+    q = [(1 - ci) / 2, (1 + ci) / 2]
+    for k, metric in enumerate(METRICS):
+        y = per_prompt[:, k, :]
+        x0, s = fit_logistic(x, y.mean(axis=1)[None, :])
+        bx0, bs = fit_logistic(x, y[:, pick].mean(axis=2).T, weight)
+        boot[metric] = WIDTH_PER_S * bs
+        widths[metric] = Width(
+            float(WIDTH_PER_S * s[0]), tuple(np.quantile(boot[metric], q).tolist()),
+            float(x0[0]), tuple(np.quantile(bx0, q).tolist()),
+        )  # fmt: skip
+    return widths, boot
+
+
 def _within(w: Width, x: np.ndarray, rules: AbilitiesConfig) -> bool:
     """The width rule and the range rule."""
     return w.width_ci[1] < rules.max_width and x.min() <= w.mid_ci[0] and w.mid_ci[1] <= x.max()
@@ -195,18 +214,7 @@ def analyse_abilities(
                 [task_metrics(c[idx], lp[idx], bayes[idx], m, floor=floor, f=f) for c, lp in per_run]
             )
             curves[name, m] = per_prompt.mean(axis=2).T
-            widths, boot_w = {}, {}
-            for k, metric in enumerate(METRICS):
-                y = per_prompt[:, k, :].mean(axis=1)
-                yb = per_prompt[:, k, :][:, pick].mean(axis=2).T  # (B, n)
-                x0, s = fit_logistic(x, y[None, :])
-                bx0, bs = fit_logistic(x, yb, weight)  # a run weighs as often as its seed was drawn
-                boot_w[metric] = WIDTH_PER_S * bs
-                lo, hi = (1 - rules.ci) / 2, (1 + rules.ci) / 2
-                widths[metric] = Width(
-                    float(WIDTH_PER_S * s[0]), tuple(np.quantile(boot_w[metric], [lo, hi]).tolist()),
-                    float(x0[0]), tuple(np.quantile(bx0, [lo, hi]).tolist()),
-                )  # fmt: skip
+            widths, boot_w = metric_widths(x, per_prompt, pick, weight, rules.ci)
             sharper = float(np.mean(boot_w["exact"] < boot_w["predicted"]))
             freq = meta.get("frequency")
             out.append(
