@@ -136,6 +136,7 @@ def plot(c: Comparison, path: Path) -> None:
         ax_d.axhline(sgn * c.rules.min_offset, color="0.5", ls=":", lw=0.8)
     ax_d.set(xscale="log", xlabel="compute C (FLOPs)", ylabel=f"d = ln(L / L_{c.reference})",
              title=f"paired differences, {c.rules.ci:.0%} intervals; dotted: smallest offset")  # fmt: skip
-    ax_d.legend(fontsize=8)
+    if c.results:
+        ax_d.legend(fontsize=8)
     fig.suptitle(f"{c.experiment}: {c.verdict}")
     fig.savefig(path, dpi=110)
