@@ -164,7 +164,7 @@ def test_effect_needs_significance_and_size_and_equivalence_needs_both_bounds() 
     [
         ("offset", OFFSET, "worse"),
         ("slope", SLOPE, "shallower, worse at the top"),
-        ("damage at the top", TOP, "worse at the top"),
+        ("damage at the top", TOP, "worse at the top; d is not a line in ln C"),
         ("no effect", NONE, ""),
     ],
 )

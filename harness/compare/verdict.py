@@ -69,7 +69,8 @@ def judge(t: PairedTest, rules: CompareConfig) -> Judgement:
     nonlinear = bool(math.isfinite(t.lack_of_fit_p) and t.lack_of_fit_p < rules.lof_level)
     worse = "worse" if t.top.value > 0 else "better"
     if effects["top"] and (nonlinear or not (effects["slope"] or effects["offset"])):
-        return Judgement(TOP, f"{worse} at the top", effects, equivalent, nonlinear)
+        shape = "; d is not a line in ln C" if nonlinear else ""
+        return Judgement(TOP, f"{worse} at the top{shape}", effects, equivalent, nonlinear)
     if effects["slope"]:
         how = "shallower" if t.slope.value > 0 else "steeper"
         return Judgement(SLOPE, f"{how}, {worse} at the top", effects, equivalent, nonlinear)
