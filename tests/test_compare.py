@@ -175,6 +175,15 @@ def test_verdict_on_each_truth_with_little_noise(truth: str, expected: str, dire
     assert (j.verdict, j.direction) == (expected, direction)
 
 
+def test_a_gap_that_shrinks_towards_the_top_is_a_slope_not_damage_at_the_top() -> None:
+    x = np.log(LADDER_C) - np.log(LADDER_C).mean()
+    saturating = -0.15 - 0.1 * np.exp(-(x - x[0]))  # better everywhere, less so at the top
+    d = saturating[:, None] + np.random.default_rng(5).normal(0, 0.003, (9, 4))
+    j = judge(paired_test(pairs(d)), RULES)
+    assert j.nonlinear and j.verdict == SLOPE
+    assert j.direction == "shallower, better at the top; d is not a line in ln C"
+
+
 def test_too_noisy_to_tell_is_inconclusive() -> None:
     d = np.random.default_rng(3).normal(0, 0.05, (9, 2))
     assert judge(paired_test(pairs(d)), RULES).verdict == INCONCLUSIVE

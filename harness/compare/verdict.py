@@ -7,13 +7,15 @@ For each of offset, slope and top gap (harness.compare.paired):
                  interval lies inside (-min, +min)
 The variant's verdict, first that applies:
     'changes at the top'   the top gap is an effect and the differences are not a line in ln C (lack
-                           of fit below lof_level), or the top gap is the only effect
+                           of fit below lof_level) with the gap widening towards the top (slope and
+                           top gap of one sign: damage concentrated at the top), or the top gap is
+                           the only effect
     'changes the slope'    the slope is an effect
     'changes the offset'   the offset is an effect
     'no effect'            offset, slope and top gap are all equivalent to 0
     'inconclusive'         anything else: the data can neither show an effect nor rule one out
-with a direction (the variant is worse/better at the top; shallower/steeper; worse/better). The rule's
-error rates on simulated truth are measured by harness.compare.calibrate.
+with a direction (the variant is worse/better at the top; shallower/steeper; worse/better; and whether
+d is a line in ln C). The rule's error rates on simulated truth are measured by harness.compare.calibrate.
 """
 
 from __future__ import annotations
@@ -68,14 +70,16 @@ def judge(t: PairedTest, rules: CompareConfig) -> Judgement:
     equivalent = {q: is_equivalent(est[q], smallest[q], rules.level) for q in QUANTITIES}
     nonlinear = bool(math.isfinite(t.lack_of_fit_p) and t.lack_of_fit_p < rules.lof_level)
     worse = "worse" if t.top.value > 0 else "better"
-    if effects["top"] and (nonlinear or not (effects["slope"] or effects["offset"])):
-        shape = "; d is not a line in ln C" if nonlinear else ""
+    shape = "; d is not a line in ln C" if nonlinear else ""
+    grows = (t.slope.value > 0) == (t.top.value > 0)  # the gap widens towards the top
+    if effects["top"] and ((nonlinear and grows) or not (effects["slope"] or effects["offset"])):
         return Judgement(TOP, f"{worse} at the top{shape}", effects, equivalent, nonlinear)
     if effects["slope"]:
         how = "shallower" if t.slope.value > 0 else "steeper"
-        return Judgement(SLOPE, f"{how}, {worse} at the top", effects, equivalent, nonlinear)
+        return Judgement(SLOPE, f"{how}, {worse} at the top{shape}", effects, equivalent, nonlinear)
     if effects["offset"]:
-        return Judgement(OFFSET, "worse" if t.offset.value > 0 else "better", effects, equivalent, nonlinear)
+        way = "worse" if t.offset.value > 0 else "better"
+        return Judgement(OFFSET, f"{way}{shape}", effects, equivalent, nonlinear)
     verdict = NONE if all(equivalent.values()) else INCONCLUSIVE
     return Judgement(verdict, "", effects, equivalent, nonlinear)
 
