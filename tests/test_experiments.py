@@ -139,7 +139,7 @@ def test_paired_design_trains_each_width_on_its_own_budget() -> None:
 
 
 TINY = [
-    "data.val_tokens=1024", "train.evals=2", "fit.bootstrap=50", "abilities.bootstrap=20", "sweep.seeds=[1]",
+    "data.val_tokens=1024", "train.evals=1", "fit.bootstrap=50", "abilities.bootstrap=20", "sweep.seeds=[1]",
     "logger=off",
 ]  # fmt: skip
 TINY_LADDER = ["sweep.widths=[8,16,24,32,40]", "sweep.tokens=[2048,3072,4096,6144,8192]"]
