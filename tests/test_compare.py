@@ -15,7 +15,7 @@ import pytest
 
 from harness.compare import compare_dir
 from harness.compare.__main__ import main
-from harness.compare.calibrate import TRUTHS, calibrate, true_difference
+from harness.compare.calibrate import TRUTHS, calibrate, true_difference, verdict_counts
 from harness.compare.experiment import record_experiment
 from harness.compare.paired import (
     Curve,
@@ -208,10 +208,13 @@ def test_the_rule_is_right_95_percent_of_the_time_at_the_measured_noise() -> Non
     assert min(rates.values()) >= 0.95, rates
 
 
-def test_with_too_few_seeds_the_rule_says_inconclusive_rather_than_no_effect() -> None:
+def test_when_noise_outgrows_the_seeds_the_rule_says_inconclusive_not_effect() -> None:
+    rng = np.random.default_rng(0)
+    counts = verdict_counts("no effect", LADDER_C, 2, 0.02, 0.01, RULES, 200, rng)
+    assert counts[NONE] < 100  # 2 seeds at three times the noise cannot rule effects out ...
+    assert counts[NONE] + counts[INCONCLUSIVE] >= 190  # ... but claim one that is not there in < 5%
     rates = calibrate(LADDER_C, 2, 0.02, 0.01, RULES, draws=200)
-    assert rates["no effect"] < 0.5  # 2 seeds at twice the noise cannot rule effects out...
-    assert rates["offset"] < 0.95 or rates["damage at the top"] < 0.95  # ... nor always find them
+    assert rates["offset"] < 0.95 or rates["damage at the top"] < 0.95  # nor always find a real one
 
 
 # --------------------------------------------------------------------------------------------------
