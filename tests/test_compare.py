@@ -184,6 +184,17 @@ def test_a_gap_that_shrinks_towards_the_top_is_a_slope_not_damage_at_the_top() -
     assert j.direction == "shallower, better at the top; d is not a line in ln C"
 
 
+def test_a_gap_that_widens_ever_more_slowly_is_a_slope_not_damage_at_the_top() -> None:
+    x = np.log(LADDER_C) - np.log(LADDER_C).mean()
+    concave = 0.15 - 0.1 * np.exp(-(x - x[0]))  # worse with scale, less and less so (noisy data's shape)
+    d = concave[:, None] + np.random.default_rng(6).normal(0, 0.003, (9, 4))
+    j = judge(paired_test(pairs(d)), RULES)
+    assert j.nonlinear and (j.verdict, j.direction) == (
+        SLOPE,
+        "shallower, worse at the top; d is not a line in ln C",
+    )
+
+
 def test_too_noisy_to_tell_is_inconclusive() -> None:
     d = np.random.default_rng(3).normal(0, 0.05, (9, 2))
     assert judge(paired_test(pairs(d)), RULES).verdict == INCONCLUSIVE

@@ -76,6 +76,7 @@ class Comparison:
                 **{q: {"value": e.value, "se": e.se, "df": e.df, "ci": e.interval(ci)}
                    for q, e in (("offset", t.offset), ("slope", t.slope), ("top", t.top))},
                 "lack_of_fit_p": t.lack_of_fit_p,
+                "curvature": t.curvature,
                 "sigma_run": t.sigma_run,
                 "sigma_seed": t.sigma_seed,
                 "dropped_budgets": t.dropped,

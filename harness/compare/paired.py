@@ -157,6 +157,7 @@ class PairedTest:
     slope: Estimate
     top: Estimate  # its error is also that of every budget's mean
     lack_of_fit_p: float  # nan when untestable (one seed, or two budgets)
+    curvature: float  # x^2 coefficient of a parabola through the budgets' means (nan below 3 budgets)
     dropped: int = 0
 
     @property
@@ -177,7 +178,8 @@ def paired_test(p: Pairs) -> PairedTest:
         offset  mean of all d; se^2 = MS_seed / (k n), df n - 1
         slope   line through the budgets' means; se^2 = MS_e / (n Sxx), df (k - 1)(n - 1)
         top     mean of the top budget; se^2 = (MS_seed + (k - 1) MS_e) / (k n), Satterthwaite df
-        lack of fit   F = n SS(budget means about the line) / (k - 2) / MS_e
+        lack of fit   F = n SS(budget means about the line) / (k - 2) / MS_e; its shape: the curvature
+                of a parabola through the budgets' means
     With one seed the line's residuals are the only noise (df k - 2, for all three; no lack of fit).
     """
     d = p.d
@@ -212,4 +214,5 @@ def paired_test(p: Pairs) -> PairedTest:
         slope=Estimate(slope, se[1], dfs[1]),
         top=Estimate(float(mean_b[-1]), se[2], dfs[2]),
         lack_of_fit_p=lof_p, dropped=p.dropped,
+        curvature=float(np.polyfit(x, mean_b, 2)[0]) if k > 2 else math.nan,
     )  # fmt: skip

@@ -7,9 +7,9 @@ For each of offset, slope and top gap (harness.compare.paired):
                  interval lies inside (-min, +min)
 The variant's verdict, first that applies:
     'changes at the top'   the top gap is an effect and the differences are not a line in ln C (lack
-                           of fit below lof_level) with the gap widening towards the top (slope and
-                           top gap of one sign: damage concentrated at the top), or the top gap is
-                           the only effect
+                           of fit below lof_level) with the gap widening faster and faster towards
+                           the top (slope and curvature of the top gap's sign: damage concentrated
+                           at the top), or the top gap is the only effect
     'changes the slope'    the slope is an effect
     'changes the offset'   the offset is an effect
     'no effect'            offset, slope and top gap are all equivalent to 0
@@ -71,8 +71,9 @@ def judge(t: PairedTest, rules: CompareConfig) -> Judgement:
     nonlinear = bool(math.isfinite(t.lack_of_fit_p) and t.lack_of_fit_p < rules.lof_level)
     worse = "worse" if t.top.value > 0 else "better"
     shape = "; d is not a line in ln C" if nonlinear else ""
-    grows = (t.slope.value > 0) == (t.top.value > 0)  # the gap widens towards the top
-    if effects["top"] and ((nonlinear and grows) or not (effects["slope"] or effects["offset"])):
+    # damage concentrated at the top: the gap widens towards the top, faster and faster
+    accelerates = t.top.value * t.slope.value > 0 and t.top.value * t.curvature > 0
+    if effects["top"] and ((nonlinear and accelerates) or not (effects["slope"] or effects["offset"])):
         return Judgement(TOP, f"{worse} at the top{shape}", effects, equivalent, nonlinear)
     if effects["slope"]:
         how = "shallower" if t.slope.value > 0 else "steeper"
