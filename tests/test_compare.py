@@ -26,7 +26,7 @@ from harness.compare.paired import (
     pair_runs,
     paired_test,
 )
-from harness.compare.repetition import fit_repetition, repetition_cost
+from harness.compare.repetition import fit_repetition, onset_epochs, repetition_cost
 from harness.compare.verdict import (
     INCONCLUSIVE,
     NONE,
@@ -232,14 +232,28 @@ def test_when_noise_outgrows_the_seeds_the_rule_says_inconclusive_not_effect() -
 # repeated data
 
 
-def test_repetition_fit_recovers_r_star() -> None:
+def test_repetition_fit_recovers_r_star_and_the_onset() -> None:
     epochs = 2.0 ** np.arange(0, 5, 0.5)  # 1 to 16 epochs
     d = 0.3 * repetition_cost(epochs - 1, 5.0)
-    f = fit_repetition(epochs, d + np.random.default_rng(4).normal(0, 0.002, d.size), 0.002, smallest=0.01)
+    noisy = d + np.random.default_rng(4).normal(0, 0.002, d.size)
+    f = fit_repetition(epochs, noisy, 0.002, noisy - 0.004, smallest=0.01)
     assert f.r_star == pytest.approx(5.0, rel=0.15) and f.c == pytest.approx(0.3, rel=0.15)
-    assert f.r_star_ci[0] < 5.0 < f.r_star_ci[1]
-    assert 1 < f.epochs_to_smallest < 16 and f.cost(np.array([f.epochs_to_smallest]))[0] >= 0.01
-    assert fit_repetition(np.zeros(5), d[:5], 0.002, smallest=0.01) is None  # fresh data: nothing to fit
+    assert f.r_star_ci[0] < 5.0 < f.r_star_ci[1] and not f.at_bound
+    first = epochs[np.argmax(d >= 0.014)]  # d grows with epochs: the onset is where it passes 0.01
+    assert f.onset == pytest.approx(first, rel=0.42)
+    assert (
+        fit_repetition(np.zeros(5), d[:5], 0.002, d[:5], smallest=0.01) is None
+    )  # fresh data: nothing to fit
+
+
+def test_onset_needs_every_later_budget_to_cost() -> None:
+    epochs = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    assert onset_epochs(epochs, np.array([0.0, 0.02, 0.0, 0.05, 0.3]), np.full(5, 0.001), 0.01) == 8.0
+    assert (
+        onset_epochs(epochs, np.array([0.0, 0.0, 0.02, 0.05, 0.3]), np.array([0, 0, -1, 1, 1.0]), 0.01) == 8.0
+    )
+    assert math.isnan(onset_epochs(epochs, np.zeros(5), np.zeros(5), 0.01))
+    assert onset_epochs(epochs, np.full(5, 0.1), np.full(5, 0.05), 0.01) == 1.0
 
 
 # --------------------------------------------------------------------------------------------------

@@ -98,7 +98,8 @@ def compare_variant(
     cal = {}
     if t.seeds.size > 1 and draws:
         cal = calibrate(t.C, t.seeds.size, t.sigma_run, t.sigma_seed, rules, draws=draws)
-    rep = fit_repetition(t.epochs, t.mean, t.top.se, smallest=rules.min_offset, ci=rules.ci)
+    lower = t.budget_interval(rules.ci)[0]
+    rep = fit_repetition(t.epochs, t.mean, t.top.se, lower, smallest=rules.min_offset, ci=rules.ci)
     return VariantResult(var.name, t, judge(t, rules), cal, rep)
 
 

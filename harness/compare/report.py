@@ -81,13 +81,22 @@ def markdown(c: Comparison) -> str:
             )
         if v.repetition is not None:
             f = v.repetition
+            onset = (
+                f"{f.onset:.3g} epochs on"
+                if math.isfinite(f.onset)
+                else "no budget on (none costs that much)"
+            )
+            form = (
+                "R* sits at the grid's edge: the form, which can only plateau, does not describe these data"
+                if f.at_bound
+                else "a token repeated R times keeps exp(-R/R*) of its value"
+            )
             lines += [
                 "",
-                f"Repeated data (Muennighoff et al. 2023; harness/compare/repetition.py): d = c ln(D/D') "
-                f"with c = {f.c:.3g} and R* = {f.r_star:.3g} repetitions "
-                f"[{f.r_star_ci[0]:.3g}, {f.r_star_ci[1]:.3g}]: a token repeated R times keeps exp(-R/R*) "
-                f"of its value; the fitted cost reaches {r.min_offset} at {_g(f.epochs_to_smallest)} epochs; "
-                f"largest residual {f.max_residual:.3f}.",
+                f"Repeated data: every budget costs at least {r.min_offset} (its interval above 0) from "
+                f"{onset}. Muennighoff et al.'s effective data (harness/compare/repetition.py), d = c "
+                f"ln(D/D'), fits c = {f.c:.3g}, R* = {f.r_star:.3g} repetitions [{f.r_star_ci[0]:.3g}, "
+                f"{f.r_star_ci[1]:.3g}], largest residual {f.max_residual:.3f}: {form}.",
             ]
     lines += [
         "",
