@@ -358,3 +358,44 @@ def test_a_variants_frontier_intervals_are_those_of_its_fit_json(tmp_path: Path)
         front = json.loads((tmp_path / name / "fit.json").read_text())["frontier"]
         assert rows[name]["alpha_ci"] == pytest.approx(front["ci"]["alpha"])
         assert rows[name]["E_ci"] == pytest.approx(front["ci"]["E"])
+
+
+# --------------------------------------------------------------------------------------------------
+# the measured experiments (README "Ingredient experiments"), from their result tables
+
+DATA = Path(__file__).parent / "data" / "experiments"
+LADDER_REF = "ladder-reference"
+MEASURED_EXPERIMENTS = {  # experiment: (reference table, {variant: (verdict, offset, slope, top)})
+    "architecture": (LADDER_REF, {"lstm": (SLOPE, -0.213, 0.036, -0.141)}),
+    "conditioning": (LADDER_REF, {"sgd": (SLOPE, 0.007, 0.050, 0.089)}),
+    "data_quality": (LADDER_REF, {"noisy": (TOP, 0.125, 0.039, 0.237)}),
+    "data_quantity": (LADDER_REF, {"repeated": (TOP, 0.069, 0.039, 0.338)}),
+    "proportion": (
+        "proportion-balanced",
+        {"data_only": (OFFSET, 0.017, -0.000, 0.038), "model_only": (TOP, 0.002, 0.008, 0.021)},
+    ),
+}
+
+
+@pytest.mark.parametrize("experiment", list(MEASURED_EXPERIMENTS))
+def test_the_measured_experiments_comparisons(tmp_path: Path, experiment: str) -> None:
+    from harness import store
+
+    reference, expected = MEASURED_EXPERIMENTS[experiment]
+    exp = tmp_path / f"exp-{experiment}"
+    for name, table in [("ref", reference), *((v, f"{experiment}-{v}") for v in expected)]:
+        d = tmp_path / "ref" if name == "ref" else exp / name
+        d.mkdir(parents=True)
+        (d / "results.csv").write_bytes((DATA / f"{table}.csv").read_bytes())
+        store.write_json(d / "sweep.json", {"config": {"fit": {"bootstrap": 50}}})
+    record_experiment(exp, reference="reference", reference_dir=str(tmp_path / "ref"), rules=RULES)
+    c = compare_dir(exp)
+    for r in c.results:
+        verdict, offset, slope, top = expected[r.name]
+        assert r.judgement.verdict == verdict and r.test.seeds.tolist() == [0, 1, 2, 3]
+        got = (r.test.offset.value, r.test.slope.value, r.test.top.value)
+        assert got == pytest.approx((offset, slope, top), abs=1e-3)
+        assert min(r.calibration[t] for t in ("offset", "slope", "damage at the top")) >= 0.95
+    if experiment == "data_quantity":
+        rep = c.results[0].repetition
+        assert rep.onset == pytest.approx(5.66, abs=0.01) and rep.at_bound  # Muennighoff's form does not fit

@@ -53,7 +53,8 @@ class Comparison:
     frontiers: tuple[VariantFit, ...]  # each variant's own frontier (reference first), descriptive
     curves: dict[str, Curve]
     verdict: str
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # variants not compared, why
+    unfitted: dict[str, str] = field(default_factory=dict)  # variants without a frontier fit, why
 
     def to_dict(self) -> dict[str, Any]:
         """comparison.json: rules, each variant's per-budget differences, estimates and verdict."""
@@ -87,6 +88,7 @@ class Comparison:
             "experiment": self.experiment, "reference": self.reference, "rules": asdict(self.rules),
             "verdict": self.verdict, "variants": variants,
             "frontiers": [f.row() for f in self.frontiers], "failed": self.failed,
+            "unfitted": self.unfitted,
         })  # fmt: skip
 
 
@@ -149,14 +151,18 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
         raise FitError(f"{exp_dir}: no results.csv of the reference {reference!r} (looked in {ref_dir})")
     rules = CompareConfig(**record.get("rules", {}))
     fit_cfg = _fit_config(dirs[reference])
-    curves, frontiers, failed = {}, [], {}
+    curves, frontiers, failed, unfitted = {}, [], {}, {}
     for name, d in dirs.items():
         rows = store.read_results_table(d)
         try:
             curves[name] = curve_from_rows(name, rows, FLOP_COLUMNS[fit_cfg.flops])
-            frontiers.append(fit_variant(name, rows, _fit_config(d)))
         except FitError as exc:
             failed[name] = str(exc)
+            continue
+        try:  # a description only: a frontier that cannot be fitted leaves the paired test alone
+            frontiers.append(fit_variant(name, rows, _fit_config(d)))
+        except FitError as exc:
+            unfitted[name] = str(exc)
     if reference not in curves:
         raise FitError(f"reference variant {reference!r} cannot be compared ({failed.get(reference)})")
     results = []

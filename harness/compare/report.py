@@ -111,6 +111,7 @@ def markdown(c: Comparison) -> str:
             f"| {f.name} | {f.alpha:.3g} [{_g(alo)}, {_g(ahi)}] | {f.E:.3g} [{_g(elo)}, {_g(ehi)}] "
             f"| {f.r2:.4f} | {f.C.size} |"
         )
+    lines += [f"| {name} | not fitted: {why} | | | |" for name, why in c.unfitted.items()]
     return "\n".join([*lines, "", "![comparison](comparison.png)", ""])
 
 
