@@ -16,7 +16,7 @@ TOKENIZERS = ("bpe", "bytes", "pretrained")
 DESIGNS = ("grid", "isoflop", "paired")
 REPLICATE_RULES = ("all", "near_optimum")
 SCHEDULES = ("cosine", "wsd")
-LR_RULES = ("constant", "inverse_width")
+LR_RULES = ("constant", "inverse_width", "power")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOGGER_BACKENDS = ("wandb", "off")
@@ -85,7 +85,9 @@ class TrainConfig:
 
     lr: float = 3e-3  # peak learning rate at lr_ref_width
     lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
+    # | power (lr * (lr_ref_width / width)^lr_exponent, every width)
     lr_ref_width: int = 64
+    lr_exponent: float = 1.0  # power: how fast the peak LR falls with width
     batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
     min_steps: int = 0  # >0: a run that would train fewer steps halves its batch until it trains at least
     # this many (or the batch is 1); WSD branches of a size share their main run's batch (see harness.plan)
@@ -250,6 +252,7 @@ def validate(cfg: Config) -> None:
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
+    _positive("train.lr_exponent", t.lr_exponent, zero_ok=True)
     _positive("train.batch_size", t.batch_size)
     _positive("train.min_steps", t.min_steps, zero_ok=True)
     _choice("train.schedule", t.schedule, SCHEDULES)
