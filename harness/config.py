@@ -207,12 +207,22 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
 
 def validate(cfg: Config) -> None:
     """Check every value a type cannot; raise ConfigError with one line naming the field."""
-    m, d, t, s, lg, f = cfg.model, cfg.data, cfg.train, cfg.sweep, cfg.logger, cfg.fit
+    _check_model(cfg.model)
+    _check_data(cfg.data)
+    _check_train(cfg.train)
+    _check_sweep(cfg.sweep, cfg.train, cfg.data)
+    _check_logger(cfg.logger)
+    _check_fit(cfg.fit)
+
+
+def _check_model(m: ModelConfig) -> None:
     _positive("model.aspect", m.aspect)
     _positive("model.depth", m.depth, zero_ok=True)
     _positive("model.head_dim", m.head_dim)
     _positive("model.ffn_mult", m.ffn_mult)
 
+
+def _check_data(d: DataConfig) -> None:
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
     _positive("data.seq_len", d.seq_len)
     if d.vocab_size < 2:
@@ -249,6 +259,8 @@ def validate(cfg: Config) -> None:
     if d.source in ("text", "hf") and not d.text_field:
         raise ConfigError("data.text_field: empty; name the JSONL/dataset field holding the text")
 
+
+def _check_train(t: TrainConfig) -> None:
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
@@ -273,6 +285,8 @@ def validate(cfg: Config) -> None:
     _positive("train.diverge_loss", t.diverge_loss, zero_ok=True)
     _positive("train.checkpoint_every", t.checkpoint_every, zero_ok=True)
 
+
+def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
     if not s.name or "/" in s.name:
         raise ConfigError(f"sweep.name: must be a non-empty name without '/', got {s.name!r}")
     _choice("sweep.design", s.design, DESIGNS)
@@ -322,9 +336,13 @@ def validate(cfg: Config) -> None:
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
 
+
+def _check_logger(lg: LoggerConfig) -> None:
     _choice("logger.backend", lg.backend, LOGGER_BACKENDS)
     _choice("logger.mode", lg.mode, WANDB_MODES)
 
+
+def _check_fit(f: FitConfig) -> None:
     _choice("fit.flops", f.flops, FLOP_CONVENTIONS)
     _choice("fit.params", f.params, PARAM_CONVENTIONS)
     _positive("fit.bootstrap", f.bootstrap, zero_ok=True)
