@@ -37,6 +37,7 @@ class ModelConfig:
     aspect: int = 32  # width per layer: depth = max(1, round(width / aspect)), unless depth is set
     depth: int = 0  # every width gets this many layers (0: from aspect), so sizes grow without a jump
     head_dim: int = 16  # heads = width / head_dim; width must be a multiple of it
+    n_heads: int = 0  # every width gets this many heads (0: width / head_dim); width must be a multiple
     ffn_mult: float = 4.0  # MLP hidden = ffn_mult * width (llama: 2/3 of it, rounded to 8, gated)
     tie_embeddings: bool = False  # tied input/output embedding (counted once)
 
@@ -219,6 +220,7 @@ def _check_model(m: ModelConfig) -> None:
     _positive("model.aspect", m.aspect)
     _positive("model.depth", m.depth, zero_ok=True)
     _positive("model.head_dim", m.head_dim)
+    _positive("model.n_heads", m.n_heads, zero_ok=True)
     _positive("model.ffn_mult", m.ffn_mult)
 
 

@@ -1,6 +1,7 @@
 """The LR scan's table and the power-law LR rule through its optima (configs/sweep/lr_scan.yaml).
 
-    .venv/bin/python scripts/lr_table.py runs/lr_scan            # after: python -m harness.sweep sweep=lr_scan
+    .venv/bin/python -m harness.sweep sweep=lr_scan      # one sweep per LR, runs/lr_scan/lr<LR>/
+    .venv/bin/python scripts/lr_table.py runs/lr_scan
 
 Reads every results.csv under the directory (one sweep per scanned LR) and prints a markdown table:
 one row per (width, budget), one column per peak LR, the val loss (± its SE; bold: the row's best;
@@ -49,7 +50,8 @@ def main(root: Path) -> None:
     cells: dict[tuple[int, float], dict[float, dict]] = {}
     for r in rows:
         cells.setdefault((int(r["width"]), float(r["budget"])), {})[float(r["peak_lr"])] = r
-    print("| width | params | budget (FLOPs) | batch | steps | " + " | ".join(f"{lr:g}" for lr in lrs) + " | optimum |")
+    head = ["width", "params", "budget (FLOPs)", "batch", "steps", *(f"{lr:g}" for lr in lrs), "optimum"]
+    print("| " + " | ".join(head) + " |")
     print("| --- " * (len(lrs) + 6) + "|")
     best = {}
     for (width, budget), by_lr in sorted(cells.items()):
@@ -66,17 +68,26 @@ def main(root: Path) -> None:
             else:
                 text = f"{float(r['val_loss']):.4f} ± {float(r['val_loss_se']):.4f}"
                 shown.append(f"**{text}**" if lr == low else text)
-        any_row = next(iter(by_lr.values()))
-        print(
-            f"| {width} | {any_row['params_total']} | {budget:.3g} | {any_row['batch_size']} | {any_row['steps']} | "
-            + " | ".join(shown)
-            + f" | {best[width]:.3g} |"
-        )
+        r = next(iter(by_lr.values()))
+        row = [
+            str(width),
+            r["params_total"],
+            f"{budget:.3g}",
+            r["batch_size"],
+            r["steps"],
+            *shown,
+            f"{best[width]:.3g}",
+        ]
+        print("| " + " | ".join(row) + " |")
     small, large = min(best), max(best)
     exponent = math.log(best[small] / best[large]) / math.log(large / small)
-    print(f"\nrule: train.lr_rule=power train.lr={best[small]:.3g} train.lr_ref_width={small} train.lr_exponent={exponent:.3f}")
+    print(
+        f"\nrule: train.lr_rule=power train.lr={best[small]:.3g} train.lr_ref_width={small} "
+        f"train.lr_exponent={exponent:.3f}"
+    )
     for width in sorted(best):
-        print(f"width={width} optimum={best[width]:.3g} rule={best[small] * (small / width) ** exponent:.3g}")
+        rule = best[small] * (small / width) ** exponent
+        print(f"width={width} optimum={best[width]:.3g} rule={rule:.3g}")
 
 
 if __name__ == "__main__":

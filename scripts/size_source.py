@@ -73,7 +73,7 @@ def measure(out: Path, runs: str, depth: int = 2, head_dim: int = 8, lr: float =
         model = build_model(shape, seed=0)
         matrices = [q for q in model.parameters() if q.dim() >= 2]  # decayed, as harness.train does
         others = [q for q in model.parameters() if q.dim() < 2]
-        groups = [{"params": matrices, "weight_decay": t.weight_decay}, {"params": others, "weight_decay": 0.0}]
+        groups = [{"params": matrices, "weight_decay": t.weight_decay}, {"params": others, "weight_decay": 0}]
         opt = torch.optim.AdamW(groups, lr=lr, betas=(t.beta1, t.beta2))
         warmup = warmup_steps(params, steps, batch * cfg.seq_len, t)
         for step in range(steps):
@@ -88,7 +88,8 @@ def measure(out: Path, runs: str, depth: int = 2, head_dim: int = 8, lr: float =
             logp = model(input_ids=x_val).logits.log_softmax(-1)
             loss = -logp.gather(-1, y_val[..., None])[..., 0].mean(1).numpy()
         gap = (loss - bayes).reshape(TOP_SKILLS, PER_SKILL).mean(1)
-        results.append({"width": width, "params": params, "tokens": tokens, "batch": batch, "gap": gap.tolist()})
+        results.append({"width": width, "params": params, "tokens": tokens, "batch": batch})
+        results[-1]["gap"] = gap.tolist()
         print(f"width={width} params={params} tokens={tokens} batch={batch} top_gap={gap[0]:.3f}", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"skill_p": mixture.skill_p[:TOP_SKILLS].tolist(), "runs": results}))
@@ -115,7 +116,7 @@ def reducible(tokens: float, a: float, k: int, gap: tuple[float, float, float]) 
     return float(p @ gap_curve(p * tokens, *gap))
 
 
-def fitted_floor(budgets: np.ndarray, tokens: np.ndarray, a: float, k: int, gap: tuple, floor: float) -> float:
+def fitted_floor(budgets, tokens, a: float, k: int, gap: tuple, floor: float) -> float:
     """E of E + A (C / C_0)^-alpha fitted to the modelled frontier losses at the budgets."""
     loss = np.array([floor + reducible(d, a, k, gap) for d in tokens])
     c = budgets / budgets[0]
@@ -141,6 +142,7 @@ def choose(pilot_path: Path, overrides: list[str]) -> None:
     runs = plan_runs(cfg, vocab_size=source.vocab_size, data_fingerprint="", precision="fp32")
     prior = cfg.sweep.replicate_tokens_per_param
     budgets = np.array(sorted({r.budget for r in runs}))
+
     def off(r) -> float:  # distance in log from the prior optimum's tokens per parameter
         return abs(np.log(r.tokens / r.params.total / prior))
 
@@ -160,15 +162,16 @@ def choose(pilot_path: Path, overrides: list[str]) -> None:
     print(f"frontier_tokens lo={d_lo} hi={d_hi} budgets={len(budgets)} floor={floor:.4f}")
     print(
         f"zipf_exponent={a} n_skills={k} reducible_top={reducible(d_hi, a, k, gap):.4f} "
-        f"reducible_bottom={reducible(d_lo, a, k, gap):.4f} fitted_E={fitted_floor(budgets, tokens, a, k, gap, floor):.4f} "
-        f"fitted_E_unbounded={unbounded:.4f}"
+        f"reducible_bottom={reducible(d_lo, a, k, gap):.4f} "
+        f"fitted_E={fitted_floor(budgets, tokens, a, k, gap, floor):.4f} fitted_E_unbounded={unbounded:.4f}"
     )
 
 
 def main(argv: list[str]) -> None:
     if not argv or argv[0] not in ("measure", "choose"):
-        sys.exit("usage: size_source.py measure out=PATH [runs=w:tokens:batch,...] | choose pilot=PATH [overrides]")
-    args = dict(a.split("=", 1) for a in argv[1:] if "=" in a and a.split("=", 1)[0] in ("out", "runs", "pilot"))
+        sys.exit("usage: size_source.py measure out=PATH [runs=w:tokens:batch,...] | choose pilot=PATH [...]")
+    own = ("out", "runs", "pilot")
+    args = dict(a.split("=", 1) for a in argv[1:] if "=" in a and a.split("=", 1)[0] in own)
     if argv[0] == "measure":
         measure(Path(args["out"]), args.get("runs", PILOT_RUNS))
     else:

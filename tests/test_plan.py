@@ -190,3 +190,12 @@ def test_default_cpu_sweep_meets_its_design_rules() -> None:
     assert len({r.shape.depth for r in runs}) == 1
     replicated = {(r.shape.width, r.budget) for r in runs if r.train.seed != 0}
     assert len({b for _, b in replicated}) >= 2 and len({r.train.seed for r in runs}) >= 3
+
+
+def test_a_fixed_head_count_allows_any_width_it_divides() -> None:
+    runs = _plan("model.depth=2", "model.n_heads=2", "sweep.widths=[10,14,38]")
+    assert {(r.shape.width, r.shape.n_heads) for r in runs} == {(10, 2), (14, 2), (38, 2)}
+    with pytest.raises(
+        ConfigError, match=r"^sweep.widths\[0\]: width 11 is not divisible by model.n_heads=2"
+    ):
+        check_config(compose_config("sweep=smoke", "model.n_heads=2", "sweep.widths=[11]"))

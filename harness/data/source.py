@@ -94,4 +94,3 @@ def add_noise(window: np.ndarray, fraction: float, vocab_size: int, rng: np.rand
     """`window` with each token replaced, with probability `fraction`, by a uniform id in [0, vocab_size)."""
     hit = rng.random(window.shape) < fraction
     return np.where(hit, rng.integers(0, vocab_size, size=window.shape), window)
-
