@@ -32,16 +32,13 @@ from harness import store
 from harness.config import FitConfig
 from harness.fit import (
     FitError,
-    envelope_weights,
-    fit_frontier,
-    group_budgets,
+    frontier_bootstrap,
     jsonable,
     percentile_interval,
-    refit_offset_power_law,
-    resample_counts,
+    power_law_band,
+    power_law_values,
 )
 from harness.report import build_observations
-from harness.report.plots import frontier_band
 
 SLOPE, OFFSET, NONE = "changes the slope", "changes the offset", "no measurable effect"
 Interval = tuple[float, float]
@@ -62,14 +59,15 @@ class VariantFit:
     samples: np.ndarray  # (B, 3) kept bootstrap refits
     ci: float
 
-    def loss_at(self, C: float) -> float:
-        return self.E + (self.C0 / C) ** self.alpha
+    def loss_at(self, C: float | np.ndarray) -> float | np.ndarray:
+        value = power_law_values(np.array([[self.E, self.C0, self.alpha]]), C)[0]
+        return float(value[0]) if np.ndim(C) == 0 else value
 
     def interval(self, column: int) -> Interval:
         return percentile_interval(self.samples[:, column], self.ci)
 
     def loss_interval(self, C: float) -> Interval:
-        band = frontier_band(self.samples, np.array([C]), self.ci)
+        band = power_law_band(self.samples, np.array([C]), self.ci)
         return (math.nan, math.nan) if band is None else (float(band[0][0]), float(band[1][0]))
 
 
@@ -102,23 +100,14 @@ class Comparison:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def fit_variant(name: str, rows: list[dict], cfg: FitConfig) -> VariantFit:
+def fit_variant(name: str, rows: list[dict], cfg: FitConfig, design: str | None = None) -> VariantFit:
     """The frontier fit and bootstrap of `fit_sweep` on a variant's result rows; FitError if impossible.
 
-    The resamples come from the same generator stream as fit_sweep's, so alpha's and E's intervals are
-    the ones in the variant's fit.json.
+    `harness.fit.frontier_bootstrap` draws the same rows of losses as fit_sweep, so alpha's and E's
+    intervals are the ones in the variant's fit.json.
     """
-    obs, _, _ = build_observations(rows, cfg)
-    budgets = group_budgets(obs.C, obs.budget)
-    groups = budgets.ids if budgets.isoflop else None
-    front = fit_frontier(obs.C, obs.L, groups=groups)
-    rng = np.random.default_rng(cfg.seed).spawn(2)[0]
-    counts = resample_counts(obs.C.size, cfg.bootstrap, rng)
-    samples = np.zeros((0, 3))
-    if counts.shape[0]:
-        W = envelope_weights(obs.C, obs.L, counts, groups=groups)
-        s, ok = refit_offset_power_law(obs.C, obs.L, W, front)
-        samples = s[ok]
+    obs, _, _ = build_observations(rows, cfg, design=design)
+    front, samples = frontier_bootstrap(obs, cfg)
     law = front.law
     return VariantFit(
         name, law.E, law.x0, law.alpha, front.r2, front.x, front.L,
@@ -205,7 +194,7 @@ def plot(fits: list[VariantFit], c: Comparison, path: Path) -> None:
     x = np.geomspace(lo / 1.3, hi * 1.3, 200)
     for i, f in enumerate(sorted(fits, key=lambda f: f.name != c.reference)):
         color = f"C{i}"
-        band = frontier_band(f.samples, x, f.ci)
+        band = power_law_band(f.samples, x, f.ci)
         if band is not None:
             ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
         ax.scatter(f.C, f.L, color=color, s=18, zorder=3)
@@ -226,7 +215,12 @@ def variant_dirs(exp_dir: Path) -> list[Path]:
 
 def _fit_config(sweep_dir: Path) -> FitConfig:
     meta = store.read_json(sweep_dir / "sweep.json") or {}
-    return FitConfig(**meta.get("config", {}).get("fit", {}))
+    return FitConfig.from_mapping(meta.get("config", {}).get("fit", {}))
+
+
+def _design(sweep_dir: Path) -> str | None:
+    meta = store.read_json(sweep_dir / store.SWEEP_JSON) or {}
+    return meta.get("config", {}).get("sweep", {}).get("design")
 
 
 def compare_dir(exp_dir: Path, reference: str = "") -> Comparison:
@@ -237,7 +231,7 @@ def compare_dir(exp_dir: Path, reference: str = "") -> Comparison:
     fits, failed = [], {}
     for d in dirs:
         try:
-            fits.append(fit_variant(d.name, store.read_results_table(d), _fit_config(d)))
+            fits.append(fit_variant(d.name, store.read_results_table(d), _fit_config(d), _design(d)))
         except FitError as exc:
             failed[d.name] = str(exc)
     c = compare(exp_dir.name, fits, reference or dirs[0].name, failed)

@@ -9,7 +9,7 @@ type cannot express (positive budgets, widths divisible into heads, known famili
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 TOKENIZERS = ("bpe", "bytes", "pretrained")
@@ -23,6 +23,7 @@ LOGGER_BACKENDS = ("wandb", "off")
 WANDB_MODES = ("auto", "online", "offline")
 FLOP_CONVENTIONS = ("full", "6n")
 PARAM_CONVENTIONS = ("total", "nonembedding")
+HOLDOUT_LAWS = ("offset", "pure")
 
 
 class ConfigError(ValueError):
@@ -157,17 +158,31 @@ class LoggerConfig:
 
 @dataclass
 class FitConfig:
-    """Conventions, bootstrap and verdict thresholds of the scaling-law fit."""
+    """Conventions, bootstrap, hold-out, calibration and verdict thresholds of the scaling-law fit
+    (what each rule means and why these values: docs/fit.md, configs/fit/default.yaml)."""
 
     flops: str = "full"  # full | 6n: which compute count C the laws use
     params: str = "total"  # total | nonembedding: which N the laws use
-    bootstrap: int = 1000  # resamples over runs for confidence intervals
+    bootstrap: int = 1000  # resamples (each run's loss redrawn from its measured noise); 0: no intervals
     ci: float = 0.95
     seed: int = 0
-    holdout_frac: float = 0.2  # share of runs, largest compute first, held out for prediction
-    min_r2: float = 0.95  # verdict thresholds
-    max_rel_residual: float = 0.05
-    max_holdout_error: float = 0.05
+    isoflop_window: float = (
+        2.0  # a budget's parabola goes through the sizes within this factor of its best run
+    )
+    holdout_frac: float = 0.2  # held out: the top compute budgets (>= 2) holding at least this share of runs
+    holdout_law: str = "offset"  # offset | pure: the law whose hold-out prediction the verdict tests
+    min_noise: float = 0.002  # floor on a run's relative noise (std of log L)
+    max_misfit: float = 1.5  # verdict: RMS frontier residual, in noise standard deviations
+    max_rise_z: float = 3.0  # verdict: a budget's best loss above a cheaper budget's, in standard deviations
+    max_holdout_z: float = 2.5  # verdict: hold-out miss, in standard deviations of the prediction
+    max_holdout_error: float = 0.10  # verdict: hold-out miss, relative
+    calibration_draws: int = 200  # simulated sweeps per truth for the verdict's error rates; 0: none
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> FitConfig:
+        """A FitConfig from a stored config (sweep.json), ignoring keys of older versions."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 @dataclass
@@ -351,9 +366,13 @@ def _check_fit(f: FitConfig) -> None:
     if not 0 < f.ci < 1:
         raise ConfigError(f"fit.ci: must be in (0, 1), got {f.ci}")
     _fraction("fit.holdout_frac", f.holdout_frac)
-    _fraction("fit.min_r2", f.min_r2, closed=True)
-    _positive("fit.max_rel_residual", f.max_rel_residual)
-    _positive("fit.max_holdout_error", f.max_holdout_error)
+    _choice("fit.holdout_law", f.holdout_law, HOLDOUT_LAWS)
+    if not f.isoflop_window > 1:
+        raise ConfigError(f"fit.isoflop_window: must be a factor > 1, got {f.isoflop_window!r}")
+    _fraction("fit.min_noise", f.min_noise)
+    for name in ("max_misfit", "max_rise_z", "max_holdout_z", "max_holdout_error"):
+        _positive(f"fit.{name}", getattr(f, name))
+    _positive("fit.calibration_draws", f.calibration_draws, zero_ok=True)
 
 
 def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from harness.config import DataConfig, SyntheticConfig
 from harness.data.source import Questions, add_noise, quality_settings
@@ -22,6 +21,7 @@ from harness.hashing import stable_hash
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
 ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
+FILTER_PAIRS = 1 << 22  # (sequence, skill) pairs forward filtering holds at once
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class SkillMixture:
     def vocab_size(self) -> int:
         return self.succ.shape[1]
 
+    @functools.cached_property
+    def _cum(self) -> np.ndarray:
+        """Cumulative successor probabilities [K, V, b], once (sampling a chunk reuses them)."""
+        return np.cumsum(self.prob, axis=-1)
+
     def sample(
         self, n: int, length: int, rng: np.random.Generator, skills: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -59,26 +64,39 @@ class SkillMixture:
             skills = rng.choice(len(self.skill_p), size=n, p=self.skill_p)
         seq = np.empty((n, length), dtype=np.int64)
         seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
-        cum = np.cumsum(self.prob, axis=-1)
         u = rng.random((n, length - 1))
         for t in range(length - 1):
-            c = cum[skills, seq[:, t]]  # [n, b]
+            c = self._cum[skills, seq[:, t]]  # [n, b]
             j = np.minimum((u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
             seq[:, t + 1] = self.succ[skills, seq[:, t], j]
         return seq, skills
 
-    def _filter(self, seq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Forward filtering: for t = 0..L-2, the unnormalised log posterior over skills given
-        x_0..x_t and log p_k(x_t -> x_{t+1}), both [n, K]."""
-        log_w = np.broadcast_to(np.log(self.skill_p), (seq.shape[0], len(self.skill_p))).copy()
-        for t in range(seq.shape[1] - 1):
-            a, nxt = seq[:, t], seq[:, t + 1]
-            hit = self.succ[:, a, :] == nxt[None, :, None]  # [K, n, b]
-            q = (self.prob[:, a, :] * hit).sum(-1).T  # [n, K]: p_k(a -> nxt)
-            with np.errstate(divide="ignore"):
-                log_q = np.log(q)
-            yield log_w, log_q
-            log_w = log_w + log_q
+    def _filter(
+        self, seq: np.ndarray
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Forward filtering over the skills each sequence may still be in: for t = 0..L-2, every
+        (sequence, skill) pair whose posterior given x_0..x_t is not zero, as (t, row, skill, log_w,
+        log_q): rows ascending, log_w the unnormalised log posterior, log_q = log p_skill(x_t -> x_{t+1}).
+
+        A transition a skill's chain cannot make rules the skill out (a wrong skill allows one with
+        probability branching / V), so after a few tokens only the true skill and a few others remain:
+        about n x K work for the first token and little for the rest, where tracking all K skills per
+        token would cost n x K x L (minutes for 65,536 skills). Sequences go in chunks of
+        FILTER_PAIRS / K, which bounds the memory."""
+        k = len(self.skill_p)
+        step = max(1, FILTER_PAIRS // k)
+        for first in range(0, seq.shape[0], step):
+            rows = np.arange(first, min(first + step, seq.shape[0]))
+            row, skill = np.repeat(rows, k), np.tile(np.arange(k), len(rows))
+            log_w = np.log(self.skill_p)[skill]
+            for t in range(seq.shape[1] - 1):
+                a, nxt = seq[row, t], seq[row, t + 1]
+                q = (self.prob[skill, a] * (self.succ[skill, a] == nxt[:, None])).sum(-1)
+                with np.errstate(divide="ignore"):
+                    log_q = np.log(q)
+                yield t, row, skill, log_w, log_q
+                kept = q > 0
+                row, skill, log_w = row[kept], skill[kept], log_w[kept] + log_q[kept]
 
     def token_logprobs(self, seq: np.ndarray) -> np.ndarray:
         """log p(x_{t+1} | x_0..x_t) under the true process (the Bayes-optimal predictor), [n, L-1].
@@ -86,8 +104,10 @@ class SkillMixture:
         Exact: the posterior over skills is updated by each observed transition.
         """
         out = np.empty((seq.shape[0], seq.shape[1] - 1))
-        for t, (log_w, log_q) in enumerate(self._filter(seq)):
-            out[:, t] = logsumexp(log_w + log_q, axis=1) - logsumexp(log_w, axis=1)
+        for t, row, _, log_w, log_q in self._filter(seq):
+            starts = _segment_starts(row)
+            joint = _segment_logsumexp(log_w + log_q, starts)  # log p(x_0..x_{t+1}) + const
+            out[row[starts], t] = joint - _segment_logsumexp(log_w, starts)
         return out
 
     def questions(self, seq: np.ndarray, skills: np.ndarray, min_prob: float = ANSWER_MIN_PROB) -> Questions:
@@ -101,20 +121,25 @@ class SkillMixture:
         decides the mixture's bigrams, may get no questions).
         """
         k, v, _ = self.succ.shape
-        dense = np.zeros((k, v, v))  # dense[k, a, b] = p_k(a -> b)
-        np.put_along_axis(dense, self.succ, self.prob, axis=-1)
         top = np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]  # [K, V]
-        bigram_top = np.einsum("k,kab->ab", self.skill_p, dense).argmax(-1)  # [V]
+        # the mixture's bigrams: sum_k p_k p_k(a -> b), accumulated over each skill's successors
+        cells = (np.arange(v)[None, :, None] * v + self.succ).ravel()
+        weights = (self.skill_p[:, None, None] * self.prob).ravel()
+        bigram_top = np.bincount(cells, weights, minlength=v * v).reshape(v, v).argmax(-1)  # [V]
         asked = np.zeros((seq.shape[0], seq.shape[1] - 1), dtype=bool)
-        for t, (log_w, _) in enumerate(self._filter(seq)):
-            w = np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
-            a = seq[:, t]
-            pred = np.empty((len(a), v))  # the Bayes-optimal next-token distribution
-            for tok in np.unique(a):
-                rows = a == tok
-                pred[rows] = w[rows] @ dense[:, tok, :]
-            answer = top[skills, a]
-            asked[:, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & (answer != bigram_top[a])
+        for t, row, skill, log_w, _ in self._filter(seq):
+            starts = _segment_starts(row)
+            sizes = np.diff(np.r_[starts, len(row)])
+            w = np.exp(log_w - np.repeat(_segment_logsumexp(log_w, starts), sizes))  # posterior
+            a = seq[row, t]
+            # the Bayes-optimal next-token distribution of each sequence: sum over skills of w p_skill(a -> .)
+            cells = (np.repeat(np.arange(len(starts)), sizes)[:, None] * v + self.succ[skill, a]).ravel()
+            pred = np.bincount(cells, (w[:, None] * self.prob[skill, a]).ravel(), minlength=len(starts) * v)
+            pred = pred.reshape(len(starts), v)
+            rows, state = row[starts], seq[row[starts], t]
+            answer = top[skills[rows], state]
+            useful = answer != bigram_top[state]
+            asked[rows, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & useful
         pos = np.flatnonzero(asked)
         return Questions(
             pos=pos,
@@ -149,6 +174,18 @@ def stratified_val_set(
     seq, _ = mixture.sample(len(skills), length, rng, skills=skills)
     stratum_weight = np.bincount(stratum_of, weights=mixture.skill_p)
     return seq, skills, ValWeights.from_strata(stratum_of[skills], stratum_weight)
+
+
+def _segment_starts(row: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of the sorted `row` starts."""
+    return np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+
+
+def _segment_logsumexp(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """log sum exp of each segment of x (segments begin at `starts`; each has a finite entry)."""
+    top = np.maximum.reduceat(x, starts)
+    sizes = np.diff(np.r_[starts, len(x)])
+    return top + np.log(np.add.reduceat(np.exp(x - np.repeat(top, sizes)), starts))
 
 
 @dataclass(eq=False)
