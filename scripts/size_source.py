@@ -12,13 +12,18 @@ choose   fits the gap of a skill as a function of the tokens of it a run saw, po
          and models a run's loss on a source of K skills with exponent a as E + sum_k p_k g(p_k D).
          It reads the preset's frontier tokens D at its lowest and highest budget (at each budget the
          run nearest sweep.replicate_tokens_per_param, the prior optimum) and applies the rule:
-           a: on a grid of 0.1, the exponent whose modelled reducible loss at the top budget is
-              closest to half the floor ((L - E) / E = 0.5): near enough the floor for the fit to see
-              it, still far enough above it for the loss to fall as a power law over the range;
-           K: the smallest power of two for which a law E + A C^-alpha fitted to the modelled losses
-              at the preset's budgets (D a power of C between the two) finds E within 0.01 nats of
-              where it finds it with 2^20 skills: the skills a finite source leaves out lower the
-              apparent floor by the loss they would add.
+           K(a): the fewest skills (a power of two) for which the skills an unbounded Zipf source
+              would have beyond them, all unlearned, would add at most 0.01 nats:
+              g_max * sum_{k > K} k^-a / zeta(a) <= 0.01. A finite source lowers the apparent floor
+              of a power law by that much (for n learned of K skills the loss is E + c (n^(1-a) -
+              K^(1-a))); and as K stays far above the skills a run learns, the loss never runs out
+              of skills;
+           a: on a grid of 0.1, among exponents whose K(a) is at most 2^17 (the generator holds
+              K x alphabet^2 numbers), those whose modelled reducible loss at the top budget (with
+              K(a) skills) is 0.4 - 0.6 of the floor: near enough the floor for the fit to see it,
+              still far enough above it for the loss to fall as a power law over the range (the
+              model is not finer than that); of them the one with the fewest skills (the cheapest
+              source), ties to the nearest 0.5; with none in the band, the nearest to it.
 Prints key=value lines. The model ignores model size (capacity), so the rule is a starting point the
 sweep's own fit then checks: E's interval must contain the Bayes loss.
 """
@@ -40,9 +45,9 @@ from harness.config import DataConfig, SyntheticConfig  # noqa: E402
 
 TOP_SKILLS, PER_SKILL = 256, 6
 PILOT_RUNS = "32:262144:8,32:1048576:16,64:262144:8,64:1048576:16,64:4194304:16,128:1048576:16"
-TARGET_REDUCIBLE = 0.5  # (L - E) / E at the top budget
-FLOOR_TOLERANCE = 0.01  # nats the fitted E may move by leaving out the skills beyond K
-UNBOUNDED = 1 << 20  # skills standing in for an unbounded source
+TARGET_BAND = (0.4, 0.6)  # (L - E) / E at the top budget
+FLOOR_TOLERANCE = 0.01  # nats the skills left out beyond K may add (and lower the apparent floor by)
+MAX_SKILLS = 1 << 17
 
 
 def measure(out: Path, runs: str, depth: int = 2, head_dim: int = 8, lr: float = 3e-3) -> None:
@@ -116,13 +121,15 @@ def reducible(tokens: float, a: float, k: int, gap: tuple[float, float, float]) 
     return float(p @ gap_curve(p * tokens, *gap))
 
 
-def fitted_floor(budgets, tokens, a: float, k: int, gap: tuple, floor: float) -> float:
-    """E of E + A (C / C_0)^-alpha fitted to the modelled frontier losses at the budgets."""
-    loss = np.array([floor + reducible(d, a, k, gap) for d in tokens])
-    c = budgets / budgets[0]
-    law = lambda c, e, big_a, alpha: e + big_a * c**-alpha  # noqa: E731
-    (e, _, _), _ = curve_fit(law, c, loss, p0=[floor, loss[0] - floor, 0.2], maxfev=20000)
-    return float(e)
+def skills_for(a: float, g_max: float) -> int | None:
+    """K(a): the fewest skills (a power of two, at most MAX_SKILLS) whose unbounded tail adds at most
+    FLOOR_TOLERANCE nats when unlearned; None when more are needed."""
+    from scipy.special import zeta
+
+    for n in range(4, MAX_SKILLS.bit_length()):
+        if g_max * zeta(a, (1 << n) + 1) / zeta(a) <= FLOOR_TOLERANCE:
+            return 1 << n
+    return None
 
 
 def choose(pilot_path: Path, overrides: list[str]) -> None:
@@ -148,22 +155,22 @@ def choose(pilot_path: Path, overrides: list[str]) -> None:
 
     nearest = [min((r for r in runs if r.budget == b), key=off) for b in budgets]
     d_lo, d_hi = nearest[0].tokens, nearest[-1].tokens
-    tokens = d_lo * (budgets / budgets[0]) ** (np.log(d_hi / d_lo) / np.log(budgets[-1] / budgets[0]))
     floor = source.bayes_loss
-    grid = np.round(np.arange(1.1, 3.01, 0.1), 1)
-    a = float(min(grid, key=lambda x: abs(reducible(d_hi, x, UNBOUNDED, gap) / floor - TARGET_REDUCIBLE)))
-    unbounded = fitted_floor(budgets, tokens, a, UNBOUNDED, gap, floor)
-    k = next(
-        1 << n
-        for n in range(6, 21)
-        if abs(fitted_floor(budgets, tokens, a, 1 << n, gap, floor) - unbounded) <= FLOOR_TOLERANCE
-    )
+    feasible = {a: k for a in np.round(np.arange(1.1, 3.01, 0.1), 1) if (k := skills_for(a, gap[0]))}
+    ratio = {a: reducible(d_hi, a, k, gap) / floor for a, k in feasible.items()}
+    lo, hi = TARGET_BAND
+    in_band = [a for a in feasible if lo <= ratio[a] <= hi]
+    if in_band:
+        a = float(min(in_band, key=lambda x: (feasible[x], abs(ratio[x] - (lo + hi) / 2))))
+    else:
+        a = float(min(feasible, key=lambda x: min(abs(ratio[x] - lo), abs(ratio[x] - hi))))
+    k = feasible[a]
     print(f"gap_fit g_max={gap[0]:.3f} s_half_tokens={gap[1]:.4g} gamma={gap[2]:.3f}")
     print(f"frontier_tokens lo={d_lo} hi={d_hi} budgets={len(budgets)} floor={floor:.4f}")
     print(
         f"zipf_exponent={a} n_skills={k} reducible_top={reducible(d_hi, a, k, gap):.4f} "
-        f"reducible_bottom={reducible(d_lo, a, k, gap):.4f} "
-        f"fitted_E={fitted_floor(budgets, tokens, a, k, gap, floor):.4f} fitted_E_unbounded={unbounded:.4f}"
+        f"reducible_bottom={reducible(d_lo, a, k, gap):.4f} smallest_feasible_exponent={min(feasible)} "
+        + " ".join(f"ratio[{x}]={ratio[x]:.3f}/K={feasible[x]}" for x in sorted(feasible) if ratio[x] > 0.05)
     )
 
 
