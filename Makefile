@@ -1,24 +1,59 @@
 # scaling-harness: `make sweep` runs the default sweep end to end, `make test` runs the tests.
-# Both install what they need into .venv first (torch's CPU wheel before anything else).
-PYTHON ?= python3.11
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-ARGS   ?=
+# Both install what they need into .venv first: the harness and its dependencies, around whatever torch
+# the venv's interpreter already has (the CPU pin only where it has none). GPU node: see docs/gpu.md.
+PYTHON     ?= $(shell command -v python3.11 || command -v python3)
+VENV       ?= .venv
+# e.g. --system-site-packages, so the venv sees a GPU node's own torch and CUDA libraries (also when the
+# node's Python is itself a venv: scripts/install.py inherit)
+VENV_FLAGS ?=
+# installed only when `import torch` fails in the venv; an existing torch is kept (a pip constraint)
+TORCH_PIN  ?= torch==2.13.0
+EXTRAS     ?= dev
+# where pip finds packages: empty for the index; install-offline sets --no-index --find-links WHEELS
+PIP_FROM   ?=
+# make wheels (on a machine with network) and make install-offline (on the node): the wheel folder,
+# the node's Python version and platform tags (several allowed: "manylinux2014_x86_64 manylinux_2_28_x86_64"),
+# and the dependencies published only as source (hydra's parser), built into wheels here
+WHEELS     ?= wheelhouse
+PY_VERSION ?= 3.12
+PLATFORM   ?= manylinux2014_x86_64
+SDISTS     ?= antlr4-python3-runtime==4.9.3
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+ARGS       ?=
 
-.PHONY: help install sweep smoke test test-fast lint bench clean
+.PHONY: help install install-offline wheels sweep smoke test test-fast lint bench gpu-check clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv and install the harness (idempotent)
+install: $(STAMP) ## create .venv and install the harness, keeping a torch already there (idempotent)
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	test -x $(PY) || { $(PYTHON) -m venv $(VENV_FLAGS) $(VENV) && \
+	  $(if $(findstring system-site-packages,$(VENV_FLAGS)),$(PYTHON) scripts/install.py inherit $(VENV),true); }
+	$(if $(PIP_FROM),,$(PY) -m pip install -q --upgrade pip)
+	$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install -q $(PIP_FROM) $(TORCH_PIN) || { echo \
+	  "error: no torch in $(PY) and none installable: install the node's torch first or VENV_FLAGS=--system-site-packages"; \
+	  exit 1; }
+	$(PY) scripts/install.py torch-constraint > $(VENV)/torch-constraint.txt
+	$(PY) -m pip install -q $(PIP_FROM) -c $(VENV)/torch-constraint.txt -e '.$(if $(EXTRAS),[$(EXTRAS)])'
 	touch $(STAMP)
+
+install-offline: ## install from WHEELS=dir with no index (a node without network), keeping its torch
+	@test -d $(WHEELS) || { echo "error: WHEELS=$(WHEELS): no such folder; build one with make wheels"; exit 1; }
+	$(MAKE) install PIP_FROM="--no-index --find-links $(abspath $(WHEELS))"
+
+wheels: ## download wheels of every dependency but torch for PY_VERSION and PLATFORM into WHEELS (needs the index)
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; v == "$(PY_VERSION)" or print( \
+	  f"warning: pip evaluates dependency markers with this Python ({v}), not $(PY_VERSION); " \
+	  "for a node running $(PY_VERSION), run with PYTHON=python$(PY_VERSION)")'
+	mkdir -p $(WHEELS)
+	$(PYTHON) scripts/install.py requirements $(EXTRAS) > $(WHEELS)/requirements.txt
+	$(PYTHON) -m pip wheel -q --no-deps --use-pep517 -w $(WHEELS) $(SDISTS)
+	$(PYTHON) -m pip download -q --only-binary=:all: --python-version $(PY_VERSION) \
+	  $(foreach p,$(PLATFORM),--platform $(p)) --find-links $(WHEELS) -d $(WHEELS) \
+	  -r $(WHEELS)/requirements.txt 'setuptools>=68' wheel
 
 sweep: install ## train the default sweep (cpu preset, gpu when CUDA is present) and fit it; ARGS=... for overrides
 	$(PY) -m harness.sweep $(ARGS)
@@ -40,6 +75,9 @@ bench: install ## training-step, data and fit benchmarks (print key=value lines)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_data.py
 	$(PY) scripts/bench_fit.py
+
+gpu-check: ## the device check (docs/gpu.md): key=value lines; ARGS=--device=cpu for the small CPU version
+	scripts/gpu_check.sh $(ARGS)
 
 clean: ## remove runs, caches and the venv
 	rm -rf runs outputs multirun .cache $(VENV)

@@ -9,20 +9,21 @@ type cannot express (positive budgets, widths divisible into heads, known famili
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 TOKENIZERS = ("bpe", "bytes", "pretrained")
 DESIGNS = ("grid", "isoflop", "paired")
 REPLICATE_RULES = ("all", "near_optimum")
 SCHEDULES = ("cosine", "wsd")
-LR_RULES = ("constant", "inverse_width")
+LR_RULES = ("constant", "inverse_width", "power")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOGGER_BACKENDS = ("wandb", "off")
 WANDB_MODES = ("auto", "online", "offline")
 FLOP_CONVENTIONS = ("full", "6n")
 PARAM_CONVENTIONS = ("total", "nonembedding")
+HOLDOUT_LAWS = ("offset", "pure")
 
 
 class ConfigError(ValueError):
@@ -37,6 +38,7 @@ class ModelConfig:
     aspect: int = 32  # width per layer: depth = max(1, round(width / aspect)), unless depth is set
     depth: int = 0  # every width gets this many layers (0: from aspect), so sizes grow without a jump
     head_dim: int = 16  # heads = width / head_dim; width must be a multiple of it
+    n_heads: int = 0  # every width gets this many heads (0: width / head_dim); width must be a multiple
     ffn_mult: float = 4.0  # MLP hidden = ffn_mult * width (llama: 2/3 of it, rounded to 8, gated)
     tie_embeddings: bool = False  # tied input/output embedding (counted once)
 
@@ -89,7 +91,9 @@ class TrainConfig:
 
     lr: float = 3e-3  # peak learning rate at lr_ref_width
     lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
+    # | power (lr * (lr_ref_width / width)^lr_exponent, every width)
     lr_ref_width: int = 64
+    lr_exponent: float = 1.0  # power: how fast the peak LR falls with width
     batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
     min_steps: int = 0  # >0: a run that would train fewer steps halves its batch until it trains at least
     # this many (or the batch is 1); WSD branches of a size share their main run's batch (see harness.plan)
@@ -158,17 +162,31 @@ class LoggerConfig:
 
 @dataclass
 class FitConfig:
-    """Conventions, bootstrap and verdict thresholds of the scaling-law fit."""
+    """Conventions, bootstrap, hold-out, calibration and verdict thresholds of the scaling-law fit
+    (what each rule means and why these values: docs/fit.md, configs/fit/default.yaml)."""
 
     flops: str = "full"  # full | 6n: which compute count C the laws use
     params: str = "total"  # total | nonembedding: which N the laws use
-    bootstrap: int = 1000  # resamples over runs for confidence intervals
+    bootstrap: int = 1000  # resamples (each run's loss redrawn from its measured noise); 0: no intervals
     ci: float = 0.95
     seed: int = 0
-    holdout_frac: float = 0.2  # share of runs, largest compute first, held out for prediction
-    min_r2: float = 0.95  # verdict thresholds
-    max_rel_residual: float = 0.05
-    max_holdout_error: float = 0.05
+    isoflop_window: float = (
+        2.0  # a budget's parabola goes through the sizes within this factor of its best run
+    )
+    holdout_frac: float = 0.2  # held out: the top compute budgets (>= 2) holding at least this share of runs
+    holdout_law: str = "offset"  # offset | pure: the law whose hold-out prediction the verdict tests
+    min_noise: float = 0.002  # floor on a run's relative noise (std of log L)
+    max_misfit: float = 1.5  # verdict: RMS frontier residual, in noise standard deviations
+    max_rise_z: float = 3.0  # verdict: a budget's best loss above a cheaper budget's, in standard deviations
+    max_holdout_z: float = 2.5  # verdict: hold-out miss, in standard deviations of the prediction
+    max_holdout_error: float = 0.10  # verdict: hold-out miss, relative
+    calibration_draws: int = 200  # simulated sweeps per truth for the verdict's error rates; 0: none
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> FitConfig:
+        """A FitConfig from a stored config (sweep.json), ignoring keys of older versions."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 @dataclass
@@ -238,12 +256,25 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
 
 def validate(cfg: Config) -> None:
     """Check every value a type cannot; raise ConfigError with one line naming the field."""
-    m, d, t, s, lg, f = cfg.model, cfg.data, cfg.train, cfg.sweep, cfg.logger, cfg.fit
+    _check_model(cfg.model)
+    _check_data(cfg.data)
+    _check_train(cfg.train)
+    _check_sweep(cfg.sweep, cfg.train, cfg.data)
+    _check_logger(cfg.logger)
+    _check_fit(cfg.fit)
+    _check_compare(cfg.compare)
+    _check_abilities(cfg.abilities)
+
+
+def _check_model(m: ModelConfig) -> None:
     _positive("model.aspect", m.aspect)
     _positive("model.depth", m.depth, zero_ok=True)
     _positive("model.head_dim", m.head_dim)
+    _positive("model.n_heads", m.n_heads, zero_ok=True)
     _positive("model.ffn_mult", m.ffn_mult)
 
+
+def _check_data(d: DataConfig) -> None:
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
     _positive("data.seq_len", d.seq_len)
     if d.vocab_size < 2:
@@ -286,9 +317,12 @@ def validate(cfg: Config) -> None:
     if d.source in ("text", "hf") and not d.text_field:
         raise ConfigError("data.text_field: empty; name the JSONL/dataset field holding the text")
 
+
+def _check_train(t: TrainConfig) -> None:
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
+    _positive("train.lr_exponent", t.lr_exponent, zero_ok=True)
     _positive("train.batch_size", t.batch_size)
     _positive("train.min_steps", t.min_steps, zero_ok=True)
     _choice("train.schedule", t.schedule, SCHEDULES)
@@ -309,6 +343,8 @@ def validate(cfg: Config) -> None:
     _positive("train.diverge_loss", t.diverge_loss, zero_ok=True)
     _positive("train.checkpoint_every", t.checkpoint_every, zero_ok=True)
 
+
+def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
     if not s.name or "/" in s.name:
         raise ConfigError(f"sweep.name: must be a non-empty name without '/', got {s.name!r}")
     _choice("sweep.design", s.design, DESIGNS)
@@ -358,32 +394,42 @@ def validate(cfg: Config) -> None:
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
 
+
+def _check_logger(lg: LoggerConfig) -> None:
     _choice("logger.backend", lg.backend, LOGGER_BACKENDS)
     _choice("logger.mode", lg.mode, WANDB_MODES)
 
+
+def _check_fit(f: FitConfig) -> None:
     _choice("fit.flops", f.flops, FLOP_CONVENTIONS)
     _choice("fit.params", f.params, PARAM_CONVENTIONS)
     _positive("fit.bootstrap", f.bootstrap, zero_ok=True)
     if not 0 < f.ci < 1:
         raise ConfigError(f"fit.ci: must be in (0, 1), got {f.ci}")
     _fraction("fit.holdout_frac", f.holdout_frac)
-    _fraction("fit.min_r2", f.min_r2, closed=True)
-    _positive("fit.max_rel_residual", f.max_rel_residual)
-    _positive("fit.max_holdout_error", f.max_holdout_error)
+    _choice("fit.holdout_law", f.holdout_law, HOLDOUT_LAWS)
+    if not f.isoflop_window > 1:
+        raise ConfigError(f"fit.isoflop_window: must be a factor > 1, got {f.isoflop_window!r}")
+    _fraction("fit.min_noise", f.min_noise)
+    for name in ("max_misfit", "max_rise_z", "max_holdout_z", "max_holdout_error"):
+        _positive(f"fit.{name}", getattr(f, name))
+    _positive("fit.calibration_draws", f.calibration_draws, zero_ok=True)
 
-    a = cfg.abilities
-    _positive("abilities.max_width", a.max_width)
-    _positive("abilities.bootstrap", a.bootstrap)
-    for name in ("level", "ci"):
-        if not 0 < getattr(a, name) < 1:
-            raise ConfigError(f"abilities.{name}: must be in (0, 1), got {getattr(a, name)!r}")
 
-    c = cfg.compare
+def _check_compare(c: CompareConfig) -> None:
     for name in ("min_offset", "min_slope", "min_top"):
         _positive(f"compare.{name}", getattr(c, name))
     for name in ("level", "lof_level", "ci"):
         if not 0 < getattr(c, name) < 1:
             raise ConfigError(f"compare.{name}: must be in (0, 1), got {getattr(c, name)!r}")
+
+
+def _check_abilities(a: AbilitiesConfig) -> None:
+    _positive("abilities.max_width", a.max_width)
+    _positive("abilities.bootstrap", a.bootstrap)
+    for name in ("level", "ci"):
+        if not 0 < getattr(a, name) < 1:
+            raise ConfigError(f"abilities.{name}: must be in (0, 1), got {getattr(a, name)!r}")
 
 
 def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:

@@ -52,15 +52,25 @@ def flops_per_token(shape: ModelShape, convention: str) -> float:
     raise ValueError(f"fit.flops: unknown convention {convention!r}; allowed: {', '.join(FLOP_CONVENTIONS)}")
 
 
-# Dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, FLOP/s; fp16 where the GPU has
-# no bf16 (V100, T4). MFU = achieved model FLOP/s / peak, as in PaLM.
+# Dense (no sparsity) bf16 tensor-core peaks, FLOP/s; fp16 where the GPU has no bf16 (V100, T4). MFU =
+# achieved model FLOP/s / peak, as in PaLM. Sources, the vendors' datasheets (where a sheet quotes "with
+# sparsity", half of it): NVIDIA H100 (SXM 989.4 TF, PCIe 756 TF, NVL 835 TF), H200 (SXM 989 TF, NVL
+# 835 TF; GH200's GPU is an H100/H200 SXM), A100 (312 TF, 40 and 80 GB alike), L40S (362 TF), L4 (121 TF),
+# RTX 4090 (Ada whitepaper: 165.2 TF with fp32 accumulate), V100 (125 TF fp16), T4 (65 TF fp16), B200
+# (HGX B200: 2.25 PF dense); AMD MI300X (1307.4 TF). A10G has no datasheet: the commonly quoted figure.
+# Figures are per GPU; clocks in the field can be lower (a power-capped or PCIe part reaches less).
 PEAK_FLOPS: dict[str, float] = {
+    "B200": 2250e12,
     "H100 SXM": 989.4e12,
     "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
     "H200": 989.4e12,
+    "H200 NVL": 835e12,
+    "MI300X": 1307.4e12,
     "A100": 312e12,
+    "L40S": 362e12,
     "L4": 121e12,
-    "A10G": 70e12,  # approximate: no NVIDIA datasheet for this AWS part; the commonly quoted figure
+    "A10G": 70e12,
     "RTX 4090": 165.2e12,
     "V100": 125e12,  # fp16
     "T4": 65e12,  # fp16
@@ -69,11 +79,17 @@ PEAK_FLOPS: dict[str, float] = {
 # (pattern in torch.cuda.get_device_name(), PEAK_FLOPS key), most specific first; patterns match as
 # whole words, so "L4" does not match "L40S" and "A100" does not match "A10G".
 _DEVICE_PATTERNS = [
+    ("B200", "B200"),
     ("H100 PCIe", "H100 PCIe"),
+    ("H100 NVL", "H100 NVL"),
     ("H100", "H100 SXM"),  # "NVIDIA H100 80GB HBM3" is the SXM part
+    ("H200 NVL", "H200 NVL"),
     ("H200", "H200"),
+    ("GH200", "H200"),
+    ("MI300X", "MI300X"),
     ("A100", "A100"),
     ("A10G", "A10G"),
+    ("L40S", "L40S"),
     ("L4", "L4"),
     ("RTX 4090", "RTX 4090"),
     ("V100", "V100"),

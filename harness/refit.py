@@ -5,10 +5,11 @@
 
 A sweep directory (read through harness.store) holds results.csv, optionally sweep.json (its
 `bayes_loss` is the known irreducible loss of a synthetic source) and runs/<name>-<run_id>/
-metrics.jsonl (training curves). A CSV
-needs the columns params_total, tokens and val_loss (optional: flops, flops_6n, params_nonembedding,
-run_id, status, budget, epochs). Output goes to `out`, by default the sweep directory or the CSV's
-directory. Bad input prints one line on stderr, exits with status 2 and writes nothing.
+metrics.jsonl (training curves). A CSV needs the columns params_total, tokens and val_loss
+(optional: flops, flops_6n, params_nonembedding, run_id, status, budget, seed, val_loss_se, epochs).
+Output goes to `out`, by default the sweep directory or the CSV's directory. Bad input prints one
+line on stderr, exits with status 2 and writes nothing. A sweep's declared design (sweep.json) is
+passed to the fit, which guesses the design only for a foreign CSV.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def read_input(
             if bayes is not None and not isinstance(bayes, int | float):
                 raise InputError(f"input: {sweep}: bayes_loss {bayes!r} is not a number")
             meta.update({k: info[k] for k in ("name", "fingerprint") if k in info})
+            design = info.get("config", {}).get("sweep", {}).get("design")
+            if design is not None:
+                meta["design"] = design  # the sweep's declared design: the fit does not guess it
         out = path
     else:
         table, out = path, path.parent
@@ -119,7 +123,16 @@ def run(cfg: FitCLIConfig) -> int:
         except FitError as exc:
             raise InputError(f"input: {path}: {exc}") from None
         abilities = read_scores(path, rows) if curves is not None else None
-        report = analyse(rows, cfg.fit, out, curves=curves, bayes_loss=bayes, meta=meta, abilities=abilities)
+        report = analyse(
+            rows,
+            cfg.fit,
+            out,
+            curves=curves,
+            bayes_loss=bayes,
+            meta=meta,
+            abilities=abilities,
+            design=meta.get("design"),
+        )
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

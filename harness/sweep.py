@@ -102,7 +102,14 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
     abilities = read_scores(sweep_dir, rows)
     try:
         report = analyse(
-            rows, cfg.fit, sweep_dir, curves=curves, bayes_loss=bayes_loss, meta=meta, abilities=abilities
+            rows,
+            cfg.fit,
+            sweep_dir,
+            curves=curves,
+            bayes_loss=bayes_loss,
+            meta=meta,
+            abilities=abilities,
+            design=cfg.sweep.design,
         )
     except FitError as exc:
         print(f"fit skipped: {exc}", file=sys.stderr)

@@ -38,25 +38,10 @@ from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
 from harness.models.build import build_model  # noqa: E402
+from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import plan_runs  # noqa: E402
 from harness.tracking.wandb_run import NullLogger  # noqa: E402
 from harness.train import resolve_device, train_run, usable_cores  # noqa: E402
-
-
-def matmul_peak_gflops(threads: int, sizes: tuple[int, ...] = (512, 1024, 2048), reps: int = 10) -> float:
-    """Best median fp32 throughput of square matmuls, GFLOP/s (2 n^3 FLOPs per product)."""
-    torch.set_num_threads(threads)
-    best = 0.0
-    for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        a @ b  # warm up
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - t0)
-        best = max(best, 2 * n**3 / statistics.median(times) / 1e9)
-    return best
 
 
 def bare_step_s(spec, steps: int, device: torch.device) -> float:
@@ -104,7 +89,8 @@ def main(argv: list[str]) -> None:
     longest = {}
     for spec in plan_runs(preset, **plan):
         longest[spec.shape.width] = max(spec, longest.get(spec.shape.width, spec), key=lambda s: s.steps)
-    peak = matmul_peak_gflops(threads)
+    torch.set_num_threads(threads)
+    peak = matmul_peak_flops() / 1e9
     print(
         f"threads={threads} batch={preset.train.batch_size}x{preset.data.seq_len} steps={steps} "
         f"repeats={repeats} torch={torch.__version__}"

@@ -43,7 +43,7 @@ def main() -> None:
     report = fit_sweep(obs, FitConfig(bootstrap=args.bootstrap, flops="6n"), bayes_loss=SURFACE.E)
     wall = time.perf_counter() - t0
     print(f"runs={report.n_runs} bootstrap={args.bootstrap} wall_s={wall:.2f}")
-    print(f"dropped resamples: {report.bootstrap.failed}")
+    print(f"dropped resamples: {report.to_dict()['bootstrap']['failed']}")
     print(report.verdict.sentence)
 
 

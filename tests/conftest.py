@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,24 @@ def compose_config(*overrides: str) -> Config:
 @pytest.fixture
 def smoke_cfg(tmp_path: Path) -> Config:
     return compose_config("sweep=smoke", "logger=off", f"sweep.dir={tmp_path / 'sweep'}")
+
+
+class Crash(RuntimeError):
+    """A simulated kill inside a training run."""
+
+
+@contextmanager
+def crash_at(source, step: int) -> Iterator[None]:
+    """Within the block, the source raises Crash when asked for batch `step` (a run dies there)."""
+    real = source.train_batch
+
+    def batch(at: int, batch_size: int, seed: int):
+        if at == step:
+            raise Crash
+        return real(at, batch_size, seed)
+
+    source.train_batch = batch
+    try:
+        yield
+    finally:
+        del source.train_batch  # the class's method again

@@ -23,7 +23,7 @@ from harness.plan import check_config, compute_summary, plan_runs, shard, traini
 from harness.schedule import warmup_steps
 from harness.tracking.wandb_run import NullLogger
 from harness.train import resolve_device, train_run
-from tests.conftest import compose_config, run_module
+from tests.conftest import Crash, compose_config, crash_at, run_module
 
 BRANCHES = ("sweep=smoke", "sweep.branches=true", "train.schedule=wsd")
 # smoke budgets are 16, 32 and 64 steps of 1024 tokens; a 20% cooldown starts 3, 6 and 13 steps before the end
@@ -127,10 +127,6 @@ def test_fork_states_are_deleted_once_every_branch_from_them_has_finished(tmp_pa
     assert list(main_dir.iterdir()) == []
 
 
-class _Crash(RuntimeError):
-    pass
-
-
 def _train_setup(*overrides: str):
     cfg = compose_config(*BRANCHES, "sweep.widths=[16]", "train.device=cpu", *overrides)
     source = make_source(cfg.data)
@@ -140,26 +136,15 @@ def _train_setup(*overrides: str):
     return branches, source, resolve_device(cfg.train, 1)
 
 
-def test_branches_equal_wsd_runs_trained_directly_after_a_killed_main_run_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_branches_equal_wsd_runs_trained_directly_after_a_killed_main_run_resumes(tmp_path: Path) -> None:
     branches, source, dev = _train_setup("sweep.tokens=[16384,32768]")
     main = branches[0].parent
     assert main.forks == (13, 26)
     main_dir = store.run_dir(tmp_path, main.dirname)
 
-    real_batch = source.train_batch
-
-    def crash_at_20(step, batch_size, seed):
-        if step == 20:
-            raise _Crash
-        return real_batch(step, batch_size, seed)
-
-    monkeypatch.setattr(source, "train_batch", crash_at_20)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash), crash_at(source, 20):
         train_run(main, source, main_dir, NullLogger(), dev)
     assert [p.name for p in main_dir.glob("*.pt")] == ["fork-13.pt"]  # no checkpoint_every: the fork state
-    monkeypatch.setattr(source, "train_batch", real_batch)
     done = train_run(main, source, main_dir, NullLogger(), dev)  # resumes from step 13
     assert done["status"] == "done" and done["steps"] == 26
     assert sorted(p.name for p in main_dir.glob("*.pt")) == ["fork-13.pt", "fork-26.pt"]

@@ -74,12 +74,19 @@ def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
         )
 
 
+def _run_ids(sweep_dir: Path, file: str, since: float = 0.0) -> set[str]:
+    """Run ids (run dirs are <name>-<run_id>) whose `file` exists, written at or after `since`."""
+    paths = (sweep_dir / "runs").glob(f"*/{file}")
+    return {p.parent.name.rsplit("-", 1)[1] for p in paths if p.stat().st_mtime >= since}
+
+
 def _finished(sweep_dir: Path) -> set[str]:
-    return {p.parent.name for p in (sweep_dir / "runs").glob("*/result.json")}
+    return _run_ids(sweep_dir, "result.json")
 
 
-def _half_trained(sweep_dir: Path) -> set[str]:
-    return {p.parent.name for p in (sweep_dir / "runs").glob("*/spec.json")} - _finished(sweep_dir)
+def _half_trained(sweep_dir: Path, since: float = 0.0) -> set[str]:
+    """Runs started (spec.json written) at or after `since` and not finished."""
+    return _run_ids(sweep_dir, "spec.json", since) - _finished(sweep_dir)
 
 
 def _kill(proc: subprocess.Popen, log: Path, when, delay: float) -> None:
@@ -108,10 +115,12 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
     logs, mid_run = [], 0
     for attempt in range(5):
         log = tmp_path / f"attempt{attempt}.log"
-        before = _finished(sweep_dir)
+        before, t0 = _finished(sweep_dir), time.time()
         proc = _start(args, tmp_path, log)
         if attempt == 0:  # anywhere in start-up, planning or the first runs
             _kill(proc, log, lambda: True, rng.uniform(0.5, 5.0))
+        elif attempt % 2:  # just after this attempt starts a run: inside it, whatever the machine's speed
+            _kill(proc, log, lambda t0=t0: bool(_half_trained(sweep_dir, t0)), rng.uniform(0.0, 0.05))
         else:  # once this attempt has finished a run of its own: inside or between runs
             _kill(proc, log, lambda before=before: _finished(sweep_dir) > before, rng.uniform(0.0, 0.5))
         mid_run += bool(_half_trained(sweep_dir))

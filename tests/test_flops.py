@@ -104,6 +104,12 @@ def test_conventions_are_named_and_unknown_ones_fail() -> None:
         ("NVIDIA H100 80GB HBM3", "H100 SXM"),
         ("NVIDIA H100 PCIe", "H100 PCIe"),
         ("NVIDIA H200", "H200"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H200 NVL", "H200 NVL"),
+        ("NVIDIA GH200 480GB", "H200"),
+        ("NVIDIA B200", "B200"),
+        ("AMD Instinct MI300X", "MI300X"),
+        ("NVIDIA L40S", "L40S"),
         ("NVIDIA A100-SXM4-80GB", "A100"),
         ("NVIDIA A100 80GB PCIe", "A100"),
         ("NVIDIA A10G", "A10G"),
@@ -118,7 +124,7 @@ def test_peak_flops_matches_device_names(name: str, key: str) -> None:
 
 
 def test_peak_flops_unknown_and_override() -> None:
-    assert peak_flops("NVIDIA L40S") is None  # not L4
+    assert peak_flops("NVIDIA L40") is None  # neither L4 nor L40S
     assert peak_flops("cpu") is None
     assert peak_flops("NVIDIA H100 80GB HBM3", override=1e15) == 1e15
     assert peak_flops("mystery accelerator", override=2e14) == 2e14

@@ -174,3 +174,28 @@ def test_a_fixed_depth_gives_every_width_the_same_layers() -> None:
     assert {r.shape.depth for r in runs} == {3}
     assert {r.shape.width // r.shape.n_heads for r in runs} == {8}
     assert {r.shape.depth for r in _plan("sweep.widths=[16,64]")} == {1, 2}  # depth 0: from aspect
+
+
+def test_default_cpu_sweep_meets_its_design_rules() -> None:
+    """The cpu preset (docs/default_sweep.md): every run >= 200 steps; >= 8 budgets over >= 2 decades,
+    each with >= 5 sizes; one depth, size steps <= 1.5x; replicate seeds at >= 2 budgets."""
+    runs = _plan("sweep=cpu")
+    base = [r for r in runs if r.train.seed == 0]
+    budgets = sorted({r.budget for r in base})
+    assert min(r.steps for r in runs) >= 200
+    assert len(budgets) >= 8 and budgets[-1] / budgets[0] >= 100
+    assert all(sum(r.budget == b for r in base) >= 5 for b in budgets)
+    sizes = sorted({r.params.total for r in base})
+    assert max(b / a for a, b in zip(sizes, sizes[1:], strict=False)) <= 1.5
+    assert len({r.shape.depth for r in runs}) == 1
+    replicated = {(r.shape.width, r.budget) for r in runs if r.train.seed != 0}
+    assert len({b for _, b in replicated}) >= 2 and len({r.train.seed for r in runs}) >= 3
+
+
+def test_a_fixed_head_count_allows_any_width_it_divides() -> None:
+    runs = _plan("model.depth=2", "model.n_heads=2", "sweep.widths=[10,14,38]")
+    assert {(r.shape.width, r.shape.n_heads) for r in runs} == {(10, 2), (14, 2), (38, 2)}
+    with pytest.raises(
+        ConfigError, match=r"^sweep.widths\[0\]: width 11 is not divisible by model.n_heads=2"
+    ):
+        check_config(compose_config("sweep=smoke", "model.n_heads=2", "sweep.widths=[11]"))

@@ -24,7 +24,12 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def make_rows(*, budgets: int = 5, sizes: int = 7, noise: float = 0.005) -> list[dict]:
     """results.csv-like rows (every value a string) of an IsoFLOP sweep drawn from SURFACE."""
     obs = isoflop_observations(
-        SURFACE, np.logspace(15, 18, budgets), sizes=sizes, noise=noise, rng=np.random.default_rng(0)
+        SURFACE,
+        np.logspace(15, 18, budgets),
+        sizes=sizes,
+        span=4.0,
+        noise=noise,
+        rng=np.random.default_rng(0),
     )
     rows = []
     for i in range(obs.N.size):
@@ -79,10 +84,10 @@ def with_bad_rows(rows: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("fit")
-    rows = with_bad_rows(make_rows())
+    rows = with_bad_rows(make_rows(budgets=8))
     report = analyse(
         rows,
-        FitConfig(bootstrap=50),
+        FitConfig(bootstrap=50, calibration_draws=20),
         out,
         curves=make_curves(rows),
         bayes_loss=SURFACE.E,
@@ -94,25 +99,28 @@ def analysed(tmp_path_factory):
 def test_fit_json_has_the_documented_keys(analysed) -> None:
     out, report = analysed
     fit = json.loads((out / "fit.json").read_text())
-    assert fit["n_runs"] == 36 == report.n_runs  # 35 runs + the one that repeated its data
+    assert fit["n_runs"] == 57 == report.n_runs  # 56 runs + the one that repeated its data
     assert fit["conventions"] == {"params": "total", "flops": "full", "notes": []}
-    assert {"E", "C0", "alpha", "r2", "max_rel_residual", "monotone", "ci"} <= fit["frontier"].keys()
+    assert {"E", "C0", "alpha", "r2", "max_rel_residual", "ci", "ci_reliable", "per_decade"} <= fit[
+        "frontier"
+    ].keys()
     assert set(fit["frontier"]["ci"]) == {"E", "C0", "alpha"}
     assert all(len(v) == 2 for v in fit["frontier"]["ci"].values())
     assert {"C0", "alpha", "r2", "ci"} <= fit["power_law"].keys()
     assert fit["kaplan"].keys() == {"L_N", "L_D"}
     assert {"a", "b", "tokens_per_param", "budgets", "ci"} <= fit["isoflop"].keys()
     assert (
-        len(fit["isoflop"]["budgets"]) == 5
+        len(fit["isoflop"]["budgets"]) == 8
         and {"label", "C", "N_opt", "D_opt"} <= fit["isoflop"]["budgets"][0].keys()
     )
     assert {"E", "A", "B", "alpha", "beta", "ci", "compute_optimal"} <= fit["parametric"].keys()
     assert {"N_opt", "D_opt", "tokens_per_param", "a", "b", "G", "k"} <= fit["parametric"][
         "compute_optimal"
     ].keys()
-    assert {"n", "rel_error", "max_rel_error", "ci"} <= fit["holdout"].keys()
-    assert fit["holdout"]["n"] == 7  # the top compute budget
-    assert {"smooth", "sentence", "reasons"} <= fit["verdict"].keys()
+    assert {"n_runs", "rel_error", "max_rel_error", "laws", "decides"} <= fit["holdout"].keys()
+    assert fit["holdout"]["n_runs"] == 14  # the top two compute budgets
+    assert {"false_no", "false_yes", "truths"} <= fit["calibration"].keys()
+    assert {"smooth", "outcome", "sentence", "reasons"} <= fit["verdict"].keys()
     assert fit["verdict"]["sentence"].startswith("loss scales smoothly with compute: yes, because")
     assert {"bayes_loss", "E", "E_ci", "contains"} <= fit["ground_truth"].keys()
     assert fit["ground_truth"]["bayes_loss"] == SURFACE.E
@@ -144,7 +152,9 @@ def test_report_md_and_plots(analysed) -> None:
         "Excluded runs",
         "- div: status diverged",
         "repeated its training data 6.5 times",
-        "bootstrap percentile intervals over 50 resamples",
+        "percentile intervals over 50 bootstrap resamples",
+        "cut per decade",
+        "How often this verdict is wrong on this design",
     ):
         assert phrase in md, phrase
     for name in PLOTS:
@@ -264,7 +274,7 @@ BAD_INPUTS = {
     ),
     "too-few-points": (
         "params_total,tokens,val_loss\n1000,2000,3.0\n2000,4000,2.9\n4000,8000,2.8\n",
-        "3 runs; the frontier L(C) = E + (C0/C)^alpha has 3 parameters and needs at least 4",
+        "3 distinct runs; the frontier L(C) = E + (C0/C)^alpha has 3 parameters and needs at least 4",
     ),
     "no-input": ("none", "give input=PATH"),
     "bad-setting": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "fit.ci: must be in (0, 1)"),

@@ -14,7 +14,7 @@ from harness.data import make_source
 from harness.plan import plan_runs
 from harness.tracking.wandb_run import NullLogger
 from harness.train import eval_steps, resolve_device, train_run
-from tests.conftest import compose_config
+from tests.conftest import Crash, compose_config, crash_at
 
 
 def _setup(*overrides: str):
@@ -62,28 +62,13 @@ def test_nan_loss_marks_the_run_diverged_with_its_step(
     assert result["val_loss"] is None
 
 
-class _Crash(RuntimeError):
-    pass
-
-
-def test_killed_run_resumes_from_checkpoint_to_the_same_loss(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_killed_run_resumes_from_checkpoint_to_the_same_loss(tmp_path: Path) -> None:
     spec, source, dev = _setup("train.checkpoint_every=5")
     reference = train_run(spec, source, tmp_path / "ref", NullLogger(), dev)
 
-    real_batch = source.train_batch
-
-    def crash_at_12(step, batch_size, seed):
-        if step == 12:
-            raise _Crash
-        return real_batch(step, batch_size, seed)
-
-    monkeypatch.setattr(source, "train_batch", crash_at_12)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash), crash_at(source, 12):
         train_run(spec, source, tmp_path / "run", NullLogger(), dev)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
-    monkeypatch.setattr(source, "train_batch", real_batch)
     resumed = train_run(spec, source, tmp_path / "run", NullLogger(), dev)
     assert resumed["val_loss"] == pytest.approx(reference["val_loss"], abs=1e-6)
     steps = [r for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -128,9 +128,10 @@ def record_experiment(exp_dir: Path, *, reference: str, reference_dir: str, rule
     store.write_json(exp_dir / EXPERIMENT_JSON, record)
 
 
-def _fit_config(sweep_dir: Path) -> FitConfig:
-    meta = store.read_json(sweep_dir / store.SWEEP_JSON) or {}
-    return FitConfig(**meta.get("config", {}).get("fit", {}))
+def _sweep_config(sweep_dir: Path) -> tuple[FitConfig, str | None]:
+    """The sweep's fit settings and declared design, from its sweep.json (defaults and None without)."""
+    config = (store.read_json(sweep_dir / store.SWEEP_JSON) or {}).get("config", {})
+    return FitConfig(**config.get("fit", {})), config.get("sweep", {}).get("design")
 
 
 def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> Comparison:
@@ -150,7 +151,7 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
     if reference not in dirs:
         raise FitError(f"{exp_dir}: no results.csv of the reference {reference!r} (looked in {ref_dir})")
     rules = CompareConfig(**record.get("rules", {}))
-    fit_cfg = _fit_config(dirs[reference])
+    fit_cfg = _sweep_config(dirs[reference])[0]
     curves, frontiers, failed, unfitted = {}, [], {}, {}
     for name, d in dirs.items():
         rows = store.read_results_table(d)
@@ -160,7 +161,7 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
             failed[name] = str(exc)
             continue
         try:  # a description only: a frontier that cannot be fitted leaves the paired test alone
-            frontiers.append(fit_variant(name, rows, _fit_config(d)))
+            frontiers.append(fit_variant(name, rows, *_sweep_config(d)))
         except FitError as exc:
             unfitted[name] = str(exc)
     if reference not in curves:

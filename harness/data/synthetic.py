@@ -3,7 +3,8 @@
 Bigger models and more data keep learning rarer skills, which is what makes loss fall as a power law
 (the quantization model of Michaud et al. 2023), and its irreducible loss is known exactly (forward
 filtering over the skills). Each skill is asked, on the validation set, for its chain's most likely
-next token (`SkillMixture.questions`).
+next token (`SkillMixture.questions`), and on prompts of its own for its most likely path of several
+tokens (`SkillMixture.tasks`). An optional copy skill repeats a random block: one rule, learned as a unit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 from harness.config import DataConfig, SyntheticConfig
 from harness.data.source import Questions, Tasks, add_noise, quality_settings
@@ -22,6 +22,7 @@ from harness.hashing import stable_hash
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
 ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
+FILTER_PAIRS = 1 << 22  # (sequence, skill) pairs forward filtering holds at once
 TASK_RANKS = (0, 1, 2, 4, 7, 12, 20, 33)  # chain skills given multi-token tasks, by frequency rank
 TASK_PROMPTS = 32  # prompts per task
 TASK_PROMPT_LEN = 40  # tokens of context before the answer (at most seq_len - TASK_ANSWER_LEN + 1)
@@ -49,7 +50,9 @@ class SkillMixture:
         rng = np.random.default_rng([seed, 0])
         k, v, b = cfg.n_skills, vocab_size, cfg.branching
         skill_p = np.arange(1, k + 1, dtype=np.float64) ** -cfg.zipf_exponent
-        skill_p *= (1 - cfg.copy_frac) / skill_p.sum()
+        skill_p /= skill_p.sum()
+        if cfg.copy_frac:  # the chains share what copying leaves (without it: the exact same numbers)
+            skill_p *= 1 - cfg.copy_frac
         # b distinct successors per (skill, token): the first b of a random permutation of V
         succ = np.argpartition(rng.random((k, v, v), dtype=np.float32), b - 1, axis=-1)[..., :b]
         prob = rng.dirichlet(np.full(b, cfg.concentration), size=(k, v))
@@ -78,6 +81,11 @@ class SkillMixture:
         """[K, V] each chain's most likely successor of each token."""
         return np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]
 
+    @functools.cached_property
+    def _cum(self) -> np.ndarray:
+        """Cumulative successor probabilities [K, V, b], once (sampling a chunk reuses them)."""
+        return np.cumsum(self.prob, axis=-1)
+
     def sample(
         self, n: int, length: int, rng: np.random.Generator, skills: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,10 +101,9 @@ class SkillMixture:
         chain = np.where(skills < self.n_chains, skills, 0)  # copy rows are overwritten below
         seq = np.empty((n, length), dtype=np.int64)
         seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
-        cum = np.cumsum(self.prob, axis=-1)
         u = rng.random((n, length - 1))
         for t in range(length - 1):
-            c = cum[chain, seq[:, t]]  # [n, b]
+            c = self._cum[chain, seq[:, t]]  # [n, b]
             j = np.minimum((u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
             seq[:, t + 1] = self.succ[chain, seq[:, t], j]
         copy = skills >= self.n_chains
@@ -105,22 +112,46 @@ class SkillMixture:
             seq[copy] = np.tile(block, -(-length // self.copy_period))[:, :length]
         return seq
 
-    def _filter(self, seq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Forward filtering: for t = 0..L-2, the unnormalised log posterior over skills given
-        x_0..x_t and log p_k(x_t -> x_{t+1}), both [n, K (+1 with the copy skill)]."""
-        log_w = np.broadcast_to(np.log(self.frequency), (seq.shape[0], len(self.frequency))).copy()
-        for t in range(seq.shape[1] - 1):
-            a, nxt = seq[:, t], seq[:, t + 1]
-            hit = self.succ[:, a, :] == nxt[None, :, None]  # [K, n, b]
-            q = (self.prob[:, a, :] * hit).sum(-1).T  # [n, K]: p_k(a -> nxt)
-            if self.copy_p:
-                P = self.copy_period
-                same = nxt == seq[:, t + 1 - P] if t + 1 >= P else None
-                q = np.column_stack([q, np.full(len(a), 1 / self.vocab_size) if same is None else same * 1.0])
-            with np.errstate(divide="ignore"):
-                log_q = np.log(q)
-            yield log_w, log_q
-            log_w = log_w + log_q
+    def _filter(
+        self, seq: np.ndarray
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Forward filtering over the skills each sequence may still be in: for t = 0..L-2, every
+        (sequence, skill) pair whose posterior given x_0..x_t is not zero, as (t, row, skill, log_w,
+        log_q): rows ascending, log_w the unnormalised log posterior, log_q = log p_skill(x_t -> x_{t+1}).
+
+        A transition a skill's chain cannot make rules the skill out (a wrong skill allows one with
+        probability branching / V), so after a few tokens only the true skill and a few others remain:
+        about n x K work for the first token and little for the rest, where tracking all K skills per
+        token would cost n x K x L (minutes for 65,536 skills). Sequences go in chunks of
+        FILTER_PAIRS / K, which bounds the memory. The copy skill (index K) gives each token of its
+        first block 1/V, then 1 to the token one period back and 0 to any other."""
+        k = len(self.frequency)
+        step = max(1, FILTER_PAIRS // k)
+        for first in range(0, seq.shape[0], step):
+            rows = np.arange(first, min(first + step, seq.shape[0]))
+            row, skill = np.repeat(rows, k), np.tile(np.arange(k), len(rows))
+            log_w = np.log(self.frequency)[skill]
+            for t in range(seq.shape[1] - 1):
+                a, nxt = seq[row, t], seq[row, t + 1]
+                if self.copy_p:
+                    q = self._copy_q(seq, t, row, skill, a, nxt)
+                else:
+                    q = (self.prob[skill, a] * (self.succ[skill, a] == nxt[:, None])).sum(-1)
+                with np.errstate(divide="ignore"):
+                    log_q = np.log(q)
+                yield t, row, skill, log_w, log_q
+                kept = q > 0
+                row, skill, log_w = row[kept], skill[kept], log_w[kept] + log_q[kept]
+
+    def _copy_q(self, seq, t, row, skill, a, nxt) -> np.ndarray:
+        """p_skill(x_t -> x_{t+1}) of each pair when the mixture has a copy skill (see _filter)."""
+        chain = skill < self.n_chains
+        q = np.empty(len(row))
+        s, a_c = skill[chain], a[chain]
+        q[chain] = (self.prob[s, a_c] * (self.succ[s, a_c] == nxt[chain, None])).sum(-1)
+        P = self.copy_period
+        q[~chain] = 1 / self.vocab_size if t + 1 < P else nxt[~chain] == seq[row[~chain], t + 1 - P]
+        return q
 
     def token_logprobs(self, seq: np.ndarray) -> np.ndarray:
         """log p(x_{t+1} | x_0..x_t) under the true process (the Bayes-optimal predictor), [n, L-1].
@@ -128,16 +159,23 @@ class SkillMixture:
         Exact: the posterior over skills is updated by each observed transition.
         """
         out = np.empty((seq.shape[0], seq.shape[1] - 1))
-        for t, (log_w, log_q) in enumerate(self._filter(seq)):
-            out[:, t] = logsumexp(log_w + log_q, axis=1) - logsumexp(log_w, axis=1)
+        for t, row, _, log_w, log_q in self._filter(seq):
+            starts = _segment_starts(row)
+            joint = _segment_logsumexp(log_w + log_q, starts)  # log p(x_0..x_{t+1}) + const
+            out[row[starts], t] = joint - _segment_logsumexp(log_w, starts)
         return out
 
     def posterior(self, seq: np.ndarray) -> np.ndarray:
         """[n, K (+1)] the posterior over skills after the whole sequence."""
-        log_w = np.log(self.frequency)[None, :].repeat(len(seq), 0)
-        for before, log_q in self._filter(seq):
-            log_w = before + log_q
-        return np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
+        out = np.zeros((seq.shape[0], len(self.frequency)))
+        for t, row, skill, log_w, log_q in self._filter(seq):
+            if t == seq.shape[1] - 2:
+                ok = np.isfinite(log_q)
+                row, skill, lw = row[ok], skill[ok], log_w[ok] + log_q[ok]
+                starts = _segment_starts(row)
+                norm = np.repeat(_segment_logsumexp(lw, starts), np.diff(np.r_[starts, len(row)]))
+                out[row, skill] = np.exp(lw - norm)
+        return out
 
     def questions(self, seq: np.ndarray, skills: np.ndarray, min_prob: float = ANSWER_MIN_PROB) -> Questions:
         """One question per position whose answer needs the skill, grouped by the sequence's skill.
@@ -150,40 +188,50 @@ class SkillMixture:
         (the most frequent skill, which decides the mixture's bigrams, may get no questions).
         """
         k, v, _ = self.succ.shape
-        dense = np.zeros((k, v, v))  # dense[k, a, b] = p_k(a -> b)
-        np.put_along_axis(dense, self.succ, self.prob, axis=-1)
-        bigram_top = np.einsum("k,kab->ab", self.skill_p, dense).argmax(-1)  # [V]
-        chain = np.where(skills < k, skills, 0)
-        answers = np.empty((seq.shape[0], seq.shape[1] - 1), dtype=np.int64)
+        # the mixture's bigrams: sum_k p_k p_k(a -> b), accumulated over each skill's successors
+        cells = (np.arange(v)[None, :, None] * v + self.succ).ravel()
+        weights = (self.skill_p[:, None, None] * self.prob).ravel()
+        bigram_top = np.bincount(cells, weights, minlength=v * v).reshape(v, v).argmax(-1)  # [V]
+        answers = np.full((seq.shape[0], seq.shape[1] - 1), -1, dtype=np.int64)
         asked = np.zeros(answers.shape, dtype=bool)
-        for t, (log_w, _) in enumerate(self._filter(seq)):
-            w = np.exp(log_w - logsumexp(log_w, axis=1, keepdims=True))
-            a = seq[:, t]
-            pred = np.empty((len(a), v))  # the Bayes-optimal next-token distribution
-            for tok in np.unique(a):
-                rows = a == tok
-                pred[rows] = w[rows, :k] @ dense[:, tok, :]
-            answer = self.top[chain, a]
-            if self.copy_p:
-                P = self.copy_period
-                back = seq[:, t + 1 - P] if t + 1 >= P else None
-                pred += w[:, k:] * (np.eye(v)[back] if back is not None else 1 / v)
-                answer = np.where(skills == k, back if back is not None else -1, answer)
-            answers[:, t] = answer
-            asked[:, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & (answer != bigram_top[a])
+        copy = skills >= k
+        for t, row, skill, log_w, _ in self._filter(seq):
+            starts = _segment_starts(row)
+            sizes = np.diff(np.r_[starts, len(row)])
+            w = np.exp(log_w - np.repeat(_segment_logsumexp(log_w, starts), sizes))  # posterior
+            a = seq[row, t]
+            seg = np.repeat(np.arange(len(starts)), sizes)
+            # the Bayes-optimal next-token distribution of each sequence: sum over skills of w p_skill(a -> .)
+            chain = skill < k
+            s = np.where(chain, skill, 0)
+            cells = (seg[:, None] * v + self.succ[s, a]).ravel()
+            mass = (np.where(chain, w, 0)[:, None] * self.prob[s, a]).ravel()
+            pred = np.bincount(cells, mass, minlength=len(starts) * v).reshape(len(starts), v)
+            rows, state = row[starts], seq[row[starts], t]
+            answer = self.top[np.where(copy[rows], 0, skills[rows]), state]
+            if self.copy_p:  # the copy skill's share: uniform over its first block, then one period back
+                w_copy = np.bincount(seg, np.where(chain, 0, w), minlength=len(starts))
+                back = t + 1 - self.copy_period
+                if back < 0:
+                    pred += w_copy[:, None] / v
+                else:
+                    pred[np.arange(len(starts)), seq[rows, back]] += w_copy
+                answer = np.where(copy[rows], seq[rows, back] if back >= 0 else -1, answer)
+            useful = answer != bigram_top[state]
+            answers[rows, t] = answer
+            asked[rows, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & useful
         pos = np.flatnonzero(asked)
         group = np.repeat(skills, asked.shape[1])[pos]
-        current = seq[:, :-1].ravel()[pos]
         return Questions(
             pos=pos,
             answer=answers.ravel()[pos],
             group=group,
             # an item: the chain state asked about (the copy skill: the token to copy)
-            item=np.where(group == k, answers.ravel()[pos], current),
+            item=np.where(group == k, answers.ravel()[pos], seq[:, :-1].ravel()[pos]),
             names=self.names,
             description=(
                 "each skill is asked for its chain's most likely next token (the copy skill: the token "
-                f"one period back) where the Bayes-optimal predictor, inferring the skill from the "
+                "one period back) where the Bayes-optimal predictor, inferring the skill from the "
                 f"context, ranks it first with p >= {min_prob} and the mixture's bigram statistics would "
                 "predict another token (an item: the current token, i.e. the chain state asked about; "
                 "for copying, the token to copy)"
@@ -254,6 +302,21 @@ def stratified_val_set(
     seq, _ = mixture.sample(len(skills), length, rng, skills=skills)
     stratum_weight = np.bincount(stratum_of, weights=mixture.frequency)
     return seq, skills, ValWeights.from_strata(stratum_of[skills], stratum_weight)
+
+
+def _segment_starts(row: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of the sorted `row` starts."""
+    return np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+
+
+def _segment_logsumexp(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """log sum exp of each segment of x (segments begin at `starts`); -inf for a segment of -infs
+    (a continuation no skill can make: the Bayes probability of an impossible token is 0)."""
+    top = np.maximum.reduceat(x, starts)
+    top = np.where(np.isfinite(top), top, 0.0)
+    sizes = np.diff(np.r_[starts, len(x)])
+    with np.errstate(divide="ignore"):
+        return top + np.log(np.add.reduceat(np.exp(x - np.repeat(top, sizes)), starts))
 
 
 @dataclass(eq=False)

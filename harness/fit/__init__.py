@@ -10,81 +10,53 @@ Symbols (Kaplan et al. 2020, Hoffmann et al. 2022 "Chinchilla"):
     C0     scale of the frontier L(C) = E + (C0/C)^alpha (N0, D0: of Kaplan's L(N), L(D))
     a, b   exponents of the compute-optimal N_opt ~ C^a, D_opt ~ C^b
     G      N_opt = G (C/k)^a, D_opt = G^-1 (C/k)^b with C = k N D (k = 6 for Kaplan's count)
+    sigma  a run's relative noise, the standard deviation of log L
 
 Approaches (Hoffmann et al. section 3):
-    1  `fit_frontier`: L(C) = E + (C0/C)^alpha on the lower envelope of (C, L); beside it the pure
-       power law (E = 0) and, from training curves, Kaplan's envelope of all eval points
-    2  `fit_isoflop`: parabola of L in log N per compute budget -> N_opt, D_opt -> a, b
-    3  `fit_parametric`: L(N, D) = E + A/N^alpha + B/D^beta, Huber on log residuals, L-BFGS-B
-plus Kaplan's L(N) at the largest token budget and L(D) at the largest model (`fit_kaplan`), a
-bootstrap over runs for every number, a hold-out prediction of the most expensive runs, and a
-verdict (`fit_sweep`). Modules: laws (closed forms, FitError), solve (batched Gauss-Newton),
-frontier, isoflop, parametric, holdout, bootstrap, analysis (Observations, FitReport, fit_sweep),
-synthetic (sweeps drawn from a known LossSurface, for tests and benchmarks). All pure: no torch,
-no files, no plots; `python -m harness.fit` (__main__) is the command line around them.
+    1  the compute frontier L(C) = E + (C0/C)^alpha through each IsoFLOP budget's fitted minimum
+       (without budgets: the lower envelope of the runs); beside it the pure power law (E = 0) and,
+       from training curves, Kaplan's envelope of all eval points
+    2  IsoFLOP profiles: a parabola of L in log N through each budget's near-minimum window -> a, b
+    3  the parametric L(N, D) = E + A/N^alpha + B/D^beta, Huber on log residuals
+plus Kaplan's L(N) and L(D), a bootstrap that redraws every run's loss from its measured noise, a
+hold-out prediction of the top budgets, a verdict in units of that noise, and its error rates on
+simulated sweeps of the same design (calibration). The rules and why: docs/fit.md.
+
+Public API (what the rest of the harness calls):
+    Observations             the runs as arrays (+ budget labels, seeds, val_loss_se, declared design)
+    fit_sweep(obs, cfg)      every analysis -> FitReport; FitReport.to_dict() is fit.json
+    frontier_bootstrap(obs, cfg)  the frontier law and its bootstrap samples (E, C0, alpha), the
+                             same numbers and intervals as fit_sweep's (for comparisons of variants)
+    power_law_values(params, x)   THE evaluator of E + (C0/x)^alpha for rows of (E, C0, alpha)
+    power_law_band(params, x, ci) its pointwise percentile band over bootstrap samples
+    percentile_interval(samples, ci), Intervals (bounds + reliable flags + failed share)
+    FitError                 input a law cannot be fitted to (one-line message)
+    jsonable(obj)            numpy -> plain JSON types (non-finite -> None)
+    LossSurface, PowerLaw    the closed forms; harness.fit.synthetic draws sweeps from them
+Modules, in the order of work: observations (runs -> points: canonical order, duplicates,
+replicates), budgets (declared or guessed), noise, parametric, isoflop, frontier, holdout,
+verdict, engine (the verdict's pipeline on many rows of losses at once), bootstrap, intervals,
+calibration, prepare, sections, analysis (fit_sweep), result (FitReport, fit.json); laws and solve
+underneath. All pure: no torch, no hydra, no files, no plots.
 """
 
-from harness.fit.analysis import FitReport, GroundTruth, Observations, Verdict, fit_sweep, jsonable, judge
-from harness.fit.bootstrap import BootstrapInfo, intervals, percentile_interval, resample_counts
-from harness.fit.frontier import (
-    Budgets,
-    LawFit,
-    Monotonicity,
-    check_monotone,
-    envelope_weights,
-    fit_frontier,
-    fit_kaplan,
-    fit_offset_power_law,
-    fit_power_law,
-    frontier_envelope,
-    group_budgets,
-    refit_offset_power_law,
-    refit_power_law,
-)
-from harness.fit.holdout import Holdout, fit_holdout, split_holdout
-from harness.fit.isoflop import IsoflopBudget, IsoflopFit, fit_isoflop, refit_isoflop
-from harness.fit.laws import FitError, LossSurface, PowerLaw, max_rel_residual, r2_log
-from harness.fit.parametric import HUBER_DELTA, ParametricFit, fit_parametric, refit_parametric
+from harness.fit.analysis import fit_sweep, frontier_bootstrap
+from harness.fit.intervals import Intervals, percentile_interval
+from harness.fit.laws import FitError, LossSurface, PowerLaw, power_law_band, power_law_values
+from harness.fit.observations import Observations
+from harness.fit.result import FitReport, jsonable
 
 __all__ = [
-    "HUBER_DELTA",
-    "BootstrapInfo",
-    "Budgets",
     "FitError",
     "FitReport",
-    "GroundTruth",
-    "Holdout",
-    "IsoflopBudget",
-    "IsoflopFit",
-    "LawFit",
+    "Intervals",
     "LossSurface",
-    "Monotonicity",
     "Observations",
-    "ParametricFit",
     "PowerLaw",
-    "Verdict",
-    "check_monotone",
-    "envelope_weights",
-    "fit_frontier",
-    "fit_holdout",
-    "fit_isoflop",
-    "fit_kaplan",
-    "fit_offset_power_law",
-    "fit_parametric",
-    "fit_power_law",
     "fit_sweep",
-    "frontier_envelope",
-    "group_budgets",
-    "intervals",
+    "frontier_bootstrap",
     "jsonable",
-    "judge",
-    "max_rel_residual",
     "percentile_interval",
-    "r2_log",
-    "refit_isoflop",
-    "refit_offset_power_law",
-    "refit_parametric",
-    "refit_power_law",
-    "resample_counts",
-    "split_holdout",
+    "power_law_band",
+    "power_law_values",
 ]

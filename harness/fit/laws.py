@@ -30,9 +30,29 @@ class PowerLaw:
     alpha: float
 
     def __call__(self, x: np.ndarray | float) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        # exp/log form: (x0/x)^alpha overflows for x0 ~ 1e30 before the power brings it down
-        return self.E + np.exp(self.alpha * (np.log(self.x0) - np.log(x)))
+        return power_law_values(np.array([[self.E, self.x0, self.alpha]]), x)[0].reshape(np.shape(x))
+
+
+def power_law_values(params: np.ndarray, x: np.ndarray | float) -> np.ndarray:
+    """E + (x0/x)^alpha for each row (E, x0, alpha) of params (B, 3) at x (t,) or (B, t): (B, t).
+
+    The one evaluator of the law (fit, bootstrap bands, hold-out, comparisons). The exp/log form
+    because (x0/x)^alpha overflows for x0 ~ 1e30 before the power brings it down.
+    """
+    params = np.atleast_2d(np.asarray(params, dtype=float))
+    E, x0, alpha = (params[:, j : j + 1] for j in range(3))
+    logx = np.log(np.atleast_1d(np.asarray(x, dtype=float)))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return E + np.exp(alpha * (np.log(x0) - logx))
+
+
+def power_law_band(params: np.ndarray, x: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pointwise central-ci interval of the law over bootstrap samples params (B, 3) at x (t,);
+    None with fewer than 2 samples."""
+    if params is None or len(params) < 2:
+        return None
+    lo, hi = np.nanquantile(power_law_values(params, x), [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -84,16 +104,6 @@ def r2_log(L: np.ndarray, L_hat: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def aicc_log(L: np.ndarray, L_hat: np.ndarray, n_params: int) -> float:
-    """Small-sample Akaike criterion of a least-squares fit of log L (lower is better); infinite
-    when the points barely outnumber the parameters (n <= p + 1), where any law can be made to fit."""
-    n = L.size
-    if n <= n_params + 1:
-        return float("inf")
-    rss = max(float(np.sum((np.log(L) - np.log(L_hat)) ** 2)), 1e-300)
-    return n * np.log(rss / n) + 2 * n_params + 2 * n_params * (n_params + 1) / (n - n_params - 1)
-
-
 def max_rel_residual(L: np.ndarray, L_hat: np.ndarray) -> float:
     """Largest |L_hat - L| / L over the points."""
     return float(np.max(np.abs(L_hat - L) / L))
@@ -119,3 +129,11 @@ def check_points(name: str, n_params: int, **arrays: np.ndarray) -> None:
         raise FitError(
             f"{name}: {n} point(s) for a law with {n_params} parameters; need at least {n_params + 1}"
         )
+
+
+def distinct_per_row(x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """(B,) number of distinct values of x (n,) among the points each row of W (B, n) weighs > 0."""
+    _, code = np.unique(x, return_inverse=True)
+    onehot = np.zeros((x.size, code.max() + 1))
+    onehot[np.arange(x.size), code.ravel()] = 1.0
+    return ((np.atleast_2d(W) > 0).astype(float) @ onehot > 0).sum(axis=1)

@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from harness.fit.frontier import _distinct
-from harness.fit.laws import FitError, LossSurface, check_points, max_rel_residual, r2_log
+from harness.fit.intervals import Intervals
+from harness.fit.laws import FitError, LossSurface, check_points, distinct_per_row, max_rel_residual, r2_log
 from harness.fit.solve import huber, solve_batched, surface_model
 
 HUBER_DELTA = 1e-3
 LBFGSB_MAXITER = 10
+# Huber's linear arms make the batched solver crawl when most residuals exceed delta (noisy or small
+# sweeps): 200 iterations left 92% of the smoke sweep's refits unconverged, 1000 left 2%.
+MAXITER = 2000
 EXP_MAX = 5.0
 _LOWER = np.array([-np.inf, -np.inf, -np.inf, 0.0, 0.0])
 _UPPER = np.array([np.inf, np.inf, np.inf, EXP_MAX, EXP_MAX])
@@ -45,7 +48,7 @@ class ParametricFit:
     r2: float  # of log L over all runs
     max_rel_residual: float
     center: tuple[float, float]  # mean log N and log D: the solver's parameters are centred there
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    ci: Intervals = field(default_factory=Intervals)
 
     @property
     def theta(self) -> np.ndarray:
@@ -139,7 +142,9 @@ def fit_parametric(
             options={"maxiter": LBFGSB_MAXITER, "ftol": 1e-12, "gtol": 1e-8},
         )
         ends.append(res.x if np.all(np.isfinite(res.x)) else grid[i])
-    sol = solve_batched(model, np.array(ends), t, np.ones(t.size), lower=_LOWER, upper=_UPPER, delta=delta)
+    sol = solve_batched(
+        model, np.array(ends), t, np.ones(t.size), lower=_LOWER, upper=_UPPER, delta=delta, maxiter=MAXITER
+    )
     F = np.where(np.isfinite(sol.objective), sol.objective, np.inf)
     best = int(np.argmin(F))
     if not np.isfinite(F[best]):
@@ -161,27 +166,68 @@ def fit_parametric(
 
 
 def refit_parametric(
-    N: np.ndarray, D: np.ndarray, L: np.ndarray, fit: ParametricFit, W: np.ndarray
+    N: np.ndarray, D: np.ndarray, Y: np.ndarray, fit: ParametricFit, W: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Refit for each row of run weights W (B, n) at once, warm-started at `fit`'s optimum.
+    """Refit each row of losses Y (B, n) (weights W (B, n), default 1) at once, from two starts:
+    `fit`'s optimum, and the same with E lifted to 30% of the smallest loss, the better kept, so that a
+    fit whose E sits at its bound 0 does not hold every refit there.
 
     Returns (B, 5) samples of (E, A, B, alpha, beta) and (B,) ok: converged, finite, and the
-    resample still holds 3 sizes, 3 token counts and 6 distinct points.
+    rows' weights still hold 3 sizes, 3 token counts and 6 distinct points.
     """
-    N, D, L = (np.asarray(v, dtype=float) for v in (N, D, L))
+    N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+    Y = np.atleast_2d(np.asarray(Y, dtype=float))
+    B = Y.shape[0]
+    if B == 0:
+        return np.zeros((0, 5)), np.zeros(0, dtype=bool)
+    W = np.ones_like(Y) if W is None else np.broadcast_to(np.asarray(W, dtype=float), Y.shape)
     x, y = np.log(N) - fit.center[0], np.log(D) - fit.center[1]
+    lifted = fit.theta.copy()
+    lifted[2] = max(lifted[2], np.log(0.3 * float(Y.min())))
+    starts = np.concatenate([np.tile(fit.theta, (B, 1)), np.tile(lifted, (B, 1))])
     sol = solve_batched(
         surface_model(x, y),
-        np.tile(fit.theta, (W.shape[0], 1)),
-        np.log(L),
-        W,
+        starts,
+        np.log(np.concatenate([Y, Y])),
+        np.concatenate([W, W]),
         lower=_LOWER,
         upper=_UPPER,
         delta=fit.delta,
+        maxiter=MAXITER,
     )
-    out = surface_from_theta(sol.theta, fit.center)
+    obj = np.where(np.isfinite(sol.objective), sol.objective, np.inf).reshape(2, B)
+    pick = np.argmin(obj, axis=0) * B + np.arange(B)
+    out = surface_from_theta(sol.theta[pick], fit.center)
     _, pair = np.unique(np.column_stack([N, D]), axis=0, return_inverse=True)
     support = (
-        (_distinct(N, W) >= 3) & (_distinct(D, W) >= 3) & (_distinct(pair.ravel().astype(float), W) >= 6)
+        (distinct_per_row(N, W) >= 3)
+        & (distinct_per_row(D, W) >= 3)
+        & (distinct_per_row(pair.ravel().astype(float), W) >= 6)
     )
-    return out, sol.converged & np.isfinite(out).all(axis=1) & support
+    return out, sol.converged[pick] & np.isfinite(out).all(axis=1) & support
+
+
+def fit_surface_with_floor(
+    N: np.ndarray, D: np.ndarray, L: np.ndarray, fit: ParametricFit, E: float
+) -> LossSurface:
+    """The surface closest to the losses (the same Huber objective) with E held at the given value
+    (0: no floor), warm-started from `fit`: a smooth law anchored to a sweep, for the calibration."""
+    N, D, L = (np.asarray(v, dtype=float) for v in (N, D, L))
+    x, y = np.log(N) - fit.center[0], np.log(D) - fit.center[1]
+    e = np.log(max(E, 1e-12 * float(L.min())))
+    theta = fit.theta.copy()
+    theta[2] = e
+    lower, upper = _LOWER.copy(), _UPPER.copy()
+    lower[2] = upper[2] = e
+    sol = solve_batched(
+        surface_model(x, y),
+        theta[None, :],
+        np.log(L),
+        np.ones(L.size),
+        lower=lower,
+        upper=upper,
+        delta=fit.delta,
+        maxiter=MAXITER,
+    )
+    E_, A, B_, alpha, beta = surface_from_theta(sol.theta, fit.center)[0]
+    return LossSurface(E=float(E), A=float(A), B=float(B_), alpha=float(alpha), beta=float(beta))

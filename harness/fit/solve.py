@@ -62,11 +62,14 @@ def solve_batched(
 ) -> Solution:
     """Minimise each problem's weighted (Huber) loss from its start; see the module docstring.
 
-    model(theta (m, p)) -> (f (m, n), J (m, n, p)); y (n,); W (B, n) or (n,) non-negative weights.
+    model(theta (m, p)) -> (f (m, n), J (m, n, p)); y (n,) shared or (B, n) per problem (a simulated
+    draw per row); W (B, n) or (n,) non-negative weights.
     """
     theta = np.clip(np.array(theta0, dtype=float, ndmin=2), lower, upper)
     B, p = theta.shape
-    W = np.ascontiguousarray(np.broadcast_to(np.asarray(W, dtype=float), (B, y.size)))
+    n = np.shape(y)[-1]
+    y = np.ascontiguousarray(np.broadcast_to(np.asarray(y, dtype=float), (B, n)))
+    W = np.ascontiguousarray(np.broadcast_to(np.asarray(W, dtype=float), (B, n)))
     with np.errstate(all="ignore"):
         f, J = model(theta)
     r = f - y
@@ -80,7 +83,7 @@ def solve_batched(
         act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        th, rr, JJ, WW, FF = theta[act], r[act], J[act], W[act], F[act]
+        th, rr, JJ, WW, FF, yy = theta[act], r[act], J[act], W[act], F[act], y[act]
         if delta is None:
             psi = rr
         else:
@@ -110,7 +113,7 @@ def solve_batched(
         new = np.clip(th + step, lower, upper)
         with np.errstate(all="ignore"):
             f_new, J_new = model(new)
-        r_new = f_new - y
+        r_new = f_new - yy
         F_new = _objective(r_new, WW, delta)
         ok = F_new < FF
         moved = np.max(np.abs(new - th) / (np.abs(th) + 1e-8), axis=1)

@@ -39,13 +39,15 @@ def analyse(
     bayes_loss: float | None = None,
     meta: dict | None = None,
     abilities: dict[str, dict] | None = None,
+    design: str | None = None,
 ) -> FitReport:
     """Fit the done rows and write fit.json, report.md and plots/ into out_dir; return the report.
 
     `abilities` maps run ids to their abilities.json (harness.scoring) for the abilities section,
-    judged by the rules in meta's config (the sweep's `abilities` group; defaults without one).
+    judged by the rules in meta's config (the sweep's `abilities` group; defaults without one);
+    `design` is the sweep's declared design (sweep.json's sweep.design), None for a foreign table.
     """
-    obs, excluded, warnings = build_observations(rows, cfg, curves=curves)
+    obs, excluded, warnings = build_observations(rows, cfg, curves=curves, design=design)
     report = replace(fit_sweep(obs, cfg, bayes_loss=bayes_loss), excluded=tuple(excluded))
     rules = AbilitiesConfig(**(meta or {}).get("config", {}).get("abilities", {}))
     c_col = FLOP_COLUMNS[obs.flops]

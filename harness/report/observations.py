@@ -36,10 +36,25 @@ def _number(row: dict, key: str, where: str) -> float:
     return x
 
 
+def _optional_number(v: Any) -> float | None:
+    """A number, or None when empty or not a number (an optional column)."""
+    try:
+        return None if _empty(v) else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def build_observations(
-    rows: list[dict], cfg: FitConfig, *, curves: dict[str, list[dict]] | None = None
+    rows: list[dict],
+    cfg: FitConfig,
+    *,
+    curves: dict[str, list[dict]] | None = None,
+    design: str | None = None,
 ) -> tuple[Observations, list[tuple[str, str]], list[str]]:
     """Observations of the fitted rows, (run_id, why) of the excluded ones, and warnings.
+
+    Optional columns: budget (the design's budget label), seed (replicates of one configuration)
+    and val_loss_se; design: the sweep's declared design (sweep.json), None for a foreign table.
 
     Rows are numbered from 1 in messages (the first row after a CSV's header is row 1). Raises
     FitError naming row and column for a value that is missing, not a number, or not positive in a
@@ -60,7 +75,7 @@ def build_observations(
             excluded.append((rid, f"status {status}"))
             continue
         fitted.append((i, row, rid))
-    N, D, L, C, ids, budget, warnings = [], [], [], [], [], [], []
+    N, D, L, C, ids, budget, seed, se, warnings = [], [], [], [], [], [], [], [], []
     use_6nd = any(_empty(row.get(c_col)) for _, row, _ in fitted)
     for i, row, rid in fitted:
         where = f"row {i}" + ("" if _empty(row.get("run_id")) else f" (run {rid})")
@@ -79,6 +94,8 @@ def build_observations(
         C.append(c)
         L.append(loss)
         budget.append(row.get("budget"))
+        seed.append(row.get("seed"))
+        se.append(_optional_number(row.get("val_loss_se")))
         ep = row.get("epochs")
         if not _empty(ep):
             try:
@@ -115,6 +132,9 @@ def build_observations(
         C=np.array(C),
         L=np.array(L),
         budget=labels,
+        seed=None if all(_empty(v) for v in seed) else np.array(["" if _empty(v) else str(v) for v in seed]),
+        L_se=None if all(v is None for v in se) else np.array([np.nan if v is None else v for v in se]),
+        design=design,
         curve_run=np.array(cr, dtype=int) if cr else None,
         curve_D=np.array(cd) if cr else None,
         curve_C=np.array(cc) if cr else None,

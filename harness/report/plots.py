@@ -8,22 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.fit import FitReport
+from harness.fit import FitReport, PowerLaw, power_law_band
 
 PLOTS = ("loss_vs_compute", "isoflop", "optimal_allocation", "residuals")
-
-
-def frontier_band(
-    samples: np.ndarray | None, x: np.ndarray, ci: float
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Pointwise interval of E + (C0/x)^alpha over bootstrap samples (E, C0, alpha)."""
-    if samples is None or len(samples) < 2:
-        return None
-    E, C0, alpha = (v[:, None] for v in samples.T)
-    with np.errstate(all="ignore"):
-        pred = E + np.exp(alpha * (np.log(C0) - np.log(x)[None, :]))
-    lo, hi = np.nanquantile(pred, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
-    return lo, hi
 
 
 def write_plots(report: FitReport, plot_dir: Path) -> list[str]:
@@ -49,28 +36,30 @@ def write_plots(report: FitReport, plot_dir: Path) -> list[str]:
     fig.colorbar(sc, ax=ax, label=f"log10 N ({obs.params} params)")
     if r.holdout is not None:
         h = r.holdout
+        held = np.isin(obs.run_id, h.held_runs)
         ax.scatter(
-            obs.C[h.held],
-            obs.L[h.held],
+            obs.C[held],
+            obs.L[held],
             facecolors="none",
             edgecolors="red",
             s=60,
             zorder=3,
-            label=f"held out ({h.held.size})",
+            label=f"held out ({int(held.sum())} runs)",
         )
-        hf = h.frontier
-        ax.plot(
-            x,
-            hf.predict(x),
-            color="red",
-            ls=":",
-            lw=1.2,
-            label=f"fit without held-out runs (error {h.max_rel_error:.1%})",
-        )
+        lp = h.decision
+        if lp is not None:
+            ax.plot(
+                x,
+                PowerLaw(lp.E, lp.C0, lp.alpha)(x),
+                color="red",
+                ls=":",
+                lw=1.2,
+                label=f"{lp.law} law without held-out runs (error {lp.max_rel_error:.1%})",
+            )
     f = r.frontier
     if f is not None:
         ax.scatter(f.x, f.L, facecolors="none", edgecolors="black", s=90, zorder=4, label="frontier points")
-        band = frontier_band(r.samples.get("frontier"), x, r.bootstrap.ci)
+        band = power_law_band(r.samples.get("frontier"), x, r.bootstrap.ci)
         if band is not None:
             ax.fill_between(
                 x, *band, color="C1", alpha=0.25, lw=0, label=f"{r.bootstrap.ci:.0%} bootstrap band"
@@ -117,7 +106,7 @@ def write_plots(report: FitReport, plot_dir: Path) -> list[str]:
         ax = fig.subplots()
         for k, b in enumerate(r.isoflop.budgets):
             color = f"C{k % 10}"
-            Nb, Lb = obs.N[b.index], obs.L[b.index]
+            Nb, Lb = r.points.N[b.index], r.points.L[b.index]
             ax.scatter(Nb, Lb, color=color, s=16)
             u = np.linspace(np.log(Nb.min()) - 0.1, np.log(Nb.max()) + 0.1, 100) - b.center
             ax.plot(np.exp(u + b.center), np.polyval(b.coeffs, u), color=color, lw=1, label=f"C = {b.C:.3g}")
@@ -172,7 +161,7 @@ def write_plots(report: FitReport, plot_dir: Path) -> list[str]:
     fig = Figure(figsize=(10, 4.5))
     fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.92, wspace=0.3)
     axes = fig.subplots(1, 2)
-    tol = r.thresholds["max_rel_residual"]
+    tol = 2 * r.noise.level  # two noise standard deviations of one run
     if f is not None:
         axes[0].scatter(f.x, f.L / f.predict(f.x) - 1, color="C1")
     axes[0].set(xscale="log", xlabel=c_label, ylabel="L / L_fit - 1", title="frontier residuals")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.fit import FitReport
 from harness.report.formatting import ci as _ci
+from harness.report.formatting import ci_pct as _ci_pct
 from harness.report.formatting import g as _g
 from harness.report.formatting import pct as _pct
 
@@ -17,10 +18,15 @@ def summary_text(report: FitReport) -> str:
     ]
     f = r.frontier
     if f is not None:
+        d = r.per_decade
         out.append(
             f"  frontier    L(C) = {_g(f.law.E)} + ({_g(f.law.x0, 3)}/C)^{_g(f.law.alpha)}   "
             f"E {_ci(f.ci, 'E')}  alpha {_ci(f.ci, 'alpha')}  R^2 {_g(f.r2, 5)}  "
             f"max resid {_pct(f.max_rel_residual)}"
+        )
+        out.append(
+            f"  per decade  each 10x of compute cuts the reducible loss by {_pct(d.cut)} "
+            f"{_ci_pct(d.ci, 'cut')}; the last 10x bought {_g(d.nats, 3)} nats {_ci(d.ci, 'nats', 3)}"
         )
     else:
         out.append(f"  frontier    not fitted: {r.skipped.get('frontier')}")
@@ -49,15 +55,24 @@ def summary_text(report: FitReport) -> str:
             )
     h = r.holdout
     if h is not None:
-        line = f"  holdout     {h.rule}: frontier error {_pct(h.rel_error)} (max {_pct(h.max_rel_error)})"
+        errors = ", ".join(f"{name} {_pct(lp.max_rel_error)}" for name, lp in h.laws.items())
+        line = f"  holdout     {h.rule}: max error {errors} ({h.decides} decides)"
         if h.parametric_rel_error is not None:
-            line += f", parametric {_pct(h.parametric_rel_error)}"
+            line += f", parametric {_pct(h.parametric_max_rel_error)}"
         out.append(line)
     g = r.ground_truth
     if g is not None:
         out.append(
             f"  truth       Bayes loss {_g(g.bayes_loss)} vs frontier E {_g(g.E)} "
-            f"{'inside' if g.contains else 'outside' if g.contains is False else 'n/a'} its interval"
+            + {True: "inside its interval", False: "outside its interval"}.get(
+                g.contains, "(no reliable interval)"
+            )
+        )
+    c = r.calibration
+    if c is not None:
+        out.append(
+            f"  calibration on this design at {_pct(c.noise)} noise: false no {_pct(c.false_no)}, "
+            f"false yes {_pct(c.false_yes)}"
         )
     if r.skipped:
         out.append(f"  skipped     {', '.join(r.skipped)}")

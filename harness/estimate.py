@@ -1,0 +1,141 @@
+"""Expected wall time of a planned sweep: the FLOPs each run trains / (MFU at its size x the device's peak).
+
+Pure (plan layer: no torch). A run of N parameters (total) that trains C FLOPs (full convention, what it
+computes itself: a WSD branch only its cooldown, its main run the rest) takes
+
+    seconds = C / (MFU(N) x peak)
+
+where peak is the device's FLOP/s (`harness.flops.PEAK_FLOPS`, bf16 dense, for a GPU; a measured fp32
+matmul rate for a CPU) and MFU(N) the share of it a run of that size achieves, read off a table of
+(params, MFU) points, linear in log10(params) between points and flat outside them. Evaluations add their
+forward passes (C_eval = evals x val_tokens x FLOPs per token / 3). The sweep's wall time is the sum over
+runs, or with k runs at once (one per core on a CPU) the larger of sum / k and the longest run.
+
+The tables below are assumptions until measured (`scripts/gpu_check.py` prints the MFU of three sizes
+of the gpu ladder on the device it runs on; `throughput_from_runs` reads it off a sweep's finished runs).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from harness.flops import peak_flops
+from harness.plan import RunSpec, training_order
+
+# MFU of one run alone on an H100-class GPU (bf16 autocast, torch.compile, fused AdamW, the gpu preset's
+# 128 x 256-token batch), by total params. ASSUMED, not measured: tiny models are bound by kernel launches
+# and memory traffic (a width-144 matmul cannot fill the tensor cores), 100M-parameter models reach about
+# what nanoGPT-style GPT-2 small training reports with torch.compile (35-45%).
+ASSUMED_GPU_MFU: tuple[tuple[float, float], ...] = ((1e6, 0.04), (1e7, 0.20), (1e8, 0.40), (1e9, 0.45))
+
+# MFU of one run alone on one CPU core (one torch thread) against the fp32 matmul peak of that core, by
+# total params: the cpu preset's widths 16-96 measured by `scripts/bench.py steps=30 repeats=2 threads=1`
+# (peak_frac; load average ~2 on 2 cores, so a quiet machine may do better). Small sizes are bound by
+# per-step overhead (the largest, at depth 3, measured a little below the next smaller).
+ASSUMED_CPU_MFU: tuple[tuple[float, float], ...] = (
+    (4.4e3, 0.04), (1.5e4, 0.15), (5.9e4, 0.22), (1.6e5, 0.29), (3.4e5, 0.25)
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """How fast one device trains a model of a given size: a peak and the share of it reached (MFU)."""
+
+    device: str  # e.g. "H100 SXM", "cpu"
+    peak_flops: float  # FLOP/s the MFU is a share of
+    mfu: tuple[tuple[float, float], ...]  # (params_total, MFU) points, ascending in params
+    basis: str  # where the peak and the MFU come from, in a few words
+
+    def __post_init__(self) -> None:
+        if not self.peak_flops > 0:
+            raise ValueError(f"peak_flops: must be > 0, got {self.peak_flops!r}")
+        if not self.mfu or any(not 0 < m <= 1 or n <= 0 for n, m in self.mfu):
+            raise ValueError(f"mfu: need (params > 0, 0 < MFU <= 1) points, got {self.mfu!r}")
+        if list(self.mfu) != sorted(self.mfu):
+            raise ValueError(f"mfu: points must be ascending in params, got {self.mfu!r}")
+
+    def mfu_at(self, params: float) -> float:
+        """MFU of a run of `params` parameters: the table, linear in log10(params), flat outside it."""
+        points = self.mfu
+        if params <= points[0][0]:
+            return points[0][1]
+        for (n0, m0), (n1, m1) in zip(points, points[1:], strict=False):
+            if params <= n1:
+                w = math.log(params / n0) / math.log(n1 / n0)
+                return m0 + w * (m1 - m0)
+        return points[-1][1]
+
+    def seconds(self, flops: float, params: float) -> float:
+        """Seconds to compute `flops` FLOPs with a model of `params` parameters."""
+        return flops / (self.mfu_at(params) * self.peak_flops)
+
+
+def gpu_throughput(device_name: str, mfu: tuple[tuple[float, float], ...] = ASSUMED_GPU_MFU) -> Throughput:
+    """A GPU by name (e.g. "H100 SXM", or torch.cuda.get_device_name()): its datasheet peak and `mfu`."""
+    peak = peak_flops(device_name)
+    if peak is None:
+        raise ValueError(f"device: no peak known for {device_name!r}; known: see harness.flops.PEAK_FLOPS")
+    basis = "datasheet bf16 peak, MFU assumed" if mfu is ASSUMED_GPU_MFU else "datasheet bf16 peak"
+    return Throughput(device_name, peak, mfu, basis)
+
+
+def cpu_throughput(peak: float, mfu: tuple[tuple[float, float], ...] = ASSUMED_CPU_MFU) -> Throughput:
+    """One CPU core whose fp32 matmul peak was measured at `peak` FLOP/s (`harness.peak`); a sweep
+    running one run per core passes the cores to `estimate_seconds` as runs_at_once."""
+    basis = "fp32 matmul peak of one core, measured" + (", MFU assumed" if mfu is ASSUMED_CPU_MFU else "")
+    return Throughput("cpu", peak, mfu, basis)
+
+
+def throughput_from_runs(rows: Iterable[Mapping], device: str, peak: float) -> Throughput | None:
+    """The MFU of finished runs (result rows, from result.json or results.csv: tokens_per_s x
+    flops_per_token / peak), median per size; None when no row has a throughput. Sizes between and beyond
+    the measured ones are interpolated."""
+    by_size: dict[float, list[float]] = {}
+    for row in rows:
+        rate = float(row.get("tokens_per_s") or 0)
+        if row.get("status") == "done" and rate > 0:
+            mfu = rate * float(row["flops_per_token"]) / peak
+            by_size.setdefault(float(row["params_total"]), []).append(mfu)
+    if not by_size:
+        return None
+    points = tuple((n, min(1.0, statistics.median(m))) for n, m in sorted(by_size.items()))
+    runs = sum(len(m) for m in by_size.values())
+    return Throughput(device, peak, points, f"MFU measured on {runs} finished runs")
+
+
+def run_flops(spec: RunSpec, val_tokens: int = 0) -> float:
+    """FLOPs a run computes itself: its training steps (a branch only its cooldown) plus its evaluations'
+    forward passes (train.evals of them, a branch's share in proportion to the steps it trains)."""
+    evals = spec.train.evals * (spec.steps - spec.fork_step) / spec.steps
+    return spec.flops_spent + evals * val_tokens * spec.flops_per_token / 3
+
+
+def estimate_seconds(
+    plan: Sequence[RunSpec], device: Throughput, *, val_tokens: int = 0, runs_at_once: int = 1
+) -> tuple[float, str]:
+    """Expected wall seconds to train `plan` (plan_runs' result runs; WSD main runs are added) on
+    `device`, and one line saying how the figure was made. With runs_at_once = k > 1 each of k runs
+    trains as fast as alone (one per core), so the wall time is max(sum / k, the longest run)."""
+    if runs_at_once < 1:
+        raise ValueError(f"runs_at_once: must be >= 1, got {runs_at_once}")
+    runs = training_order(plan)
+    times = [device.seconds(run_flops(s, val_tokens), s.params.total) for s in runs]
+    total = sum(times)
+    wall = max(total / runs_at_once, max(times, default=0.0))
+    sizes = sorted({s.params.total for s in runs})
+    flops = sum(run_flops(s, val_tokens) for s in runs)
+    mfus = (
+        f"MFU {device.mfu_at(sizes[0]):.1%} at {sizes[0]:.3g} to {device.mfu_at(sizes[-1]):.1%} at "
+        f"{sizes[-1]:.3g} params"
+        if sizes
+        else "no runs"
+    )
+    at_once = f", {runs_at_once} runs at once" if runs_at_once > 1 else ""
+    basis = (
+        f"{len(runs)} runs, {flops:.3g} FLOPs on {device.device} at {device.peak_flops:.3g} FLOP/s peak "
+        f"({device.basis}), {mfus}{at_once}"
+    )
+    return wall, basis

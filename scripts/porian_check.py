@@ -1,0 +1,54 @@
+"""Approach 2 on Porian et al. 2024's IsoFLOP points (../shared/data/porian/) beside the authors' a.
+
+    python scripts/porian_check.py [--window 2.0] [--bootstrap 200]
+
+Prints one line per configuration: `config=... a=... ci=[...] authors=... authors_ci=[...] inside=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from harness.config import FitConfig  # noqa: E402
+from harness.fit import Observations, fit_sweep  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "porian"
+
+
+def read(name: str) -> Observations:
+    with open(DATA / f"{name}.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    col = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    num = {k: col[k].astype(float) for k in ("params_total", "tokens", "flops", "val_loss")}
+    return Observations(
+        col["run_id"], num["params_total"], num["tokens"], num["flops"], num["val_loss"], budget=col["budget"]
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--window", type=float, default=2.0)
+    ap.add_argument("--bootstrap", type=int, default=200)
+    args = ap.parse_args()
+    authors = json.loads((DATA / "authors_a.json").read_text())
+    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=0, isoflop_window=args.window)
+    for name, want in authors.items():
+        iso = fit_sweep(read(name), cfg).isoflop
+        lo, hi = want["a_ci95"]
+        ci = iso.ci.get("a") or (float("nan"), float("nan"))
+        print(
+            f"config={name} a={iso.a:.3f} ci=[{ci[0]:.3f}, {ci[1]:.3f}] authors={want['a']:.3f} "
+            f"authors_ci=[{lo:.3f}, {hi:.3f}] inside={lo <= iso.a <= hi}"
+        )
+
+
+if __name__ == "__main__":
+    main()
