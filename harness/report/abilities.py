@@ -309,8 +309,8 @@ def sharpening(rep: AbilityReport) -> str:
 
 
 def write_plots(rep: AbilityReport, plot_dir: Path, *, c_label: str) -> list[str]:
-    """abilities_tasks.png: per ability, exact match (solid) and log-prob u (dashed) against compute
-    along the frontier, one colour per answer length m."""
+    """abilities_tasks.png: per ability, exact match (solid; dots: each seed's run) and log-prob u
+    (dashed) against compute along the frontier, one colour per answer length m."""
     from matplotlib.figure import Figure
 
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -320,14 +320,19 @@ def write_plots(rep: AbilityReport, plot_dir: Path, *, c_label: str) -> list[str
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.92, hspace=0.45, wspace=0.25)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    order = np.argsort(rep.C)
+    # one line through each budget's mean over its seeds (runs within 10% of compute), seeds as dots
+    group = np.cumsum(np.r_[True, np.diff(np.log(rep.C[order])) > np.log(1.1)]) - 1
+    C_mean = np.exp(np.bincount(group, np.log(rep.C[order])) / np.bincount(group))
     for ax, name in zip(axes, names, strict=False):
         for j, m in enumerate(M_VALUES):
             if (name, m) not in rep.curves:
                 continue
-            y = rep.curves[name, m]
-            order = np.argsort(rep.C)
-            ax.plot(rep.C[order], y[0][order], "o-", color=f"C{j}", ms=3, lw=1.2, label=f"exact, m={m}")
-            ax.plot(rep.C[order], y[1][order], "--", color=f"C{j}", lw=1, label=f"u, m={m}")
+            y = rep.curves[name, m][:, order]
+            for k, style, label in ((0, "-", "exact"), (1, "--", "u")):
+                mean = np.bincount(group, y[k]) / np.bincount(group)
+                ax.plot(C_mean, mean, style, color=f"C{j}", lw=1.2 if k == 0 else 1, label=f"{label}, m={m}")
+            ax.scatter(rep.C[order], y[0], color=f"C{j}", s=6)
         ax.set(xscale="log", ylim=(-0.03, 1.03), title=name, xlabel=c_label)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
