@@ -2,7 +2,7 @@
 
 harness.fit's `frontier_bootstrap` gives the frontier L(C) = E + (C0/C)^alpha with the intervals and
 bootstrap samples of `fit_sweep` (the same draws), so the numbers are the ones in the variant's
-fit.json; `power_law_values` and `power_law_band` evaluate it. (The frontier keeps each budget's
+fit.json. (The frontier keeps each budget's
 minimum; the verdict does not rest on it: harness.compare.paired uses every run.)
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.config import FitConfig
-from harness.fit import frontier_bootstrap, percentile_interval, power_law_band, power_law_values
+from harness.fit import frontier_bootstrap, percentile_interval
 from harness.report import build_observations
 
 Interval = tuple[float, float]
@@ -33,15 +33,9 @@ class VariantFit:
     samples: np.ndarray  # (B, 3) kept bootstrap refits
     ci: float
 
-    def loss_at(self, C: np.ndarray) -> np.ndarray:
-        return power_law_values(np.array([[self.E, self.C0, self.alpha]]), np.asarray(C, dtype=float))[0]
-
     def interval(self, column: int) -> Interval:
         """Bootstrap interval of E (0), C0 (1) or alpha (2)."""
         return percentile_interval(self.samples[:, column], self.ci)
-
-    def band(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        return power_law_band(self.samples, C, self.ci)
 
     def row(self) -> dict:
         """The numbers comparison.json and .md show."""

@@ -45,10 +45,6 @@ class RepetitionFit:
     max_residual: float  # largest |d - fit| over the budgets
     onset: float  # epochs from which repeated data costs at least the smallest effect (nan: never)
 
-    def cost(self, epochs: np.ndarray) -> np.ndarray:
-        """The fitted ln-loss ratio at these epochs."""
-        return self.c * repetition_cost(np.maximum(np.asarray(epochs) - 1, 0), self.r_star)
-
 
 def onset_epochs(epochs: np.ndarray, d: np.ndarray, lower: np.ndarray, smallest: float) -> float:
     """The fewest epochs from which every budget's d is >= smallest with its lower bound > 0 (nan: none)."""
