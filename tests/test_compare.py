@@ -38,7 +38,7 @@ from harness.compare.verdict import (
     is_equivalent,
     judge,
 )
-from harness.config import CompareConfig, FitConfig
+from harness.config import CompareConfig
 from harness.fit import FitError
 
 # the ladder experiments' budgets, FLOPs (configs/experiment/common/ladder.yaml; depth 2 from width 48)
@@ -341,23 +341,6 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "| b | changes the offset (worse) |" in capsys.readouterr().out
     assert main([str(tmp_path / "nothing")]) == 1
     assert "no results.csv of the reference" in capsys.readouterr().err
-
-
-def test_a_variants_frontier_intervals_are_those_of_its_fit_json(tmp_path: Path) -> None:
-    from harness import store
-    from harness.report import analyse
-
-    cfg = FitConfig(bootstrap=200)
-    for name, shift, seed in (("a", 0.0, 0), ("b", 0.05, 1)):
-        write_variant(tmp_path / name, lambda c, s=shift: base(c) + s, seeds=1, seed=seed)
-        store.write_json(tmp_path / name / "sweep.json", {"config": {"fit": asdict(cfg)}})
-        analyse(store.read_results_table(tmp_path / name), cfg, tmp_path / name)
-    compare_dir(tmp_path)
-    rows = {r["variant"]: r for r in json.loads((tmp_path / "comparison.json").read_text())["frontiers"]}
-    for name in ("a", "b"):
-        front = json.loads((tmp_path / name / "fit.json").read_text())["frontier"]
-        assert rows[name]["alpha_ci"] == pytest.approx(front["ci"]["alpha"])
-        assert rows[name]["E_ci"] == pytest.approx(front["ci"]["E"])
 
 
 # --------------------------------------------------------------------------------------------------
