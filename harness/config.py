@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, fields
 
 TOKENIZERS = ("bpe", "bytes", "pretrained")
 DESIGNS = ("grid", "isoflop", "paired")
+REPLICATE_RULES = ("all", "near_optimum")
 SCHEDULES = ("cosine", "wsd")
-LR_RULES = ("constant", "inverse_width")
+LR_RULES = ("constant", "inverse_width", "power")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOGGER_BACKENDS = ("wandb", "off")
@@ -33,8 +34,10 @@ class ModelConfig:
     """Architecture family and the depth/head rule that turns the sweep's width dial into a shape."""
 
     family: str = "llama"  # llama | gpt2 | neox (HF transformers causal LMs, random init) | lstm
-    aspect: int = 32  # width per layer: depth = max(1, round(width / aspect))
+    aspect: int = 32  # width per layer: depth = max(1, round(width / aspect)), unless depth is set
+    depth: int = 0  # every width gets this many layers (0: from aspect), so sizes grow without a jump
     head_dim: int = 16  # heads = width / head_dim; width must be a multiple of it
+    n_heads: int = 0  # every width gets this many heads (0: width / head_dim); width must be a multiple
     ffn_mult: float = 4.0  # MLP hidden = ffn_mult * width (llama: 2/3 of it, rounded to 8, gated)
     tie_embeddings: bool = False  # tied input/output embedding (counted once)
 
@@ -47,6 +50,10 @@ class SyntheticConfig:
     zipf_exponent: float = 1.2
     branching: int = 2  # successors per token in each skill's chain
     concentration: float = 1.0  # Dirichlet concentration of each token's successor probabilities
+    # A copy skill (off at 0): this share of sequences is a random block of copy_period tokens
+    # repeated; predicting it is one rule (attend copy_period - 1 tokens back) rather than a table
+    copy_frac: float = 0.0
+    copy_period: int = 16
 
 
 @dataclass
@@ -83,8 +90,12 @@ class TrainConfig:
 
     lr: float = 3e-3  # peak learning rate at lr_ref_width
     lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
+    # | power (lr * (lr_ref_width / width)^lr_exponent, every width)
     lr_ref_width: int = 64
-    batch_size: int = 16  # sequences per optimiser step
+    lr_exponent: float = 1.0  # power: how fast the peak LR falls with width
+    batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
+    min_steps: int = 0  # >0: a run that would train fewer steps halves its batch until it trains at least
+    # this many (or the batch is 1); WSD branches of a size share their main run's batch (see harness.plan)
     schedule: str = "cosine"  # cosine | wsd (warmup, stable, linear cooldown)
     final_lr_frac: float = 0.1  # lr at the end of decay, as a fraction of peak
     cooldown_frac: float = 0.2  # wsd: share of the run spent cooling down
@@ -121,6 +132,15 @@ class SweepConfig:
     min_tokens_per_param: float = 0.0
     max_tokens_per_param: float = 0.0
     branches: bool = False  # one constant-LR main run per size; each budget is a WSD cooldown branch of it
+    # Replicate seeds: the runs `replicate` chooses are trained again with train.seed = each of these
+    # (run names get -s<seed>), so the sweep measures run-to-run noise.
+    seeds: list[int] = field(default_factory=list)
+    replicate: str = "near_optimum"  # all | near_optimum (see harness.plan.replicated)
+    # near_optimum: at each of replicate_budgets (empty: every budget), the replicate_sizes sizes whose
+    # tokens per parameter (total) are nearest, in log, to replicate_tokens_per_param (a prior optimum)
+    replicate_budgets: list[float] = field(default_factory=list)
+    replicate_sizes: int = 2
+    replicate_tokens_per_param: float = 20.0
     shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
     num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
     # runs trained at once, each in its own process (harness.execute): cpu, 0 = usable cores / jobs at
@@ -174,6 +194,33 @@ class FitConfig:
 
 
 @dataclass
+class CompareConfig:
+    """Decision rules of an ingredient comparison (harness.compare), fixed before its runs: the smallest
+    effects worth reporting and the tests' levels (the experiment's multirun records them first)."""
+
+    min_offset: float = 0.01  # ln-loss ratio at the middle of the shared compute (~1% in loss)
+    min_slope: float = 0.01  # d ln(L ratio) / d ln C: 0.01 in the frontier's exponent
+    min_top: float = 0.02  # ln-loss ratio at the largest shared budget
+    level: float = 0.05  # effects: each of offset, slope, top tested at level / 3; equivalence: TOST at level
+    lof_level: float = 0.01  # the line's lack of fit, below which the difference is not a line in ln C
+    ci: float = 0.95  # level of the intervals shown
+
+
+@dataclass
+class AbilitiesConfig:
+    """Rules that call an ability abrupt (harness.report.abilities), fixed before the runs: the
+    exact match's 10-90% rise along the compute frontier is narrower than max_width decades (upper end
+    of its interval) and narrower than the log-prob's own prediction (bootstrap, Bonferroni over every
+    ability and answer length tested), with its midpoint inside the compute range."""
+
+    max_width: float = 0.5  # decades of compute
+    level: float = 0.05  # family-wise error of 'sharper than the log-prob predicts'
+    bootstrap: int = 200  # resamples of prompts and seeds for the widths' intervals
+    ci: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -181,6 +228,8 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     fit: FitConfig = field(default_factory=FitConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    abilities: AbilitiesConfig = field(default_factory=AbilitiesConfig)
 
 
 def register_configs() -> None:
@@ -219,11 +268,15 @@ def validate(cfg: Config) -> None:
     _check_fit(cfg.fit)
     if cfg.train.compile and cfg.model.family == "lstm":  # dynamo skips nn.LSTM; traced, it unrolls (minutes)
         raise ConfigError("train.compile: torch.compile does not compile model.family=lstm; must be false")
+    _check_compare(cfg.compare)
+    _check_abilities(cfg.abilities)
 
 
 def _check_model(m: ModelConfig) -> None:
     _positive("model.aspect", m.aspect)
+    _positive("model.depth", m.depth, zero_ok=True)
     _positive("model.head_dim", m.head_dim)
+    _positive("model.n_heads", m.n_heads, zero_ok=True)
     _positive("model.ffn_mult", m.ffn_mult)
 
 
@@ -240,6 +293,12 @@ def _check_data(d: DataConfig) -> None:
         raise ConfigError(
             f"data.synthetic.branching: must be in [1, data.vocab_size={d.vocab_size}], "
             f"got {d.synthetic.branching}"
+        )
+    _fraction("data.synthetic.copy_frac", d.synthetic.copy_frac)
+    if d.synthetic.copy_frac and not 2 <= d.synthetic.copy_period < d.seq_len // 2:
+        raise ConfigError(
+            f"data.synthetic.copy_period: must be in [2, data.seq_len / 2 = {d.seq_len // 2}) so that a "
+            f"sequence repeats its block, got {d.synthetic.copy_period}"
         )
     _fraction("data.val_fraction", d.val_fraction)
     _fraction("data.noise_fraction", d.noise_fraction)
@@ -269,7 +328,9 @@ def _check_train(t: TrainConfig) -> None:
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
+    _positive("train.lr_exponent", t.lr_exponent, zero_ok=True)
     _positive("train.batch_size", t.batch_size)
+    _positive("train.min_steps", t.min_steps, zero_ok=True)
     _choice("train.schedule", t.schedule, SCHEDULES)
     _fraction("train.final_lr_frac", t.final_lr_frac, closed=True)
     _fraction("train.cooldown_frac", t.cooldown_frac, closed=True)
@@ -337,6 +398,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
             f"sweep.max_tokens_per_param: {s.max_tokens_per_param} is below "
             f"sweep.min_tokens_per_param={s.min_tokens_per_param}"
         )
+    _check_seeds(s, t.seed, budgets, key)
     _positive("sweep.num_shards", s.num_shards)
     _positive("sweep.workers", s.workers, zero_ok=True)
     _positive("sweep.max_hours", s.max_hours)
@@ -363,3 +425,36 @@ def _check_fit(f: FitConfig) -> None:
     for name in ("max_misfit", "max_rise_z", "max_holdout_z", "max_holdout_error"):
         _positive(f"fit.{name}", getattr(f, name))
     _positive("fit.calibration_draws", f.calibration_draws, zero_ok=True)
+
+
+def _check_compare(c: CompareConfig) -> None:
+    for name in ("min_offset", "min_slope", "min_top"):
+        _positive(f"compare.{name}", getattr(c, name))
+    for name in ("level", "lof_level", "ci"):
+        if not 0 < getattr(c, name) < 1:
+            raise ConfigError(f"compare.{name}: must be in (0, 1), got {getattr(c, name)!r}")
+
+
+def _check_abilities(a: AbilitiesConfig) -> None:
+    _positive("abilities.max_width", a.max_width)
+    _positive("abilities.bootstrap", a.bootstrap)
+    for name in ("level", "ci"):
+        if not 0 < getattr(a, name) < 1:
+            raise ConfigError(f"abilities.{name}: must be in (0, 1), got {getattr(a, name)!r}")
+
+
+def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:
+    """Replicate seeds distinct and other than train.seed; the near_optimum rule's settings usable."""
+    if len(set(s.seeds)) != len(s.seeds):
+        raise ConfigError(f"sweep.seeds: duplicate seeds in {list(s.seeds)}; each seed once")
+    if seed in s.seeds:
+        raise ConfigError(f"sweep.seeds: {list(s.seeds)} repeats train.seed={seed}; give other seeds")
+    _choice("sweep.replicate", s.replicate, REPLICATE_RULES)
+    _positive("sweep.replicate_sizes", s.replicate_sizes)
+    _positive("sweep.replicate_tokens_per_param", s.replicate_tokens_per_param)
+    for i, b in enumerate(s.replicate_budgets):
+        if not any(math.isclose(b, x) for x in budgets):
+            raise ConfigError(
+                f"sweep.replicate_budgets[{i}]: {b:g} is not one of {key}: {[float(x) for x in budgets]}"
+            )
+

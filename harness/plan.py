@@ -7,6 +7,7 @@ mistaken for each other, and an unchanged run is recognised as already done.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
@@ -17,9 +18,10 @@ from harness.hashing import stable_hash
 from harness.models import ModelShape, ParamCounts, family, param_counts, shape_for_width
 from harness.schedule import cooldown_start, peak_lr, warmup_steps
 
-# TrainConfig fields that change how a run is executed or observed, not its numbers.
 # An IsoFLOP run must spend its budget to within this share in whole batches, else it is left out.
 ISOFLOP_TOLERANCE = 0.1
+Budget = tuple[float, int, int]  # a run of a size: (its design budget, batch size, steps)
+# TrainConfig fields that change how a run is executed or observed, not its numbers.
 NON_NUMERIC_TRAIN_FIELDS = ("device", "compile", "threads", "evals", "checkpoint_every", "precision")
 
 
@@ -62,8 +64,11 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """What a person reads: width, depth, tokens (and -main for a WSD main run)."""
+        """What a person reads: width, depth, tokens, -s<seed> for a seed other than 0 (a replicate),
+        and -main for a WSD main run."""
         name = f"w{self.shape.width}-d{self.shape.depth}-t{self.tokens}"
+        if self.train.seed != 0:
+            name += f"-s{self.train.seed}"
         return f"{name}-main" if self.forks else name
 
     @property
@@ -89,7 +94,9 @@ class RunSpec:
             "flops_per_token": self.flops_per_token,
             "flops_per_token_6n": self.flops_per_token_6n,
             "peak_lr": self.peak_lr,
+            "batch_size": self.batch_size,
             "steps": self.steps,
+            "seed": self.train.seed,
         }
 
     def to_dict(self) -> dict:
@@ -115,67 +122,137 @@ def check_config(cfg: Config) -> None:
 
 
 def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision: str) -> tuple[RunSpec, ...]:
-    """Every result run of the sweep: grid (width x tokens), isoflop (FLOPs budget x width) or paired.
+    """Every result run of the sweep: grid (width x tokens), isoflop (FLOPs budget x width) or paired,
+    then, for each of sweep.seeds, the runs `replicated` chooses again with that train.seed.
 
     With sweep.branches each run is a cooldown branch whose `parent` is its size's main run.
     """
+    s = cfg.sweep
+    shapes = [shape_for_width(w, cfg.model, vocab_size, cfg.data.seq_len) for w in sorted(s.widths)]
+    plans = {shape: _budgets(shape, shapes[0], cfg) for shape in shapes}
+    runs = _plan_seed(plans, cfg.train, data_fingerprint, precision, s.branches)
+    chosen = replicated(runs, s)
+    for seed in s.seeds:
+        t = replace(cfg.train, seed=seed)
+        runs += _plan_seed(plans, t, data_fingerprint, precision, s.branches, only=chosen)
+    return runs
+
+
+def batch_for(tokens: int, t: TrainConfig, seq_len: int) -> int:
+    """The batch of a run of `tokens` training tokens: train.batch_size, halved while the run would
+    train fewer than train.min_steps steps (down to 1 sequence). Small budgets then still take enough
+    optimizer steps to measure what a model can learn rather than how far it got in a few steps."""
+    batch = t.batch_size
+    while t.min_steps and batch > 1 and tokens // (batch * seq_len) < t.min_steps:
+        batch //= 2
+    return batch
+
+
+def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[Budget]:
+    """(budget, batch, steps) of every run of this size; an isoflop budget it cannot spend within
+    ISOFLOP_TOLERANCE in whole batches, or outside the tokens-per-parameter window, is left out.
+    With sweep.branches every budget of the size takes the smallest of their batches (one main run)."""
     s, t, seq_len = cfg.sweep, cfg.train, cfg.data.seq_len
-    tokens_per_step = t.batch_size * seq_len
-    shapes = [shape_for_width(w, cfg.model, vocab_size, seq_len) for w in sorted(s.widths)]
+    fpt = flops.flops_per_token(shape, "full")
+    if s.design == "grid":
+        wanted = [(float(b), int(b)) for b in s.tokens]  # (budget, tokens it buys)
+    elif s.design == "paired":  # each width trains on its own budget: tokens[i] goes with widths[i]
+        b = s.tokens[s.widths.index(shape.width)]
+        wanted = [(float(b), int(b))]
+    else:
+        wanted = [(float(c), int(c / fpt)) for c in s.flops]
+    kept = []
+    for budget, tokens in wanted:
+        batch = batch_for(tokens, t, seq_len)
+        steps = tokens // (batch * seq_len)
+        spent = steps * batch * seq_len * fpt
+        if s.design == "isoflop" and abs(spent - budget) > ISOFLOP_TOLERANCE * budget:
+            if shape == smallest:
+                raise ConfigError(
+                    f"sweep.flops: budget {budget:.3g} FLOPs is too small for the smallest model "
+                    f"(width {shape.width} needs about {fpt * batch * seq_len / ISOFLOP_TOLERANCE:.3g} "
+                    "FLOPs to land within 10% of the budget in whole batches)"
+                )
+            continue  # a larger model cannot spend this budget in whole batches: not part of it
+        tokens_per_param = steps * batch * seq_len / param_counts(shape).total
+        if s.design == "isoflop" and not _in_window(tokens_per_param, s):
+            continue
+        kept.append((budget, tokens, batch))
+    batch = min((b for *_, b in kept), default=t.batch_size)
+    if s.branches:  # one main run per size: every budget trains at the smallest batch of them
+        kept = [(budget, tokens, batch) for budget, tokens, _ in kept]
+    return [(budget, b, tokens // (b * seq_len)) for budget, tokens, b in kept]
+
+
+def _plan_seed(
+    plans: dict[ModelShape, list[Budget]],
+    t: TrainConfig,
+    data_fingerprint: str,
+    precision: str,
+    branches: bool,
+    only: set[tuple[int, float]] | None = None,
+) -> tuple[RunSpec, ...]:
+    """The runs of one training seed (t.seed): every (size, budget) of `plans`, or those in `only`
+    ((width, budget) pairs). A size's warmup and branch structure come from all its budgets, so a
+    replicate differs from its original in the seed alone."""
     ident = {
         "train": {k: v for k, v in asdict(t).items() if k not in NON_NUMERIC_TRAIN_FIELDS},
         "data": data_fingerprint,
     }
     runs = []
-    for shape in shapes:
-        fpt = flops.flops_per_token(shape, "full")
-        if s.design == "grid":
-            pairs = [(float(b), int(b) // tokens_per_step) for b in s.tokens]
-        elif s.design == "paired":  # each width trains on its own budget: tokens[i] goes with widths[i]
-            b = s.tokens[s.widths.index(shape.width)]
-            pairs = [(float(b), int(b) // tokens_per_step)]
-        else:
-            pairs = [(float(c), int(c / fpt) // tokens_per_step) for c in s.flops]
-        kept = []
-        for budget, steps in pairs:
-            spent = steps * tokens_per_step * fpt
-            if s.design == "isoflop" and abs(spent - budget) > ISOFLOP_TOLERANCE * budget:
-                if shape is shapes[0]:
-                    raise ConfigError(
-                        f"sweep.flops: budget {budget:.3g} FLOPs is too small for the smallest model "
-                        f"(width {shape.width} needs about {fpt * tokens_per_step / ISOFLOP_TOLERANCE:.3g} "
-                        "FLOPs to land within 10% of the budget in whole batches)"
-                    )
-                continue  # a larger model cannot spend this budget in whole batches: not part of it
-            tokens_per_param = steps * tokens_per_step / param_counts(shape).total
-            if s.design == "isoflop" and not _in_window(tokens_per_param, s):
-                continue
-            kept.append((budget, steps))
-        if not kept:
+    for shape, kept in plans.items():
+        wanted = [p for p in kept if only is None or (shape.width, p[0]) in only]
+        if not wanted:
             continue
         template = RunSpec(
             run_id="",
             shape=shape,
             params=param_counts(shape),
             steps=0,
-            batch_size=t.batch_size,
+            batch_size=kept[0][1],
             tokens=0,
             budget=0.0,
             peak_lr=peak_lr(shape.width, t),
             warmup_steps=0,
             schedule_steps=0,
-            flops_per_token=fpt,
+            flops_per_token=flops.flops_per_token(shape, "full"),
             flops_per_token_6n=flops.flops_per_token(shape, "6n"),
             precision=precision,
             train=t,
         )
-        if s.branches:
-            runs += _branches(template, ident, kept)
+        if branches:
+            runs += _branches(template, ident, kept, wanted)
             continue
-        for budget, steps in kept:
-            warmup = warmup_steps(template.params.total, steps, tokens_per_step, t)
-            runs.append(_resolve(template, ident, budget=budget, steps=steps, warmup=warmup))
+        for budget, batch, steps in wanted:
+            run = replace(template, batch_size=batch)
+            warmup = warmup_steps(run.params.total, steps, batch * shape.seq_len, t)
+            runs.append(_resolve(run, ident, budget=budget, steps=steps, warmup=warmup))
     return tuple(runs)
+
+
+def replicated(runs: Iterable[RunSpec], s: SweepConfig) -> set[tuple[int, float]]:
+    """The (width, budget) pairs that sweep.seeds trains again.
+
+    all: every run. near_optimum: at each budget of replicate_budgets (empty: every budget), the
+    replicate_sizes sizes whose tokens per parameter are nearest, in log, to replicate_tokens_per_param,
+    a prior guess of the compute-optimal ratio fixed before any run: the sizes that decide each
+    budget's optimum, where seed noise matters most.
+    """
+    runs = list(runs)
+    if s.replicate == "all":
+        return {(r.shape.width, r.budget) for r in runs}
+    budgets = sorted({r.budget for r in runs})
+    if s.replicate_budgets:
+        budgets = [b for b in budgets if any(math.isclose(b, x) for x in s.replicate_budgets)]
+
+    def distance(r: RunSpec) -> tuple[float, int]:  # ties go to the smaller size
+        return abs(math.log(r.tokens / r.params.total / s.replicate_tokens_per_param)), r.shape.width
+
+    chosen = set()
+    for b in budgets:
+        at = sorted((r for r in runs if r.budget == b), key=distance)
+        chosen |= {(r.shape.width, b) for r in at[: s.replicate_sizes]}
+    return chosen
 
 
 def _resolve(
@@ -204,22 +281,24 @@ def _resolve(
     )
 
 
-def _branches(template: RunSpec, ident: dict, budgets: list[tuple[float, int]]) -> list[RunSpec]:
-    """One size's WSD cooldown branches, one per (budget, steps), all forked from one main run.
+def _branches(template: RunSpec, ident: dict, budgets: list[Budget], wanted: list[Budget]) -> list[RunSpec]:
+    """One size's WSD cooldown branches, one per (budget, batch, steps) of `wanted` (one batch: the
+    template's), all forked from one main run.
 
-    The main run warms up once, as long as the shortest budget's warmup (so every branch keeps its
-    warmup share), then holds the peak LR up to the latest fork. It is the stable phase of the longest
+    The main run warms up once, as long as the shortest of all the size's `budgets`' warmups (so every
+    branch keeps its warmup share, and a replicate of some of them warms up as the original did), then
+    holds the peak LR up to the latest wanted fork. It is the stable phase of the longest wanted
     budget's WSD run; a branch of S steps forks at cooldown_start(S) and decays to S.
     """
     t = template.train
     tokens_per_step = template.batch_size * template.shape.seq_len
-    shortest, (longest_budget, longest) = min(n for _, n in budgets), max(budgets, key=lambda p: p[1])
+    shortest, (longest_budget, _, longest) = min(n for *_, n in budgets), max(wanted, key=lambda p: p[2])
     warmup = warmup_steps(template.params.total, shortest, tokens_per_step, t)
-    fork_of = {n: cooldown_start(n, t) for _, n in budgets}
-    if fork_of[shortest] < warmup:
+    fork_of = {n: cooldown_start(n, t) for *_, n in wanted}
+    if cooldown_start(shortest, t) < warmup:
         raise ConfigError(
             f"train.cooldown_frac: a {t.cooldown_frac} cooldown of the {shortest}-step budget starts at "
-            f"step {fork_of[shortest]}, inside the {warmup}-step warmup; lower it"
+            f"step {cooldown_start(shortest, t)}, inside the {warmup}-step warmup; lower it"
         )
     main = _resolve(
         template,
@@ -232,7 +311,7 @@ def _branches(template: RunSpec, ident: dict, budgets: list[tuple[float, int]]) 
     )
     return [
         _resolve(template, ident, budget=b, steps=n, warmup=warmup, parent=main, fork_step=fork_of[n])
-        for b, n in budgets
+        for b, _, n in wanted
     ]
 
 

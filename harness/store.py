@@ -60,7 +60,8 @@ RESULT_COLUMNS = (
     "run_id", "name", "status", "width", "depth", "n_heads",
     "params_total", "params_embedding", "params_nonembedding",
     "tokens", "budget", "flops", "flops_6n", "flops_per_token", "flops_per_token_6n",
-    "val_loss", "train_loss", "peak_lr", "steps", "epochs", "wall_s", "tokens_per_s", "diverged_step",
+    "val_loss", "val_loss_se", "train_loss", "peak_lr", "batch_size", "steps", "seed",
+    "epochs", "wall_s", "tokens_per_s", "diverged_step",
 )  # fmt: skip
 FINISHED = ("done", "diverged")  # statuses of a run that is not trained again
 

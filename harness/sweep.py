@@ -119,9 +119,9 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
 
 def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> bool:
     """Fit the finished runs and write the report (True); a sweep too small to fit says why (False)."""
-    from harness.abilities import read_scores
     from harness.fit import FitError
     from harness.report import analyse, summary_text
+    from harness.report.abilities import read_scores
 
     previous = store.read_json(sweep_dir / store.FIT_JSON) or {}
     if previous.get("meta", {}).get("config", {}).get("fit", asdict(cfg.fit)) != asdict(cfg.fit):

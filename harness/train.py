@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from harness import store
-from harness.abilities import ScoreLog, eval_metrics, group_scores
-from harness.data import Questions, TokenSource, epochs_over
+from harness.data import Questions, TokenSource, ValWeights, epochs_over, val_loss_with_se
 from harness.device import Device
 from harness.flops import mfu
 from harness.models.build import build_model
 from harness.plan import RunSpec
 from harness.schedule import lr_at
+from harness.scoring import ScoreLog, eval_metrics, group_scores, score_tasks, task_metrics
 from harness.tracking import RunLogger
 
 
@@ -37,7 +37,8 @@ def eval_steps(steps: int, evals: int) -> list[int]:
 class Evaluation:
     """One pass over the held-out set."""
 
-    loss: float  # mean next-token cross-entropy, nats/token
+    loss: float  # next-token cross-entropy, nats/token, weighted as the source's val_weights say
+    loss_se: float  # its standard error (harness.data.validation)
     answer_logp: np.ndarray  # [Q] log-probability the model gives each question's answer
     answer_correct: np.ndarray  # [Q] bool: the answer is the model's top-1 token
 
@@ -49,11 +50,14 @@ def evaluate(
     dev: Device,
     questions: Questions | None = None,
     chunk: int = 64,
+    *,
+    weights: ValWeights | None = None,
 ) -> Evaluation:
-    """Mean next-token cross-entropy (nats/token) on the fixed held-out set, and the model's answers
-    to `questions` read off the same log-probabilities (a gather and an argmax per chunk)."""
+    """Next-token cross-entropy (nats/token) on the fixed held-out set, each sequence weighted as
+    `weights` says (None: equally, `ValWeights.systematic`), with its standard error; and the model's
+    answers to `questions` read off the same log-probabilities (a gather and an argmax per chunk)."""
     model.eval()
-    total = torch.zeros((), device=dev.torch, dtype=torch.float64)
+    per_sequence = []
     x_all, y_all = val
     seq_len = y_all.shape[1]
     none = np.empty(0, dtype=np.int64)
@@ -66,14 +70,17 @@ def evaluate(
         with dev.autocast():
             logits = model(input_ids=x).logits
         logp = logits.float().log_softmax(-1).flatten(0, 1)
-        total -= logp.gather(1, y.reshape(-1, 1)).sum().double()
+        per_sequence.append(-logp.gather(1, y.reshape(-1, 1)).view(len(y), seq_len).double().mean(1))
         rows = logp[pos_t[bounds[k] : bounds[k + 1]] - i * seq_len]
         answer = answer_t[bounds[k] : bounds[k + 1]]
         answer_logp.append(rows.gather(1, answer[:, None])[:, 0])
         correct.append(rows.argmax(-1) == answer)
     model.train()
+    weights = weights or ValWeights.systematic(len(x_all))
+    loss, se = val_loss_with_se(torch.cat(per_sequence).cpu().numpy(), weights)
     return Evaluation(
-        loss=float(total) / y_all.numel(),
+        loss=loss,
+        loss_se=se,
         answer_logp=torch.cat(answer_logp).cpu().numpy(),
         answer_correct=torch.cat(correct).cpu().numpy(),
     )
@@ -125,6 +132,8 @@ def train_run(
     step_fn = dev.compiled(model)  # evals call the eager model: their batch shape would recompile
     val = tuple(dev.tensor(a) for a in source.val_set())
     questions = source.val_questions
+    tasks = source.val_tasks  # multi-token tasks on prompts of their own, scored at each eval too
+    task_set = None if tasks is None else tuple(dev.tensor(a) for a in (tasks.x, tasks.y))
     diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
     evals = eval_steps(spec.steps, t.evals)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
@@ -139,11 +148,11 @@ def train_run(
     elif (run_path / store.METRICS).exists():
         (run_path / store.METRICS).unlink()
 
-    ability_log = ScoreLog(run_path / store.ABILITIES, questions, keep_until=start)
+    ability_log = ScoreLog(run_path / store.ABILITIES, questions, keep_until=start, tasks=tasks)
     loss_sum = torch.zeros((), device=dev.torch)
     n_since, t_since = 0, time.perf_counter()
     t0 = time.perf_counter()
-    status, diverged_step, train_loss, val_loss = "done", None, math.nan, math.nan
+    status, diverged_step, train_loss, val_loss, val_loss_se = "done", None, math.nan, math.nan, math.nan
     for step in range(start, spec.steps):
         lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
@@ -171,8 +180,8 @@ def train_run(
         if done in evals:
             train_loss = float(loss_sum) / n_since
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
-            evaluation = evaluate(model, val, dev, questions)
-            val_loss = evaluation.loss
+            evaluation = evaluate(model, val, dev, questions, weights=source.val_weights)
+            val_loss, val_loss_se = evaluation.loss, evaluation.loss_se
             scores = group_scores(questions, evaluation.answer_logp, evaluation.answer_correct)
             row = {
                 "step": done,
@@ -181,6 +190,7 @@ def train_run(
                 "flops_6n": done * tokens_per_step * spec.flops_per_token_6n,
                 "train/loss": train_loss,
                 "val/loss": val_loss,
+                "val/loss_se": val_loss_se,
                 "lr": lr,
                 "perf/tokens_per_s": tps,
             }
@@ -188,8 +198,13 @@ def train_run(
             if util is not None:
                 row["perf/mfu"] = util
             row.update(eval_metrics(scores, questions.names))
+            task_scores = None
+            if tasks is not None:
+                answered = evaluate(model, task_set, dev, tasks.questions)
+                task_scores = score_tasks(tasks, answered.answer_logp, answered.answer_correct)
+                row.update(task_metrics(tasks, task_scores))
             store.append_metrics(run_path, row)
-            ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores)
+            ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores, task_scores)
             logger.log(row, step=done)
             loss_sum.zero_()
             n_since, t_since = 0, time.perf_counter()
@@ -201,7 +216,7 @@ def train_run(
             save_checkpoint(ckpt_path, model, opt, done, wall_before + time.perf_counter() - t0)
 
     wall = wall_before + time.perf_counter() - t0
-    return _result(spec, source, status, val_loss, train_loss, wall, diverged_step)
+    return _result(spec, source, status, val_loss, train_loss, wall, diverged_step, val_loss_se)
 
 
 def _result(
@@ -212,6 +227,7 @@ def _result(
     train_loss: float | None,
     wall: float,
     diverged_step: int | None,
+    val_loss_se: float | None = None,
 ) -> dict:
     """The result row; throughput counts the steps this run trained itself (a branch: its cooldown)."""
     steps_done = max(0, (diverged_step or spec.steps) - spec.fork_step)
@@ -220,6 +236,7 @@ def _result(
         **spec.planned_row(),
         "status": status,
         "val_loss": val_loss if status == "done" else None,
+        "val_loss_se": val_loss_se if status == "done" else None,
         "train_loss": train_loss if status == "done" else None,
         "epochs": epochs_over(source, spec.tokens),
         "wall_s": wall,

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.config import ConfigError, DataConfig
-from harness.data.source import Questions, TokenSource, epochs_over
+from harness.data.source import Questions, Tasks, TokenSource, epochs_over
+from harness.data.validation import ValWeights, val_loss_with_se
 
 
 def _synthetic(cfg: DataConfig) -> TokenSource:
@@ -47,4 +48,7 @@ def make_source(cfg: DataConfig) -> TokenSource:
     return SOURCES[cfg.source](cfg)
 
 
-__all__ = ["SOURCES", "Questions", "TokenSource", "epochs_over", "make_source"]
+__all__ = [
+    "SOURCES", "Questions", "Tasks", "TokenSource", "ValWeights", "epochs_over", "make_source",
+    "val_loss_with_se",
+]  # fmt: skip

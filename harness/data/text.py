@@ -15,6 +15,7 @@ from harness.config import ConfigError, DataConfig
 from harness.data.cache import TokenCache
 from harness.data.corpus import Corpus
 from harness.data.source import Questions, add_noise, quality_settings
+from harness.data.validation import MIN_PER_STRATUM, ValWeights
 from harness.hashing import stable_hash
 
 INDUCTION_NGRAM = 3  # tokens of context whose earlier repeat in the window gives the induction answer
@@ -27,8 +28,9 @@ class TextSource:
     Training batch `step` holds `batch_size` windows of seq_len + 1 consecutive tokens of the train
     split, at offsets drawn by `np.random.default_rng([data seed, seed, step])`: stateless, and windows
     cross document boundaries (marked by the end-of-text id), as in nanoGPT. The validation set is
-    the first `val_tokens` tokens (rounded up to whole windows, fewer if the split is smaller) of the
-    val split, cut into non-overlapping windows.
+    `val_tokens` tokens (rounded up to whole windows, fewer if the split is smaller) of the val split
+    in non-overlapping windows spread evenly through it, so every part of it (every file) counts; its
+    SE treats them as a systematic sample (`ValWeights.systematic`).
     """
 
     cfg: DataConfig
@@ -53,17 +55,19 @@ class TextSource:
         self._offsets = np.arange(self.seq_len + 1)
 
         val = self.cache.val
-        n_val = min(max(1, -(-cfg.val_tokens // self.seq_len)), (len(val) - 1) // self.seq_len)
-        if n_val < 1:
+        n_val = min(max(MIN_PER_STRATUM, -(-cfg.val_tokens // self.seq_len)), (len(val) - 1) // self.seq_len)
+        if n_val < MIN_PER_STRATUM:  # a standard error needs two windows
             docs = meta["documents"]
             raise ConfigError(
                 f"data.val_fraction: the validation split has {len(val)} tokens ({docs['val']} of "
-                f"{docs['val'] + docs['train']} documents), fewer than data.seq_len + 1 = "
-                f"{self.seq_len + 1}; raise data.val_fraction or use more documents "
+                f"{docs['val'] + docs['train']} documents), fewer than two windows of data.seq_len "
+                f"= {self.seq_len} and one more token; raise data.val_fraction or use more documents "
                 "(a .txt file is split at blank lines)"
             )
-        v = np.asarray(val[: n_val * self.seq_len + 1], dtype=np.int64)
-        self._val = (v[:-1].reshape(n_val, self.seq_len), v[1:].reshape(n_val, self.seq_len))
+        stride = (len(val) - 1) // n_val  # >= seq_len: the windows do not overlap
+        v = np.asarray(val[np.arange(n_val)[:, None] * stride + self._offsets], dtype=np.int64)
+        self._val = (v[:, :-1], v[:, 1:])
+        self.val_weights = ValWeights.systematic(n_val)
 
         tok = meta["tokenizer"]
         self.fingerprint = stable_hash(
@@ -73,6 +77,7 @@ class TextSource:
                 "tokenizer": tok["fingerprint"],
                 "seq_len": self.seq_len,
                 "val_tokens": cfg.val_tokens,
+                "val_layout": "spread",
                 **quality_settings(cfg),
             },
             12,
@@ -106,6 +111,8 @@ class TextSource:
     @functools.cached_property
     def val_questions(self) -> Questions:
         return induction_questions(*self._val)
+
+    val_tasks = None  # real text poses no multi-token tasks
 
     def tokenizer(self):
         """The tokenizer the cache was built with (loaded on demand; for decoding samples)."""

@@ -39,11 +39,12 @@ class Family:
             raise ConfigError(
                 f"model.tie_embeddings: model.family={self.name} has an untied head; must be false"
             )
+        divisor, name = (model.n_heads, "n_heads") if model.n_heads else (model.head_dim, "head_dim")
         for i, w in enumerate(widths):
-            if self.attention and w % model.head_dim:
+            if self.attention and w % divisor:
                 raise ConfigError(
-                    f"sweep.widths[{i}]: width {w} is not divisible by model.head_dim={model.head_dim} "
-                    "(heads = width / head_dim)"
+                    f"sweep.widths[{i}]: width {w} is not divisible by model.{name}={divisor} "
+                    f"(heads = {'n_heads' if model.n_heads else 'width / head_dim'})"
                 )
 
 
@@ -188,14 +189,15 @@ def family(name: str) -> Family:
 
 
 def shape_for_width(width: int, model: ModelConfig, vocab_size: int, seq_len: int) -> ModelShape:
-    """The shape at one setting of the size dial: depth = max(1, round(width / aspect)), heads of
-    head_dim (none without attention), the family's hidden-width rule."""
+    """The shape at one setting of the size dial: depth = model.depth, or without it
+    max(1, round(width / aspect)); model.n_heads heads, or without it heads of head_dim (none
+    without attention); the family's hidden-width rule."""
     fam = family(model.family)
     base = ModelShape(
         family=model.family,
         width=width,
-        depth=max(1, round(width / model.aspect)),
-        n_heads=width // model.head_dim if fam.attention else 0,
+        depth=model.depth or max(1, round(width / model.aspect)),
+        n_heads=(model.n_heads or width // model.head_dim) if fam.attention else 0,
         ffn_hidden=0,
         vocab_size=vocab_size,
         seq_len=seq_len,
