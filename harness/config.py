@@ -266,8 +266,6 @@ def validate(cfg: Config) -> None:
     _check_sweep(cfg.sweep, cfg.train, cfg.data)
     _check_logger(cfg.logger)
     _check_fit(cfg.fit)
-    if cfg.train.compile and cfg.model.family == "lstm":  # dynamo skips nn.LSTM; traced, it unrolls (minutes)
-        raise ConfigError("train.compile: torch.compile does not compile model.family=lstm; must be false")
     _check_compare(cfg.compare)
     _check_abilities(cfg.abilities)
 
@@ -457,4 +455,3 @@ def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:
             raise ConfigError(
                 f"sweep.replicate_budgets[{i}]: {b:g} is not one of {key}: {[float(x) for x in budgets]}"
             )
-

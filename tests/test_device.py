@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import ConfigError, TrainConfig, validate
+from harness.config import ConfigError, TrainConfig
 from harness.data import make_source
 from harness.device import Device, resolve_device
-from harness.plan import plan_runs
+from harness.plan import check_config, plan_runs
 from harness.tracking.wandb_run import NullLogger
 from harness.train import train_run
 from tests.conftest import compose_config
@@ -63,7 +63,7 @@ def test_settings_that_cannot_be_honoured_are_one_line(monkeypatch: pytest.Monke
     assert str(err.value).startswith("train.compile: torch.compile on cpu needs a C++ compiler")
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="^train.compile: torch.compile does not compile model.family=lstm"):
-        validate(compose_config("model=lstm", "train.compile=true"))
+        check_config(compose_config("model=lstm", "train.compile=true"))
 
 
 def test_cpu_batches_are_the_host_arrays_and_autocast_follows_the_precision() -> None:
@@ -87,7 +87,7 @@ def _train(tmp_path: Path, *overrides: str) -> dict:
         "train.evals=1",
         *overrides,
     )
-    validate(cfg)
+    check_config(cfg)
     source = make_source(cfg.data)
     dev = resolve_device(cfg.train, 1)
     (spec,) = plan_runs(

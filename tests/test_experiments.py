@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -171,7 +172,7 @@ def test_every_experiment_runs_end_to_end_and_compares(tmp_path: Path) -> None:
             assert v["seeds"] == [0, 1] and len(v["budgets"]["C"]) >= 3
         assert (exp / "comparison.png").stat().st_size > 0
         if e in LADDER[1:]:  # the shared reference was trained by the first ladder experiment
-            assert "finished earlier, skipped" in proc.stdout
+            assert re.search(r"to train   nothing \((\d+) of \1 finished earlier\)", proc.stdout), proc.stdout
     with (exp_root / "exp-reference" / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 10 and {r["status"] for r in rows} == {"done"}
