@@ -48,7 +48,13 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
     fit = json.loads((sweep_dir / "fit.json").read_text())
     assert {"frontier", "verdict", "conventions"} <= set(fit)
     assert (sweep_dir / "report.md").exists() and list((sweep_dir / "plots").glob("*.png"))
-    assert "\nVERDICT: yes, loss scales smoothly with compute\n" in out.stdout
+    outcome = fit["verdict"]["outcome"]  # 9 grid runs: too few for the verdict to be asserted, only reported
+    said = {
+        "yes": "yes, loss scales",
+        "no": "no, loss does not scale",
+        "untested": "untested: whether loss scales",
+    }
+    assert f"\nVERDICT: {said[outcome]} smoothly with compute" in out.stdout
     plots = len(list((sweep_dir / "plots").glob("*.png")))
     assert f"  wrote      runs/smoke/: results.csv, fit.json, report.md, plots/ ({plots} PNGs)" in out.stdout
     sweep_json = json.loads((sweep_dir / "sweep.json").read_text())
@@ -62,7 +68,7 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
     assert len(train) == 9 and all(r.group == group for r in runs)
     assert all(r.tags == ["design:grid", "device:cpu", "family:llama", "preset:smoke"] for r in runs)
     (fit_run,) = [r for r in runs if r.job_type == "fit"]
-    assert fit_run.summary["fit/verdict"] == "yes" and fit_run.summary["fit/n_runs"] == 9
+    assert fit_run.summary["fit/verdict"] == outcome and fit_run.summary["fit/n_runs"] == 9
     (art,) = [a for a in fit_run.artifacts if a["type"] == "sweep-results"]
     assert {"results.csv", "fit.json", "report.md", "plots/loss_vs_compute.png"} <= set(art["files"])
     by_id = {r["run_id"]: r for r in rows}
