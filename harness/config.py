@@ -87,7 +87,7 @@ class TrainConfig:
 
     lr: float = 3e-3  # peak learning rate at lr_ref_width
     lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
-    # | power (lr * (lr_ref_width / width)^lr_exponent, every width)
+    # | power (lr * (lr_ref_width / width)^lr_exponent above lr_ref_width, lr below)
     lr_ref_width: int = 64
     lr_exponent: float = 1.0  # power: how fast the peak LR falls with width
     batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
