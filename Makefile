@@ -22,7 +22,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: help install install-offline wheels sweep smoke test test-fast lint bench gpu-check clean
+.PHONY: help install install-offline wheels sweep smoke test test-fast lint bench gpu-check clean clean-results
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -79,5 +79,11 @@ bench: install ## training-step, data and fit benchmarks (print key=value lines)
 gpu-check: ## the device check (docs/gpu.md): key=value lines; ARGS=--device=cpu for the small CPU version
 	scripts/gpu_check.sh $(ARGS)
 
-clean: ## remove runs, caches and the venv
-	rm -rf runs outputs multirun .cache $(VENV)
+clean: ## remove caches and the venv; results in runs/ are kept (see clean-results)
+	rm -rf outputs multirun .cache .pytest_cache .ruff_cache $(VENV)
+
+clean-results: ## DELETE every sweep's results in runs/ (asks first; CONFIRM=yes skips the question)
+	@test -d runs || { echo "no runs/ here"; exit 0; }; \
+	echo "this deletes runs/: $$(ls runs | wc -l) sweep(s), $$(du -sh runs | cut -f1)"; \
+	if [ "$(CONFIRM)" != yes ]; then printf 'type yes to delete: '; read answer; [ "$$answer" = yes ] || exit 1; fi; \
+	rm -rf runs

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 TOKENIZERS = ("bpe", "bytes", "pretrained")
 DESIGNS = ("grid", "isoflop", "paired")
@@ -141,7 +140,9 @@ class SweepConfig:
     shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
     num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
     stage: str = "all"  # all | train | fit
-    progress: bool = True
+    progress: bool = True  # a progress bar per run (plain lines when the output is not a terminal)
+    dry_run: bool = False  # print the plan, paths and estimated time, then exit without training
+    max_hours: float = 168.0  # refuse a plan estimated to take longer than this on this device
 
 
 @dataclass
@@ -304,8 +305,11 @@ def _check_train(t: TrainConfig) -> None:
 
 
 def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
-    if not s.name or "/" in s.name:
-        raise ConfigError(f"sweep.name: must be a non-empty name without '/', got {s.name!r}")
+    if not s.name or s.name in (".", "..") or any(c in s.name for c in "/\\\0"):
+        raise ConfigError(
+            f"sweep.name: must be one directory name inside the sweeps folder (not '.' or '..', no '/'), "
+            f"got {s.name!r}"
+        )
     _choice("sweep.design", s.design, DESIGNS)
     _choice("sweep.stage", s.stage, ("all", "train", "fit"))
     if not s.widths:
@@ -350,6 +354,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
         )
     _check_seeds(s, t.seed, budgets, key)
     _positive("sweep.num_shards", s.num_shards)
+    _positive("sweep.max_hours", s.max_hours)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
 
@@ -389,38 +394,3 @@ def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:
             raise ConfigError(
                 f"sweep.replicate_budgets[{i}]: {b:g} is not one of {key}: {[float(x) for x in budgets]}"
             )
-
-
-def check_overrides(argv: list[str], config_dir: Path) -> None:
-    """Reject a misspelled key, a wrong type or an unknown group option in command-line overrides
-    with one line, before Hydra composes (whose own errors span several lines)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    args = [a for a in argv if "=" in a and not a.startswith("-")]  # skips flags and their values
-    try:
-        overrides = OverridesParser.create().parse_overrides(args)
-    except Exception as exc:  # Hydra's grammar errors
-        raise ConfigError(f"bad override syntax: {str(exc).splitlines()[0]}") from None
-    schema = OmegaConf.structured(Config)
-    for ov in overrides:
-        key = ov.key_or_group
-        if ov.is_delete() or key.startswith("hydra") or ov.is_sweep_override():
-            continue
-        group_dir = config_dir / key
-        if group_dir.is_dir():  # a group choice such as model=gpt2
-            options = sorted(p.stem for p in group_dir.glob("*.yaml"))
-            value = ov.value()
-            if isinstance(value, str) and value not in options:
-                raise ConfigError(f"{key}: unknown option {value!r}; allowed: {', '.join(options)}")
-            continue
-        head, _, leaf = key.rpartition(".")
-        parent = OmegaConf.select(schema, head) if head else schema
-        if not isinstance(parent, DictConfig) or leaf not in parent:
-            allowed = ", ".join(parent.keys()) if isinstance(parent, DictConfig) else "none"
-            raise ConfigError(f"{key}: unknown config key; allowed keys of {head or 'the config'}: {allowed}")
-        try:
-            OmegaConf.update(schema, key, ov.value(), merge=True)
-        except OmegaConfBaseException as exc:
-            raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from None

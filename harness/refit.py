@@ -1,20 +1,25 @@
 """Refit a finished sweep, or any results CSV, without torch:
 
-    python -m harness.refit input=runs/cpu                       # a sweep directory
-    python -m harness.refit input=results.csv out=fit/ fit.bootstrap=200 fit.flops=6n
+    python -m harness.refit input=runs/cpu fit.flops=6n           # -> runs/cpu/refits/1/
+    python -m harness.refit input=results.csv out=fit/ fit.bootstrap=200
 
 A sweep directory (read through harness.store) holds results.csv, optionally sweep.json (its
 `bayes_loss` is the known irreducible loss of a synthetic source) and runs/<name>-<run_id>/
 metrics.jsonl (training curves). A CSV needs the columns params_total, tokens and val_loss
 (optional: flops, flops_6n, params_nonembedding, run_id, status, budget, seed, val_loss_se, epochs).
-Output goes to `out`, by default the sweep directory or the CSV's directory. Bad input prints one
-line on stderr, exits with status 2 and writes nothing. A sweep's declared design (sweep.json) is
-passed to the fit, which guesses the design only for a foreign CSV.
+A sweep's declared design (sweep.json) is passed to the fit, which guesses the design only for a
+foreign CSV.
+
+A refit never replaces a fit: output goes to the first free `<input>/refits/<n>/` (the sweep directory,
+or the CSV's directory), or to `out`, which must not already hold a fit.json unless `overwrite=true`.
+Bad input (a misspelled key, a bare argument, an output that cannot be written) prints one line on
+stderr, exits with status 2 and writes nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,7 @@ from omegaconf import OmegaConf
 from harness import store
 from harness.config import Config, ConfigError, FitConfig, validate
 from harness.fit import FitError
+from harness.overrides import check_overrides
 
 
 @dataclass
@@ -49,7 +55,8 @@ class FitCLIConfig:
         }
     )
     input: str = ""  # a sweep directory or a results CSV
-    out: str = ""  # output directory (default: the sweep dir / the CSV's directory)
+    out: str = ""  # output directory (default: a new <input>/refits/<n>/)
+    overwrite: bool = False  # let `out` replace the fit it already holds
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -63,7 +70,8 @@ REQUIRED = ("params_total", "tokens", "val_loss")
 def read_input(
     path: Path, cfg: FitConfig
 ) -> tuple[list[dict], dict[str, list[dict]] | None, float | None, Path, dict]:
-    """Rows, curves, Bayes loss, default output dir and meta of a sweep directory or a CSV."""
+    """Rows, curves, Bayes loss, the directory refits go under (the sweep's, or the CSV's) and meta of
+    a sweep directory or a CSV."""
     if not path.exists():
         raise InputError(f"input: no such file or directory: {path}")
     curves = None
@@ -85,9 +93,9 @@ def read_input(
             design = info.get("config", {}).get("sweep", {}).get("design")
             if design is not None:
                 meta["design"] = design  # the sweep's declared design: the fit does not guess it
-        out = path
+        base = path
     else:
-        table, out = path, path.parent
+        table, base = path, path.parent
     try:
         with open(table, newline="") as f:
             reader = csv.DictReader(f)
@@ -104,7 +112,21 @@ def read_input(
         raise InputError(f"input: {table} has a header but no rows")
     if path.is_dir() and "name" in columns:
         curves = {rid: evals for rid, evals in store.read_curves(path, rows).items() if evals}
-    return rows, curves, bayes, out, meta
+    return rows, curves, bayes, base, meta
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, before any fitting, an output directory that is (or lies under) a file, holds a fit
+    already (unless overwrite) or cannot be written."""
+    existing = out if out.exists() else next(p for p in out.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"out: {existing} is a file, not a directory")
+    if (out / store.FIT_JSON).exists() and not overwrite:
+        raise InputError(
+            f"out: {out} already holds a fit ({store.FIT_JSON}); pass overwrite=true to replace it"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"out: cannot write to {existing} (permission denied or a read-only filesystem)")
 
 
 def run(cfg: FitCLIConfig) -> int:
@@ -116,13 +138,15 @@ def run(cfg: FitCLIConfig) -> int:
             raise InputError("input: give input=PATH (a sweep directory or a results CSV)")
         validate(Config(fit=cfg.fit))
         path = Path(cfg.input)
-        rows, curves, bayes, out, meta = read_input(path, cfg.fit)
-        out = Path(cfg.out) if cfg.out else out
+        rows, curves, bayes, base, meta = read_input(path, cfg.fit)
+        if cfg.out:
+            check_out(Path(cfg.out), cfg.overwrite)
         try:
             build_observations(rows, cfg.fit)  # row/column errors name the file before any fitting
         except FitError as exc:
             raise InputError(f"input: {path}: {exc}") from None
         abilities = read_scores(path, rows) if curves is not None else None
+        out = Path(cfg.out) if cfg.out else store.new_refit_dir(base)
         report = analyse(
             rows,
             cfg.fit,
@@ -139,8 +163,12 @@ def run(cfg: FitCLIConfig) -> int:
     except FitError as exc:
         print(f"error: {cfg.input}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the output could not be written after all (store.WriteError names the file)
+        what = exc if isinstance(exc, store.WriteError) else f"cannot write {exc.filename}: {exc.strerror}"
+        print(f"error: out: {what}", file=sys.stderr)
+        return 2
     print(summary_text(report))
-    print(f"wrote {out / 'fit.json'}, {out / 'report.md'} and {out / 'plots'}/")
+    print(f"wrote {out / store.FIT_JSON}, {out / store.REPORT_MD} and {out / store.PLOTS}/")
     return 0
 
 
@@ -148,11 +176,21 @@ ConfigStore.instance().store(name="fit_cli", node=FitCLIConfig)
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name="fit_cli")
-def main(dcfg) -> None:
-    cfg = FitCLIConfig(input=dcfg.input, out=dcfg.out, fit=OmegaConf.to_object(dcfg.fit))
-    code = run(cfg)
+def _hydra_main(dcfg) -> None:
+    fit = OmegaConf.to_object(dcfg.fit)
+    code = run(FitCLIConfig(input=dcfg.input, out=dcfg.out, overwrite=dcfg.overwrite, fit=fit))
     if code:
         sys.exit(code)
+
+
+def main() -> None:
+    """Check the command line (one line per mistake, before Hydra's several), then refit."""
+    try:
+        check_overrides(sys.argv[1:], None, schema=FitCLIConfig, path_key="input")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    _hydra_main()
 
 
 if __name__ == "__main__":

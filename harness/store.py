@@ -2,10 +2,11 @@
 
 Layout (everything a fit needs, readable without torch; every name is a constant below):
 
-    <sweep.dir>/sweep.json             settings fingerprint, resolved config, data facts (Bayes loss)
+    <sweep.dir>/sweep.json             settings fingerprint, instance id, resolved config, data facts
     <sweep.dir>/results.csv            one row per planned run (RESULT_COLUMNS)
     <sweep.dir>/lock                   held while results.csv and the fit are written
     <sweep.dir>/fit.json, report.md, plots/   the fit and its report (harness.report)
+    <sweep.dir>/refits/<n>/            `python -m harness.refit` outputs (fit.json, report.md, plots/)
     <sweep.dir>/wandb/                 W&B's files, unless logger.dir or WANDB_DIR says otherwise
     <sweep.dir>/runs/<name>-<run_id>/  one run, e.g. runs/w32-d1-t4096-3fa9c1e2b7d0/:
         spec.json        the resolved RunSpec
@@ -26,6 +27,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,6 +46,7 @@ LOCK = "lock"
 FIT_JSON = "fit.json"
 REPORT_MD = "report.md"
 PLOTS = "plots"
+REFITS = "refits"
 WANDB = "wandb"
 RUNS = "runs"
 SPEC = "spec.json"
@@ -118,18 +121,73 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
-def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> None:
-    """Create the sweep dir, or check that an existing one was made with the same settings."""
+def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> dict:
+    """Create the sweep dir, or check that an existing one was made with the same settings; return
+    its sweep.json. A new sweep.json gets a random `instance` id: two sweeps of the same name and
+    settings (two people, or a rerun after its directory was deleted) never share W&B run ids, while
+    every rerun on this directory keeps them. Of two processes creating it at once, the first wins."""
     path = sweep_dir / SWEEP_JSON
     old = read_json(path)
-    if old is not None and old.get("fingerprint") != fingerprint:
+    if old is None:
+        info = {"name": name, "fingerprint": fingerprint, "instance": secrets.token_hex(4), **meta}
+        create_once(path, json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
+        old = read_json(path)
+    if old is None or old.get("fingerprint") != fingerprint:
         raise ConfigError(
             f"sweep.name: sweep {name!r} in {sweep_dir} was run with other settings "
-            f"(fingerprint {old.get('fingerprint')} != {fingerprint}); pass sweep.name=NEW_NAME "
+            f"(fingerprint {(old or {}).get('fingerprint')} != {fingerprint}); pass sweep.name=NEW_NAME "
             "to start a new sweep, or restore the old settings"
         )
-    if old is None:
-        write_json(path, {"name": name, "fingerprint": fingerprint, **meta})
+    return old
+
+
+def create_once(path: Path, text: str) -> bool:
+    """Write path atomically unless it exists (then leave it alone); True when this call created it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # atomic, and fails if path exists
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def new_refit_dir(base: Path) -> Path:
+    """The first free `<base>/refits/<n>/` (n = 1, 2, ...), created, so a refit never replaces a fit."""
+    n = 1
+    while True:
+        path = base / REFITS / str(n)
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+        except OSError as exc:
+            raise _cannot_write(path, exc) from exc
+
+
+def keep_fit(sweep_dir: Path) -> Path | None:
+    """Move the sweep's fit (fit.json, report.md, plots/) into a new `refits/<n>/` before a fit with
+    other settings replaces it; return that directory (None when there was no fit)."""
+    if not (sweep_dir / FIT_JSON).exists():
+        return None
+    kept = new_refit_dir(sweep_dir)
+    for name in (FIT_JSON, REPORT_MD, PLOTS):
+        if (sweep_dir / name).exists():
+            try:
+                os.replace(sweep_dir / name, kept / name)
+            except OSError as exc:
+                raise _cannot_write(kept / name, exc) from exc
+    return kept
 
 
 def run_dir(sweep_dir: Path, dirname: str) -> Path:
@@ -169,6 +227,17 @@ def try_lock(run_path: Path) -> FileLock | None:
     except Timeout:
         return None
     return lock
+
+
+def is_training(run_path: Path) -> bool:
+    """Whether another process holds the run's lock (is training it now); creates nothing."""
+    if not (run_path / LOCK).exists():
+        return False
+    lock = try_lock(run_path)
+    if lock is None:
+        return True
+    lock.release()
+    return False
 
 
 def append_metrics(run_path: Path, row: dict) -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,11 +22,12 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from harness import store
-from harness.config import Config, ConfigError, check_overrides, register_configs
+from harness import console, store
+from harness.config import Config, ConfigError, register_configs
 from harness.data import epochs_over, make_source
 from harness.hashing import stable_hash
 from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
+from harness.overrides import check_overrides
 from harness.plan import (
     NON_NUMERIC_TRAIN_FIELDS,
     RunSpec,
@@ -45,12 +47,17 @@ def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> 
     )
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a sweep; the message says what finished and how to continue."""
+
+
 def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     """Run the stage (`sweep.stage`) of the sweep described by cfg, as one of `jobs` jobs sharing this
-    machine's cores at once; return the sweep directory."""
+    machine's cores at once; return the sweep directory. Prints the start screen first (the plan,
+    paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
     check_config(cfg)
     # torch and the trainer load only once the config is known to be good.
-    from harness.tracking import log_fit, open_run
+    from harness.tracking import log_fit, open_run, resolve_mode
     from harness.train import resolve_device, train_run, usable_cores
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
@@ -65,39 +72,57 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     specs = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=precision
     )
-    meta = {
-        "config": asdict(cfg),
-        "data": {"source": source.name, "fingerprint": source.fingerprint, **source.info},
-        "bayes_loss": source.bayes_loss,
-        "python": platform.python_version(),
-        "device": device,
-        "precision": precision,
-        "compute": compute_summary(specs),
-    }
-    store.open_sweep(
-        sweep_dir,
-        name=cfg.sweep.name,
-        fingerprint=settings_fingerprint(cfg, source.fingerprint, precision),
-        meta=meta,
-    )
-
-    if cfg.sweep.stage in ("all", "train"):
-        mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
-        _train_all(cfg, mine, source, sweep_dir, dev, open_run, train_run)
-    with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
-        rows = _collect(sweep_dir, specs)
-        store.write_results_table(sweep_dir, rows)
-        if cfg.sweep.stage in ("all", "fit"):
-            _fit(cfg, rows, specs, sweep_dir, source.bayes_loss, meta, log_fit)
+    mode = resolve_mode(cfg.logger)  # decided once: the runs need not each probe the server
+    if mode.mode != "disabled":
+        cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
+    try:
+        mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
+        console.start(cfg, specs, mine, sweep_dir, device, precision, mode)
+        if cfg.sweep.dry_run:
+            return sweep_dir
+        meta = {
+            "config": asdict(cfg),
+            "data": {"source": source.name, "fingerprint": source.fingerprint, **source.info},
+            "bayes_loss": source.bayes_loss,
+            "python": platform.python_version(),
+            "device": device,
+            "precision": precision,
+            "preset": _preset(),
+            "compute": compute_summary(specs),
+        }
+        fingerprint = settings_fingerprint(cfg, source.fingerprint, precision)
+        info = store.open_sweep(sweep_dir, name=cfg.sweep.name, fingerprint=fingerprint, meta=meta)
+        wb = console.WandbIdentity(cfg, sweep_dir, info, device)
+        if mine:
+            opener = partial(open_run, group=wb.group, tags=wb.tags)
+            _train_all(cfg, mine, source, sweep_dir, dev, opener, train_run)
+        with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
+            rows = _collect(sweep_dir, specs)
+            store.write_results_table(sweep_dir, rows)
+            if partial_note := console.missing(sweep_dir, rows):
+                print(partial_note)
+            fitted = False
+            if cfg.sweep.stage in ("all", "fit"):
+                logger = partial(log_fit, group=wb.group, tags=wb.tags)
+                fitted = _fit(cfg, rows, sweep_dir, source.bayes_loss, meta, logger)
+            print(console.outputs(sweep_dir, rows, wb, mode, fitted))
+    except KeyboardInterrupt:
+        done = sum(store.read_result(store.run_dir(sweep_dir, s.dirname)) is not None for s in specs)
+        raise Interrupted(
+            f"interrupted: {done} of {len(specs)} runs done; rerun the same command to continue"
+        ) from None
     return sweep_dir
 
 
-def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> None:
-    """Fit the finished runs and write the report; a sweep too small to fit says why and goes on."""
+def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> bool:
+    """Fit the finished runs and write the report (True); a sweep too small to fit says why (False)."""
     from harness.abilities import read_scores
     from harness.fit import FitError
     from harness.report import analyse, summary_text
 
+    previous = store.read_json(sweep_dir / store.FIT_JSON) or {}
+    if previous.get("meta", {}).get("config", {}).get("fit", asdict(cfg.fit)) != asdict(cfg.fit):
+        print(f"the previous fit (other fit settings) is kept in {store.keep_fit(sweep_dir)}/")
     curves = store.read_curves(sweep_dir, rows)
     abilities = read_scores(sweep_dir, rows)
     try:
@@ -113,16 +138,12 @@ def _fit(cfg: Config, rows, specs, sweep_dir: Path, bayes_loss, meta: dict, log_
         )
     except FitError as exc:
         print(f"fit skipped: {exc}", file=sys.stderr)
-        return
-    log_fit(
-        cfg.logger,
-        sweep_dir=sweep_dir,
-        group=cfg.sweep.name,
-        fit=report.to_dict(),
-        plots=sorted((sweep_dir / store.PLOTS).glob("*.png")),
-        rows=rows,
-    )
+        return False
+    files = [sweep_dir / name for name in (store.RESULTS_CSV, store.FIT_JSON, store.REPORT_MD)]
+    plots = sorted((sweep_dir / store.PLOTS).glob("*.png"))
+    log_fit(cfg.logger, sweep_dir=sweep_dir, fit=report.to_dict(), plots=plots, rows=rows, files=files)
     print(summary_text(report))
+    return True
 
 
 def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple:
@@ -132,19 +153,29 @@ def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple
     trained = store.read_json(sweep_dir / store.SWEEP_JSON) if cfg.sweep.stage == "fit" else None
     if trained is not None:
         return None, trained["device"], trained["precision"]
+    if cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "train.device: cuda, but torch sees no CUDA device (torch.cuda.is_available() is False); "
+                "allowed here: auto or cpu"
+            )
     place_on_gpu(cfg.sweep.shard, cfg.train.device)
     dev = resolve_device(cfg.train, threads)
     return dev, dev.type, dev.precision
 
 
 def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
+    from harness.progress import RunProgress
+
     order = training_order(specs)  # a branch's main run first
     store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
+    where = f"shard {cfg.sweep.shard + 1}/{cfg.sweep.num_shards} " if cfg.sweep.num_shards > 1 else ""
     for i, spec in enumerate(order, 1):
         path = store.run_dir(sweep_dir, spec.dirname)
-        tag = f"[{i}/{len(order)}] {spec.name:<22} {spec.run_id}"
-        if store.read_result(path) is not None:
-            _progress(cfg, f"{tag} finished earlier, skipped")
+        tag = f"{where}[{i}/{len(order)}] {spec.name:<22} {spec.run_id}"
+        if store.read_result(path) is not None:  # counted on the start screen
             continue
         if spec.parent is not None and store.read_result(path.with_name(spec.parent.dirname)) is None:
             _progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
@@ -167,17 +198,23 @@ def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run
             logger = open_run(
                 cfg.logger,
                 sweep_dir=sweep_dir,
-                group=cfg.sweep.name,
                 run_id=spec.run_id,
                 name=spec.name,
                 job_type="train",
                 config=config,
             )
             exit_code, result = 1, None
+            bar = (
+                RunProgress(f"{where}[{i}/{len(order)}] {spec.name}", spec.steps)
+                if cfg.sweep.progress
+                else None
+            )
             try:
-                result = train_run(spec, source, path, logger, dev)
+                result = train_run(spec, source, path, logger, dev, bar)
                 exit_code = 0 if result["status"] == "done" else 1
             finally:
+                if bar is not None:
+                    bar.close()
                 logger.finish(summary=result, exit_code=exit_code)
             store.write_json(path / store.RESULT, result)
             (path / store.CHECKPOINT).unlink(missing_ok=True)
@@ -228,7 +265,7 @@ class FitAfterJobs(Callback):
         fitted = set()
         try:
             for cfg in job_configs(config):
-                if cfg.sweep.stage != "train" and cfg.sweep.dir not in fitted:
+                if cfg.sweep.stage != "train" and not cfg.sweep.dry_run and cfg.sweep.dir not in fitted:
                     fitted.add(cfg.sweep.dir)
                     _run(replace(cfg, sweep=replace(cfg.sweep, stage="fit")))
         except Exception:  # Hydra would only warn about a callback's error; a failed fit fails the command
@@ -241,8 +278,16 @@ def _config_error(exc: ConfigError) -> NoReturn:
     sys.exit(2)
 
 
+def _preset() -> str:
+    """The sweep config group's choice (e.g. smoke), when Hydra composed this config; else ''."""
+    try:
+        return HydraConfig.get().runtime.choices.get("sweep") or ""
+    except ValueError:  # not inside a Hydra job
+        return ""
+
+
 def _run(cfg: Config, jobs: int = 1) -> None:
-    """run_sweep; an expected failure is one line on stderr and the exit status."""
+    """run_sweep; an expected failure (Ctrl-C included) is one line on stderr and the exit status."""
     try:
         run_sweep(cfg, jobs=jobs)
     except ConfigError as exc:
@@ -250,6 +295,12 @@ def _run(cfg: Config, jobs: int = 1) -> None:
     except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except Interrupted as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:  # before the plan was made
+        print("interrupted before training started; rerun the same command to start", file=sys.stderr)
+        sys.exit(130)
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
@@ -277,11 +328,15 @@ def main() -> None:
     register_configs()
     argv = sys.argv[1:]
     try:
-        check_overrides(argv, Path(__file__).parent.parent / "configs")
+        check_overrides(argv, Path(__file__).parent.parent / "configs", path_key="sweep.dir")
     except ConfigError as exc:
         _config_error(exc)
     sys.argv = [sys.argv[0], *default_sweep(argv)]
-    _hydra_main()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:  # while Hydra composes, before _run
+        print("interrupted before training started; rerun the same command to start", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,12 +138,21 @@ def _to_device(arr: np.ndarray, dev: Device) -> torch.Tensor:
     return tensor
 
 
-def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLogger, dev: Device) -> dict:
+def train_run(
+    spec: RunSpec,
+    source: TokenSource,
+    run_path: Path,
+    logger: RunLogger,
+    dev: Device,
+    progress: Callable[[int, float | None], None] | None = None,
+) -> dict:
     """Train `spec` to its planned tokens (resuming from a checkpoint if one exists; a branch without
     one starts from its main run's state at its fork step, its metrics up to there copied).
 
     Returns the result row (see store.RESULT_COLUMNS): status 'done' or 'diverged'. Writes eval rows
-    to metrics.jsonl and logs them; the caller writes result.json.
+    to metrics.jsonl and logs them; the caller writes result.json. `progress(steps done, loss)` is
+    called after every step (harness.progress.RunProgress); the loss is None where reading it would
+    sync the host (cuda, between evals).
     """
     t = spec.train
     seed = t.seed
@@ -198,11 +208,14 @@ def train_run(spec: RunSpec, source: TokenSource, run_path: Path, logger: RunLog
         n_since += 1
         done = step + 1
         # On cpu a per-step check is free; on cuda it would sync the host, so wait for the eval.
+        value = None
         if dev.type == "cpu" or done in evals:
             value = loss.item()
             if not math.isfinite(value) or value > diverge_at:
                 status, diverged_step = "diverged", done
                 break
+        if progress is not None:
+            progress(done, value)
         if done in evals:
             train_loss = float(loss_sum) / n_since
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)

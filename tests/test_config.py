@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError, check_overrides
+from harness.config import ConfigError
+from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config
 
@@ -66,6 +67,9 @@ def test_cpu_preset_spans_the_required_ladder() -> None:
         (["data.source=nope"], "data.source"),
         (["sweep.design=isoflop"], "sweep.flops"),
         (["sweep.design=paired", "sweep.tokens=[16384]"], "sweep.tokens: design=paired needs one budget"),
+        (["sweep.name=.."], "sweep.name: must be one directory name inside the sweeps folder"),
+        (["sweep.name=."], "sweep.name"),
+        (["sweep.max_hours=0"], "sweep.max_hours: must be > 0"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], field: str) -> None:
@@ -84,6 +88,16 @@ def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], fi
         ("sweep.widths=[a,b]", "sweep.widths"),
         ("model=transformerxl", "model: unknown option 'transformerxl'; allowed: gpt2, llama, lstm, neox"),
         ("nosuchgroup.x=1", "nosuchgroup.x: unknown config key"),
+        ("sweep.widht=[16]", "; did you mean sweep.widths?"),
+        ("fit.bootstrapp=10", "; did you mean fit.bootstrap?"),
+        ("sweeps=smoke", "; did you mean sweep?"),
+        ("sweep=smok", "; did you mean sweep=smoke?"),
+        (
+            "smoke",
+            "positional argument 'smoke': arguments are KEY=VALUE overrides; did you mean sweep=smoke?",
+        ),
+        ("widths", "did you mean sweep.widths=...?"),
+        ("xyzzy", "positional argument 'xyzzy': arguments are KEY=VALUE overrides"),
     ],
 )
 def test_bad_overrides_fail_before_compose(override: str, expected: str) -> None:
@@ -97,3 +111,9 @@ def test_good_overrides_pass() -> None:
     check_overrides(
         ["sweep=smoke", "train.lr=1e-3", "sweep.widths=[16,32]", "-m", "hydra.verbose=true"], CONFIG_DIR
     )
+    check_overrides(["--cfg", "job", "--info", "defaults", "-cn", "config", "sweep=smoke"], CONFIG_DIR)
+
+
+def test_a_bare_path_is_guessed_as_the_path_key(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=f"did you mean sweep.dir={tmp_path}"):
+        check_overrides([str(tmp_path)], CONFIG_DIR, path_key="sweep.dir")

@@ -22,8 +22,9 @@ from harness.compare import (
     main,
     pair_verdict,
 )
-from harness.config import ConfigError, check_overrides, register_configs
+from harness.config import ConfigError, register_configs
 from harness.fit import FitError
+from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config, run_module
 

@@ -24,7 +24,7 @@ from tests.conftest import CONFIG_DIR, compose_config, run_module
 # 6 runs, enough for a fit; smaller than the smoke preset.
 TINY = ("sweep=smoke", "logger=off", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768,65536]")
 TINY += ("fit.bootstrap=20",)
-SUMMARY = "scaling-law fit:"  # first line of the fit's printed summary
+SUMMARY = "\nVERDICT: "  # the verdict line of the fit's printed summary
 
 
 def launcher(*overrides: str) -> dict:

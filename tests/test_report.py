@@ -1,5 +1,6 @@
-"""analyse() on result rows writes fit.json, report.md and the plots; `python -m harness.fit` refits a CSV
-or a sweep directory, and on bad input prints one line, exits non-zero and writes nothing."""
+"""analyse() on result rows writes fit.json, report.md and the plots; the terminal summary reads at a
+glance; `python -m harness.refit` refits a CSV or a sweep directory into a new directory, never over a
+fit, and on bad input prints one line, exits non-zero and writes nothing."""
 
 from __future__ import annotations
 
@@ -163,12 +164,70 @@ def test_report_md_and_plots(analysed) -> None:
         assert f"plots/{name}.png" in md
 
 
-def test_summary_fits_one_screen(analysed) -> None:
+def test_summary_reads_at_a_glance(analysed) -> None:
     _, report = analysed
     text = summary_text(report)
     lines = text.splitlines()
-    assert len(lines) <= 20 and lines[-1] == report.verdict.sentence
-    assert "frontier" in text and "isoflop" in text and "parametric" in text and "holdout" in text
+    assert len(lines) <= 22 and max(map(len, lines)) <= 110
+    assert lines[0].startswith(
+        f"fit: {report.n_runs} runs, 3 excluded; N = total params, C = full-count FLOPs"
+    )
+    at = next(i for i, line in enumerate(lines) if line.startswith("  law        L(C) = 1."))
+    law = lines[at + 1]
+    f = report.frontier
+    lo, hi = f.ci.get("alpha")
+    assert f"alpha {f.law.alpha:.3g} [{lo:.3g}, {hi:.3g}]" in law
+    assert f"E {f.law.E:.3g}" in law and "nats/token" in law
+    hold = " ".join(text[text.index("  hold-out ") : text.index("  optimum ")].split())
+    h = report.holdout
+    assert f"offset (decides) {h.decision.max_rel_error:.2%}" in hold
+    assert f"parametric L(N, D) {h.parametric_max_rel_error:.2%}" in hold
+    d = report.per_decade
+    assert f"per decade 10x compute cuts reducible loss by {d.cut:.2%} [" in " ".join(text.split())
+    c = report.calibration
+    assert (
+        f"says no to a smooth law {c.false_no:.2%} of the time, yes to a bent one {c.false_yes:.2%}" in text
+    )
+    for label in ("  optimum ", "  parametric ", "  truth ", "  calibrated ", "  not fitted "):
+        assert any(line.startswith(label) for line in lines), label
+    not_fitted = text[text.index("not fitted") : text.index("VERDICT")]
+    assert "Kaplan L(N): L(N) at D = " in not_fitted  # with its reason
+    verdict = lines.index("VERDICT: yes, loss scales smoothly with compute")
+    bullets = [line for line in lines[verdict + 1 :] if not line.startswith("       ")]
+    assert len(bullets) == len(report.verdict.reasons) and all(b.startswith("  ok   ") for b in bullets)
+
+
+def test_summary_of_a_pure_power_law_says_so_once_on_the_law_line(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from harness.fit import PowerLaw
+
+    report = analyse(make_rows(budgets=4, sizes=5), FitConfig(bootstrap=0), tmp_path)
+    f = report.frontier
+    zero = replace(report, frontier=replace(f, law=PowerLaw(E=0.0, x0=f.law.x0, alpha=f.law.alpha)))
+    text = summary_text(zero)
+    assert "E at its bound 0: a pure power law" in text
+    assert "pure power law" not in summary_text(report)  # with a floor the law line is E + ...
+
+
+def test_loss_plot_keeps_the_legend_off_the_data_and_the_axis_on_it(analysed) -> None:
+    from harness.report.plots import _loss_vs_compute
+
+    _, report = analysed
+    obs = report.obs
+    x = np.geomspace(obs.C.min() / 1.5, obs.C.max() * 1.5, 50)
+    fig = _loss_vs_compute(report, x, "C", "L")
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and len(fig.legends) == 1  # the legend is the figure's, outside
+    lo, hi = ax.get_ylim()
+    assert lo <= obs.L.min() and hi >= obs.L.max()
+    assert lo > 0.9 * obs.L.min()  # the Bayes loss (1.69) is far below: marked, not drawn into view
+    notes = [t.get_text() for t in ax.texts]
+    assert any(n.startswith("Bayes loss (known) = 1.69 nats/token, below this axis") for n in notes)
+    labels = fig.legends[0].get_texts()
+    held = len(report.holdout.held_runs)
+    assert any(f"held out: {held} runs not fitted" in t.get_text() for t in labels)
+    assert any("FLOPs / C)^" in t.get_text() for t in labels)  # the law's C0 with its unit
 
 
 def test_conventions_choose_the_columns() -> None:
@@ -231,7 +290,7 @@ def test_cli_fits_a_hand_written_csv(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run_cli(f"input={csv_path}", f"out={out}", "fit.bootstrap=50", cwd=tmp_path / "cwd")
     assert proc.returncode == 0, proc.stderr
-    assert "loss scales smoothly with compute:" in proc.stdout
+    assert "\nVERDICT: " in proc.stdout
     fit = json.loads((out / "fit.json").read_text())
     assert fit["n_runs"] == 20 and fit["bootstrap"]["resamples"] == 50
     assert fit["conventions"]["flops"] == "6n" and fit["isoflop"] is not None
@@ -251,13 +310,33 @@ def test_cli_fits_a_sweep_directory(tmp_path: Path) -> None:
         run = sweep / "runs" / f"{names[rid]}-{rid}"
         run.mkdir(parents=True)
         (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals) + '{"torn": ')
+    (sweep / "fit.json").write_text('{"the sweep": "own fit"}')
+    (sweep / "report.md").write_text("the sweep's own report")
     proc = run_cli(f"input={sweep}", "fit.bootstrap=30", "fit.flops=6n", cwd=tmp_path / "cwd")
     assert proc.returncode == 0, proc.stderr
-    fit = json.loads((sweep / "fit.json").read_text())  # out defaults to the sweep directory
+    out = sweep / "refits" / "1"  # out defaults to a new directory: the sweep's own fit stays
+    assert f"wrote {out / 'fit.json'}" in proc.stdout
+    fit = json.loads((out / "fit.json").read_text())
     assert fit["ground_truth"]["bayes_loss"] == SURFACE.E
     assert fit["frontier_curves"]["n_points"] > 0 and fit["conventions"]["flops"] == "6n"
     assert len(fit["excluded"]) == 3 and fit["meta"]["name"] == "t"
-    assert "repeated its training data" in (sweep / "report.md").read_text()
+    assert "repeated its training data" in (out / "report.md").read_text()
+    assert (sweep / "fit.json").read_text() == '{"the sweep": "own fit"}'
+    assert (sweep / "report.md").read_text() == "the sweep's own report"
+
+    again = run_cli(f"input={sweep}", "fit.bootstrap=30", cwd=tmp_path / "cwd")
+    assert again.returncode == 0 and (sweep / "refits" / "2" / "fit.json").is_file()
+    assert json.loads((out / "fit.json").read_text()) == fit  # the first refit stays too
+
+    into = run_cli(f"input={sweep}", f"out={out}", "fit.bootstrap=30", cwd=tmp_path / "cwd")
+    assert into.returncode == 2 and into.stderr.strip() == (
+        f"error: out: {out} already holds a fit (fit.json); pass overwrite=true to replace it"
+    )
+    replaced = run_cli(f"input={sweep}", f"out={out}", "overwrite=true", "fit.bootstrap=30", cwd=tmp_path)
+    assert (
+        replaced.returncode == 0
+        and json.loads((out / "fit.json").read_text())["conventions"]["flops"] == "full"
+    )
 
 
 BAD_INPUTS = {
@@ -278,6 +357,13 @@ BAD_INPUTS = {
     ),
     "no-input": ("none", "give input=PATH"),
     "bad-setting": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "fit.ci: must be in (0, 1)"),
+    "misspelled-key": (
+        "params_total,tokens,val_loss\n1000,2000,3.0\n",
+        "fit.bootstrapp: unknown config key; allowed keys of fit: ",
+    ),
+    "positional": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "positional argument"),
+    "out-is-a-file": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "is a file, not a directory"),
+    "out-under-a-file": ("params_total,tokens,val_loss\n1000,2000,3.0\n", "is a file, not a directory"),
 }
 
 
@@ -297,14 +383,25 @@ def test_cli_bad_input_one_line_and_nothing_written(tmp_path: Path, case: str) -
         args = []
     else:
         target.write_text(content)
+    out = tmp_path / "out"
     if case == "bad-setting":
         args.append("fit.ci=1.5")
+    elif case == "misspelled-key":
+        args.append("fit.bootstrapp=10")
+    elif case == "positional":
+        args = [str(target)]
+    elif case in ("out-is-a-file", "out-under-a-file"):
+        (tmp_path / "file").write_text("not a directory")
+        out = tmp_path / "file" if case == "out-is-a-file" else tmp_path / "file" / "sub"
     before = sorted(p.name for p in data.iterdir())
-    out = tmp_path / "out"
     proc = run_cli(*args, f"out={out}", cwd=tmp_path / "cwd")
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert proc.stdout == ""
-    assert not out.exists() and sorted(p.name for p in data.iterdir()) == before
+    if case == "positional":
+        assert lines[0].endswith(f"did you mean input={target}?")
+    if case == "misspelled-key":
+        assert lines[0].endswith("did you mean fit.bootstrap?")
+    assert (not out.exists() or out.is_file()) and sorted(p.name for p in data.iterdir()) == before
     assert list((tmp_path / "cwd").iterdir()) == []

@@ -68,3 +68,44 @@ def test_metrics_skip_torn_lines_and_truncate_after_checkpoint(tmp_path: Path) -
     assert [r["step"] for r in store.read_metrics(tmp_path)] == [5, 10, 15]
     store.truncate_metrics(tmp_path, 10)
     assert [r["step"] for r in store.read_metrics(tmp_path)] == [5, 10]
+
+
+def test_a_new_sweep_gets_one_instance_id_even_when_two_processes_create_it(tmp_path: Path) -> None:
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(2) as pool:
+        infos = pool.starmap(_open, [(str(tmp_path),)] * 4)
+    assert len({info["instance"] for info in infos}) == 1  # whoever came second read the first's
+    assert store.read_json(tmp_path / "sweep.json")["instance"] == infos[0]["instance"]
+    assert store.create_once(tmp_path / "sweep.json", "{}") is False
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _open(path: str) -> dict:
+    return store.open_sweep(Path(path), name="s", fingerprint="f", meta={"x": 1})
+
+
+def test_refit_directories_are_new_each_time(tmp_path: Path) -> None:
+    first, second = store.new_refit_dir(tmp_path), store.new_refit_dir(tmp_path)
+    assert (first, second) == (tmp_path / "refits" / "1", tmp_path / "refits" / "2")
+    assert first.is_dir() and second.is_dir()
+
+
+def test_is_training_sees_another_process_holding_the_lock(tmp_path: Path) -> None:
+    run = store.run_dir(tmp_path, "w16-abc")
+    assert not store.is_training(run) and not run.exists()  # creates nothing for a run never started
+    lock = store.try_lock(run)
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(1) as pool:
+        assert pool.apply(store.is_training, (run,)) is True
+    lock.release()
+    assert not store.is_training(run)
+
+
+def test_results_files_are_as_readable_as_the_report(tmp_path: Path) -> None:
+    store.write_results_table(tmp_path, [{"run_id": "a"}])
+    store.write_json(tmp_path / "sweep.json", {})
+    store.write_atomic(tmp_path / "report.md", "# fit\n")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes["results.csv"] == modes["sweep.json"] == modes["report.md"]

@@ -1,5 +1,6 @@
-"""End to end through the real CLI: the smoke sweep trains, fits, logs to W&B offline, and a rerun
-trains nothing; bad input stops it with one line before anything is written."""
+"""End to end through the real CLI: the smoke sweep shows its plan, trains, fits, logs to W&B offline,
+says where everything went, and a rerun trains nothing; bad input stops it with one line before
+anything is written."""
 
 from __future__ import annotations
 
@@ -25,9 +26,20 @@ def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> None:
-    out = sweep("sweep=smoke", cwd=tmp_path)
+    out = sweep("sweep=smoke", "train.threads=1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep_dir = tmp_path / "runs" / "smoke"
+    start = out.stdout[: out.stdout.index("\n1")]  # the start screen, before the first run's line
+    for line in (
+        "sweep smoke: llama on synthetic data, cpu fp32",
+        "  runs       9: 3 sizes x 3 grid budgets",
+        "  budgets    16.4k, 32.8k, 65.5k tokens",
+        "  to train   9 runs\n",
+        "  estimate   about ",
+        "  results    runs/smoke/ (results.csv, fit.json, report.md, plots/)",
+        "  W&B        offline: no W&B API key for ",
+    ):
+        assert line in start, line
     rows = read_rows(sweep_dir / "results.csv")
     assert len(rows) == 9 and {r["status"] for r in rows} == {"done"}
     for r in rows:
@@ -36,28 +48,37 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
     fit = json.loads((sweep_dir / "fit.json").read_text())
     assert {"frontier", "verdict", "conventions"} <= set(fit)
     assert (sweep_dir / "report.md").exists() and list((sweep_dir / "plots").glob("*.png"))
-    assert "loss scales smoothly with compute" in out.stdout
+    assert "\nVERDICT: yes, loss scales smoothly with compute\n" in out.stdout
+    plots = len(list((sweep_dir / "plots").glob("*.png")))
+    assert f"  wrote      runs/smoke/: results.csv, fit.json, report.md, plots/ ({plots} PNGs)" in out.stdout
     sweep_json = json.loads((sweep_dir / "sweep.json").read_text())
     assert 0 < sweep_json["bayes_loss"] < float(min(r["val_loss"] for r in rows))
+    group = f"smoke-{sweep_json['instance']}"
+    assert f"offline runs of group {group}; upload them with:\n             wandb sync /" in out.stdout
 
     # W&B, read back from the offline files: one train run per training run, one fit run.
     runs = [read_offline_run(d) for d in offline_run_dirs(sweep_dir / "wandb")]
     train = [r for r in runs if r.job_type == "train"]
-    assert len(train) == 9 and all(r.group == "smoke" for r in runs)
-    assert [r.job_type for r in runs].count("fit") == 1
+    assert len(train) == 9 and all(r.group == group for r in runs)
+    assert all(r.tags == ["design:grid", "device:cpu", "family:llama", "preset:smoke"] for r in runs)
+    (fit_run,) = [r for r in runs if r.job_type == "fit"]
+    assert fit_run.summary["fit/verdict"] == "yes" and fit_run.summary["fit/n_runs"] == 9
+    (art,) = [a for a in fit_run.artifacts if a["type"] == "sweep-results"]
+    assert {"results.csv", "fit.json", "report.md", "plots/loss_vs_compute.png"} <= set(art["files"])
     by_id = {r["run_id"]: r for r in rows}
     for run in train:
         spec_id = run.config["run_id"]
         assert run.config["params"]["total"] == int(by_id[spec_id]["params_total"])
-        assert run.exit_code == 0
+        assert run.run_id == f"{group}-{spec_id}" and run.exit_code == 0
         history = [h for h in run.history if "val/loss" in h]
         assert len(history) == 3 and history[-1]["tokens"] == int(by_id[spec_id]["tokens"])
         assert history[-1]["val/loss"] == pytest.approx(float(by_id[spec_id]["val_loss"]))
 
     # A rerun of the same command trains nothing and leaves the results as they were.
-    again = sweep("sweep=smoke", cwd=tmp_path)
+    again = sweep("sweep=smoke", "train.threads=1", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("finished earlier, skipped") == 9
+    assert again.stdout.count("finished earlier") == 1 and "val_loss=" not in again.stdout
+    assert "  to train   nothing (9 of 9 finished earlier)\n" in again.stdout
     assert read_rows(sweep_dir / "results.csv") == rows
 
 
@@ -69,9 +90,21 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
         (["train.lr=fast"], "train.lr"),
         (["sweep.widths=[30]"], "not divisible by model.head_dim"),
         (["data=nope"], "data: unknown option 'nope'"),
+        (
+            ["smoke"],
+            "positional argument 'smoke': arguments are KEY=VALUE overrides; did you mean sweep=smoke?",
+        ),
+        (["sweep.name=.."], "sweep.name: must be one directory name inside the sweeps folder"),
+        (["train.device=cuda"], "train.device: cuda, but torch sees no CUDA device"),
+        (["sweep.tokens=[1000000000000000]"], "sweep.max_hours: the plan is estimated at"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], expected: str) -> None:
+    if args == ["train.device=cuda"]:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
     out = sweep("sweep=smoke", *args, cwd=tmp_path)
     assert out.returncode != 0
     lines = [line for line in out.stderr.splitlines() if line.strip()]

@@ -18,7 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness import store
 from harness.config import LoggerConfig
+from harness.tracking import fit_run, mode
 from harness.tracking import wandb_run as lg
 from harness.tracking.offline import offline_run_dirs, read_offline_run
 
@@ -64,6 +66,9 @@ def offline_env(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setattr(lg, "_warned", set())
     monkeypatch.setattr(lg, "_online_failed", False)
+    monkeypatch.setattr(lg, "_USER_ENV", dict.fromkeys(lg._USER_ENV))  # the user set none of them
+    monkeypatch.setattr(mode, "_probed", {})
+    monkeypatch.setenv("NETRC", "/nonexistent/netrc")  # the machine's own `wandb login` plays no part
     yield
     os.environ.clear()
     os.environ.update(saved)
@@ -85,18 +90,64 @@ def test_wandb_run_id_is_stable_and_allowed():
     assert lg.wandb_run_id("cpu", "w32-t4096") == "cpu-w32-t4096"
     assert lg.wandb_run_id("my sweep", "a/b:c") == "my-sweep-a-b-c"
     long = lg.wandb_run_id("g" * 50, "r" * 50)
-    assert len(long) <= 64 and long == lg.wandb_run_id("g" * 50, "r" * 50)
+    assert len(long) <= 60 and long == lg.wandb_run_id("g" * 50, "r" * 50)  # room left for "-r<k>"
     assert long != lg.wandb_run_id("g" * 50, "r" * 49 + "s")
 
 
-def test_mode_auto_is_online_only_with_a_key(monkeypatch):
-    monkeypatch.delenv("WANDB_MODE")
-    assert lg.resolve_mode(LoggerConfig()) == "offline"
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    assert lg.resolve_mode(LoggerConfig()) == "online"
-    assert lg.resolve_mode(LoggerConfig(mode="offline")) == "offline"
+def test_two_sweep_instances_never_share_run_ids_and_a_rerun_keeps_them(tmp_path):
+    """Two people (or a rerun after the directory was deleted) run sweep `cpu` with the same settings."""
+    ids = []
+    for where in ("alice", "bob"):
+        info = store.open_sweep(tmp_path / where, name="cpu", fingerprint="f", meta={})
+        again = store.open_sweep(tmp_path / where, name="cpu", fingerprint="f", meta={})
+        assert again["instance"] == info["instance"] and len(info["instance"]) == 8
+        group = lg.group_name("cpu", info["instance"])
+        ids.append(lg.wandb_run_id(group, "3fa9c1e2b7d0"))
+    assert ids[0] != ids[1] and all(i.startswith("cpu-") and i.endswith("-3fa9c1e2b7d0") for i in ids)
+
+
+def _with_key(
+    monkeypatch, tmp_path, *, env: bool = False, netrc: bool = False, url: str = "https://w.example"
+):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    if env:
+        monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    if netrc:  # what `wandb login` writes
+        path = tmp_path / "netrc"
+        path.write_text(f"machine {url.split('//')[1].split(':')[0]}\n  login user\n  password {'k' * 40}\n")
+        path.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(path))
+
+
+def test_mode_auto_is_online_with_a_key_from_the_environment_or_wandb_login(monkeypatch, tmp_path):
+    monkeypatch.setattr(mode, "unreachable", lambda url, timeout_s=0: None)  # the server answers
+    _with_key(monkeypatch, tmp_path)
+    got = mode.resolve_mode(LoggerConfig())
+    assert got.mode == "offline" and "wandb login" in got.why
+    _with_key(monkeypatch, tmp_path, netrc=True)
+    got = mode.resolve_mode(LoggerConfig())
+    assert got.mode == "online" and "netrc (wandb login)" in got.why
+    monkeypatch.setenv("NETRC", "/nonexistent")
+    _with_key(monkeypatch, tmp_path, env=True)
+    assert mode.resolve_mode(LoggerConfig()) == mode.Mode(
+        "online", "https://w.example, key from WANDB_API_KEY"
+    )
+    assert mode.resolve_mode(LoggerConfig(mode="offline")).mode == "offline"
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert lg.resolve_mode(LoggerConfig()) == "disabled"
+    assert mode.resolve_mode(LoggerConfig()).mode == "disabled"
+    assert mode.resolve_mode(LoggerConfig(backend="off")).mode == "disabled"
+
+
+def test_an_unreachable_server_means_offline_at_once(monkeypatch, tmp_path):
+    import time
+
+    _with_key(monkeypatch, tmp_path, env=True, url="http://127.0.0.1:9")  # nothing listens on port 9
+    t0 = time.monotonic()
+    got = mode.resolve_mode(LoggerConfig())
+    assert got.mode == "offline" and "127.0.0.1:9 unreachable" in got.why
+    assert time.monotonic() - t0 < mode.PROBE_TIMEOUT_S  # refused at once, not a 90 s init timeout
+    assert mode.sync_command(Path("/r")) == "wandb sync /r/wandb/offline-run-*"
 
 
 def test_offline_run_reads_back(tmp_path):
@@ -142,7 +193,8 @@ def test_failed_run_records_its_exit_code(tmp_path):
     assert read_offline_run(run_dir).exit_code == 1
 
 
-def test_resume_continues_the_same_wandb_run(tmp_path):
+def test_an_offline_resume_logs_a_second_run_that_cannot_replace_the_first(tmp_path):
+    """Two offline folders with one id replace each other when synced (W&B issues #3841, #5865)."""
     first = _open(tmp_path)
     for row in _rows(2):
         first.log(row, step=row["step"])
@@ -153,10 +205,18 @@ def test_resume_continues_the_same_wandb_run(tmp_path):
     second.finish(summary={"status": "done"}, exit_code=0)
 
     runs = [read_offline_run(d) for d in offline_run_dirs(tmp_path)]
-    assert len(runs) == 2
-    assert {r.run_id for r in runs} == {"cpu-w32-t4096"}
-    assert [h["_step"] for r in runs for h in r.history] == [1, 2, 3, 4]
+    assert [r.run_id for r in runs] == ["cpu-w32-t4096", "cpu-w32-t4096-r2"]
+    assert [[h["_step"] for h in r.history] for r in runs] == [[1, 2], [3, 4]]
     assert [r.exit_code for r in runs] == [1, 0]
+    assert runs[1].config["resumes"] == "cpu-w32-t4096" and "resumed" in runs[1].tags
+    assert lg.offline_attempt_id(tmp_path / "wandb", "cpu-w32-t4096") == "cpu-w32-t4096-r3"
+
+
+def test_online_resume_asks_wandb_to_continue_the_same_run(tmp_path, monkeypatch):
+    calls = _fake_online(monkeypatch, tmp_path)
+    _open(tmp_path / "sweep").finish()
+    _open(tmp_path / "sweep").finish()
+    assert [(c["id"], c["resume"]) for c in calls if isinstance(c, dict)] == [("cpu-w32-t4096", "allow")] * 2
 
 
 def test_truncated_log_reads_up_to_the_cut(tmp_path):
@@ -215,55 +275,79 @@ def test_backend_off_writes_nothing(tmp_path):
     assert isinstance(run, lg.NullLogger)
     run.log({"tokens": 1.0}, step=1)
     run.finish(summary={"status": "done"})
-    lg.log_fit(cfg, sweep_dir=tmp_path, group=GROUP, fit={"a": 1.0}, plots=[], rows=[{"flops": 1.0}])
+    fit_run.log_fit(cfg, sweep_dir=tmp_path, group=GROUP, fit={"a": 1.0}, plots=[], rows=[{"flops": 1.0}])
     assert list(tmp_path.iterdir()) == []
 
 
-def test_online_mode_passes_identity_and_keeps_files_under_dir(tmp_path, monkeypatch):
+class _FakeRun:
+    id = "fake"
+    summary: dict = {}
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def define_metric(self, *args, **kwargs):
+        pass
+
+    def log(self, *args, **kwargs):
+        pass
+
+    def finish(self, exit_code=0):
+        self.calls.append(("finish", exit_code))
+
+
+def _fake_online(monkeypatch, tmp_path) -> list:
     import wandb
 
-    monkeypatch.delenv("WANDB_MODE")
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    calls = []
-
-    class FakeRun:
-        id = "fake"
-        summary: dict = {}
-
-        def define_metric(self, *args, **kwargs):
-            pass
-
-        def log(self, *args, **kwargs):
-            pass
-
-        def finish(self, exit_code=0):
-            calls.append(("finish", exit_code))
+    monkeypatch.setattr(mode, "unreachable", lambda url, timeout_s=0: None)
+    _with_key(monkeypatch, tmp_path, env=True)
+    calls: list = []
 
     def fake_init(**kwargs):
         calls.append(kwargs)
-        return FakeRun()
+        return _FakeRun(calls)
 
     monkeypatch.setattr(wandb, "init", fake_init)
+    return calls
+
+
+def test_online_mode_passes_identity_and_keeps_files_under_dir(tmp_path, monkeypatch):
+    calls = _fake_online(monkeypatch, tmp_path)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "my-wandb-settings"))
     cfg = LoggerConfig(dir=str(tmp_path / "wb"), tags=["smoke"])
-    _open(tmp_path / "sweep", cfg=cfg).finish(exit_code=1)
+    lg.open_run(
+        cfg, sweep_dir=tmp_path / "sweep", group=GROUP, run_id="w32-t4096", name="w32-d1-t4096",
+        job_type="train", config=SPEC_CONFIG, tags=("device:cpu",),
+    ).finish(exit_code=1)  # fmt: skip
 
     kwargs = calls[0]
     assert kwargs["mode"] == "online" and kwargs["resume"] == "allow"
     assert kwargs["id"] == "cpu-w32-t4096" and kwargs["group"] == GROUP and kwargs["job_type"] == "train"
-    assert kwargs["config"] == SPEC_CONFIG and kwargs["tags"] == ["smoke"]
+    assert kwargs["config"] == SPEC_CONFIG and kwargs["tags"] == ["device:cpu", "smoke"]
     assert kwargs["dir"] == str(tmp_path / "wb")
     assert kwargs["settings"].silent and kwargs["settings"].console == "off"
     assert calls[1] == ("finish", 1)
-    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR", "WANDB_CONFIG_DIR"):
+    for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
         assert Path(os.environ[var]).is_relative_to(tmp_path / "wb"), var
+    assert os.environ["WANDB_CONFIG_DIR"] == str(tmp_path / "my-wandb-settings")  # the user's settings
     assert not (tmp_path / "sweep").exists()
+
+
+def test_the_users_wandb_directories_win_over_the_sweep_folder(tmp_path, monkeypatch):
+    calls = _fake_online(monkeypatch, tmp_path)
+    mine = {"WANDB_DIR": str(tmp_path / "my-runs"), "WANDB_CACHE_DIR": str(tmp_path / "my-cache")}
+    monkeypatch.setattr(lg, "_USER_ENV", {**dict.fromkeys(lg._USER_ENV), **mine})
+    _open(tmp_path / "sweep").finish()
+    assert calls[0]["dir"] == mine["WANDB_DIR"]
+    assert os.environ["WANDB_CACHE_DIR"] == mine["WANDB_CACHE_DIR"]
+    assert os.environ["WANDB_DATA_DIR"] == str(tmp_path / "my-runs" / "data")  # unset: the default
 
 
 def test_online_failure_falls_back_to_offline(tmp_path, monkeypatch, capsys):
     import wandb
 
-    monkeypatch.delenv("WANDB_MODE")
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setattr(mode, "unreachable", lambda url, timeout_s=0: None)
+    _with_key(monkeypatch, tmp_path, env=True)
     real_init, modes = wandb.init, []
 
     def flaky_init(**kwargs):
@@ -281,6 +365,36 @@ def test_online_failure_falls_back_to_offline(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "logging offline instead" in err[0]
     assert [read_offline_run(d).run_id for d in offline_run_dirs(tmp_path)] == ["cpu-a", "cpu-b"]
+    assert lg.fell_back()
+
+
+def test_the_run_whose_online_start_failed_is_logged_offline(tmp_path):
+    """A real wandb.init against a server that never answers (a fake key, port 9), in a fresh process:
+    the run that hit the failure keeps its history. A short init timeout keeps this to seconds."""
+    code = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from harness.config import LoggerConfig
+        from harness.tracking import mode, wandb_run as lg
+        mode.unreachable = lambda url, timeout_s=0: None  # the probe passes; wandb.init itself fails
+        for rid in ("a", "b"):
+            run = lg.open_run(LoggerConfig(), sweep_dir=Path({str(tmp_path)!r}), group="g", run_id=rid,
+                              name=rid, job_type="train", config={{"x": 1}})
+            run.log({{"tokens": 1.0, "val/loss": 2.0}}, step=1)
+            run.finish(summary={{"status": "done"}})
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(
+        PYTHONPATH=str(REPO), WANDB_BASE_URL="http://127.0.0.1:9", WANDB_API_KEY="x" * 40,
+        WANDB_INIT_TIMEOUT="3", WANDB_SILENT="true", NETRC="/nonexistent",
+    )  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("warning:") == 1 and "logging offline instead" in proc.stderr
+    runs = [read_offline_run(d) for d in offline_run_dirs(tmp_path / "wandb")]
+    assert [r.run_id for r in runs] == ["g-a", "g-b"]
+    assert all(r.exit_code == 0 and r.history[0]["val/loss"] == 2.0 for r in runs)
 
 
 def _png(path: Path) -> Path:
@@ -290,21 +404,54 @@ def _png(path: Path) -> Path:
     return path
 
 
-def test_log_fit_writes_images_table_chart_and_summary(tmp_path):
+FIT = {  # fit.json's structure, trimmed
+    "n_runs": 4,
+    "frontier": {
+        "E": 1.5, "C0": 3e14, "alpha": 0.31, "r2": 0.99, "points": {"C": [1, 2], "L": [3, 2]},
+        "ci": {"E": [1.2, 1.7], "alpha": [0.2, 0.4]}, "per_decade": {"cut": 0.51, "ci": {"cut": [0.4, 0.6]}},
+    },
+    "holdout": {"max_rel_error": 0.02, "parametric": {"max_rel_error": 0.04}, "targets": [1, 2, 3]},
+    "verdict": {"smooth": True, "sentence": "loss scales smoothly with compute: yes", "reasons": []},
+    "budgets": {"C": list(range(50))},
+}  # fmt: skip
+
+
+def test_headline_holds_the_few_numbers_a_runs_table_shows():
+    got = fit_run.headline(FIT)
+    assert got == {
+        "fit/alpha": 0.31, "fit/alpha_lo": 0.2, "fit/alpha_hi": 0.4, "fit/E": 1.5, "fit/E_lo": 1.2,
+        "fit/E_hi": 1.7, "fit/C0": 3e14, "fit/r2": 0.99, "fit/per_decade_cut": 0.51,
+        "fit/per_decade_cut_lo": 0.4, "fit/per_decade_cut_hi": 0.6, "fit/holdout_error": 0.02,
+        "fit/holdout_error_parametric": 0.04, "fit/n_runs": 4, "fit/smooth": True, "fit/verdict": "yes",
+    }  # fmt: skip
+    assert fit_run.headline({"frontier": None, "verdict": {"smooth": False}}) == {
+        "fit/smooth": False,
+        "fit/verdict": "no",
+    }
+
+
+def test_log_fit_writes_images_table_chart_headline_and_artifact(tmp_path):
     plots = [_png(tmp_path / "frontier.png"), _png(tmp_path / "residuals.png"), tmp_path / "absent.png"]
+    files = []
+    for name in ("results.csv", "fit.json", "report.md"):
+        (tmp_path / name).write_text(name)
+        files.append(tmp_path / name)
     rows = [
         {"run_id": f"w{i}", "status": "done", "width": 32 * i, "flops": 1e12 * i, "val_loss": 4.0 / i}
         for i in (1, 2, 3)
     ] + [{"run_id": "w9", "status": "diverged", "width": 288, "flops": 1e13, "val_loss": None}]
-    fit = {"frontier": {"alpha": 0.31, "ci": [0.2, 0.4]}, "verdict": "smooth", "holdout": {"ok": True}}
-    lg.log_fit(LoggerConfig(), sweep_dir=tmp_path, group=GROUP, fit=fit, plots=plots, rows=rows)
+    fit_run.log_fit(
+        LoggerConfig(), sweep_dir=tmp_path, group=GROUP, fit=FIT, plots=plots, rows=rows, files=files,
+        tags=("preset:cpu",),
+    )  # fmt: skip
 
     (run_dir,) = offline_run_dirs(tmp_path)
     got = read_offline_run(run_dir)
     assert (got.run_id, got.group, got.job_type, got.exit_code) == ("cpu-fit", GROUP, "fit", 0)
+    assert got.tags == ["preset:cpu"]
     s = got.summary
-    assert s["frontier/alpha"] == 0.31 and s["frontier/ci/0"] == 0.2 and s["frontier/ci/1"] == 0.4
-    assert s["verdict"] == "smooth" and s["holdout/ok"] is True
+    assert {k: s[k] for k in fit_run.headline(FIT)} == fit_run.headline(FIT)
+    assert not [k for k in s if k.startswith(("frontier/", "budgets/"))]  # no flattened fit.json
     (row,) = got.history
     for key in ("plots/frontier", "plots/residuals"):
         assert row[key]["_type"] == "image-file"
@@ -318,6 +465,16 @@ def test_log_fit_writes_images_table_chart_and_summary(tmp_path):
     points = json.loads((run_dir / "files" / chart["path"]).read_text())
     assert points["columns"][-2:] == ["log10_flops", "log10_val_loss"]
     assert points["data"][0][3] == pytest.approx(12.0)
+    (art,) = [a for a in got.artifacts if a["type"] == fit_run.ARTIFACT_TYPE]
+    assert art["name"] == f"{GROUP}-results"
+    assert art["files"] == [
+        "fit.json",
+        "plots/frontier.png",
+        "plots/residuals.png",
+        "report.md",
+        "results.csv",
+    ]
+    assert art["metadata"]["fit/verdict"] == "yes"
 
 
 def test_nothing_is_written_outside_the_configured_dir(tmp_path):
@@ -330,7 +487,7 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
         from pathlib import Path
         from harness.config import LoggerConfig
         from harness.tracking import log_fit, open_run
-        cfg = LoggerConfig(dir={str(wdir)!r})
+        cfg = LoggerConfig(dir={str(wdir)!r}, mode="offline")
         run = open_run(cfg, sweep_dir=Path({str(sweep)!r}), group="g", run_id="r", name="r",
                        job_type="train", config={{"a": 1}})
         run.log({{"tokens": 1.0, "val/loss": 2.0}}, step=1)
@@ -340,7 +497,7 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XDG_"))}
-    env.update(HOME=str(home), PYTHONPATH=str(REPO), WANDB_MODE="offline")
+    env.update(HOME=str(home), PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
@@ -355,37 +512,42 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
 # --- scripts/wandb_dashboard.py -----------------------------------------------------------------------
 
 
-def test_dashboard_workspace_builds_offline():
+def test_dashboard_opens_on_loss_vs_compute_by_model_size_with_the_law_and_verdict():
     import wandb_workspaces.reports.v2 as wr
 
     dash = _load_script("wandb_dashboard")
-    w = dash.build_workspace("me", "scaling-harness", GROUP, plot_keys=["plots/frontier"])
+    keys = ["plots/loss_vs_compute", "plots/residuals"]
+    summary = fit_run.headline(FIT)
+    w = dash.build_workspace("me", "scaling-harness", GROUP, plot_keys=keys, fit_summary=summary)
     assert (w.entity, w.project) == ("me", "scaling-harness")
-    assert [s.name for s in w.sections] == ["Loss vs tokens", "Loss vs compute", "Scaling-law fit"]
-    tokens, compute, fit = (s.panels for s in w.sections)
+    assert [s.name for s in w.sections] == ["Loss vs compute", "Loss vs tokens", "Scaling-law fit"]
+    assert w.sections[0].is_open
+    compute, tokens, fit = (s.panels for s in w.sections)
 
-    assert [type(p) for p in tokens] == [wr.LinePlot] * 3
-    assert [p.x for p in tokens] == ["tokens"] * 3
-    assert [p.y for p in tokens] == [["train/loss"], ["val/loss"], ["val/loss"]]
-    assert tokens[2].groupby == wr.Config("shape.width")
-
-    line, scatter, _ = compute
+    line, law, scatter, image = compute
     assert isinstance(line, wr.LinePlot) and line.x == "flops" and line.y == ["val/loss"]
-    assert line.log_x and line.log_y and line.groupby == wr.Config("shape.width")
-    assert isinstance(scatter, wr.ScatterPlot)
-    assert (scatter.x, scatter.y) == (wr.SummaryMetric("flops"), wr.SummaryMetric("val_loss"))
-    assert scatter.log_x and scatter.log_y
+    assert line.log_x and line.log_y and line.groupby == wr.Config("shape.width")  # a colour per size
+    assert line.legend_template == "width ${config:shape.width}"
     config = line._to_model().config
     assert config.x_axis == "flops" and config.x_log_scale and config.y_log_scale
+    assert isinstance(law, wr.MarkdownPanel) and law.layout.x == line.layout.w  # beside the chart
+    for text in ("Verdict: yes", "alpha = 0.31 [0.2, 0.4]", "E = 1.5 [1.2, 1.7]", "51.0%", "2.0%"):
+        assert text in law.markdown, text
+    assert isinstance(scatter, wr.ScatterPlot)
+    assert (scatter.x, scatter.y) == (wr.SummaryMetric("flops"), wr.SummaryMetric("val_loss"))
+    assert isinstance(image, wr.MediaBrowser) and image.media_keys == ["plots/loss_vs_compute"]
 
+    assert [p.y for p in tokens] == [["val/loss"], ["train/loss"]]
+    assert all(p.x == "tokens" and p.groupby == wr.Config("shape.width") for p in tokens)
     media, table = fit
-    assert isinstance(media, wr.MediaBrowser) and media.media_keys == ["plots/frontier"]
+    assert isinstance(media, wr.MediaBrowser) and media.media_keys == keys
     assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "results"
 
     for column in ("summary:width", "summary:tokens", "summary:flops", "summary:val_loss"):
         assert column in w.runset_settings.pinned_columns
     model = json.dumps(w._to_model().model_dump(by_alias=True, exclude_none=True), default=str)
     assert '{"key": {"section": "run", "name": "group"}, "op": "=", "value": "cpu"' in model
+    assert "No fit yet" in dash.fit_markdown(None)
 
 
 def test_dashboard_main_refuses_offline(monkeypatch, capsys):

@@ -84,3 +84,14 @@ def test_corrupt_checkpoint_is_discarded_with_a_message(
     result = train_run(spec, source, tmp_path / "run", NullLogger(), dev)
     assert result["status"] == "done"
     assert "discarding unreadable checkpoint" in capsys.readouterr().out
+
+
+def test_progress_hook_sees_every_step_with_its_loss(tmp_path: Path) -> None:
+    spec, source, dev = _setup()
+    seen: list[tuple[int, float | None]] = []
+    result = train_run(
+        spec, source, tmp_path / "run", NullLogger(), dev, progress=lambda s, l: seen.append((s, l))
+    )
+    assert [s for s, _ in seen] == list(range(1, spec.steps + 1))
+    assert all(loss is not None and 0 < loss < 2 * math.log(spec.shape.vocab_size) for _, loss in seen)  # cpu
+    assert result["status"] == "done"

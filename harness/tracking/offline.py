@@ -104,6 +104,8 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
     # define_metric calls: metric name or glob -> {"step_metric": str, "summary": [aggregates]}
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # logged artifacts: {"name", "type", "files" (paths inside it), "metadata"}
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int | None = None
 
 
@@ -145,6 +147,16 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
             m = record.metric
             aggregates = [f.name for f, on in m.summary.ListFields() if on is True]
             run.metrics[m.name or m.glob_name] = {"step_metric": m.step_metric, "summary": sorted(aggregates)}
+        elif kind == "artifact":
+            a = record.artifact
+            run.artifacts.append(
+                {
+                    "name": a.name,
+                    "type": a.type,
+                    "files": sorted(entry.path for entry in a.manifest.contents),
+                    "metadata": json.loads(a.metadata) if a.metadata else {},
+                }
+            )
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     run.config.pop("_wandb", None)

@@ -1,22 +1,27 @@
-"""Weights & Biases logging behind a two-method interface; the only module that writes to wandb.
+"""Weights & Biases logging behind a two-method interface; the only module that starts W&B runs.
 
 A training run talks to a `RunLogger`: `log(metrics, step)` at each evaluation and `finish(summary,
 exit_code)` exactly once, also on a crash (callers use try/finally). `open_run` returns a W&B-backed
 logger, or a `NullLogger` for `logger.backend: off`. W&B never stops training: if `wandb.init` or a
 later call raises, one warning line goes to stderr and the logger turns into a no-op.
 
-Offline by default: mode `auto` is online only when WANDB_API_KEY is set. Everything W&B writes (run
-directories, cache, artifact staging, settings) stays under `logger.dir`, default `<sweep.dir>/wandb`;
-runs land in `<dir>/wandb/offline-run-*/` and can be uploaded later with `wandb sync`.
-(`harness.tracking.offline` reads those runs back.)
+Online or offline: `harness.tracking.mode`. Where: `logger.dir`, else the user's WANDB_DIR, else
+`<sweep.dir>/wandb`; W&B's cache, data and artifact directories likewise stay the user's when set and
+default to that directory; the user's W&B settings (WANDB_CONFIG_DIR) are never redirected. Offline
+runs land in `<dir>/wandb/offline-run-*/` and upload with `wandb sync` (`mode.sync_command`).
+
+Run ids. A harness run is `<group>-<run_id>` in W&B, where the group is `<sweep name>-<instance>`
+(store.open_sweep draws the instance once per sweep directory), so two sweeps of the same name never
+share ids, and every rerun on one directory resumes the same W&B run online (`resume="allow"`).
+Offline there is no resume: two offline folders with one id replace each other when synced (W&B
+issues #3841, #5865), so an offline run whose id already has a folder here logs as `<id>-r<k>`, with
+`resumes: <id>` in its config and the tag `resumed`: each attempt uploads as its own run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
-import numbers
 import os
 import re
 import sys
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.config import LoggerConfig
+from harness.tracking.mode import resolve_mode
 from harness.tracking.offline import iter_records
 
 # Metric keys with a section prefix are plotted against `tokens`; `flops` is a second x-axis choice.
@@ -34,6 +40,11 @@ _SECTIONS = ("train/*", "val/*", "perf/*")
 # W&B gives a metric one x-axis: these copies give the losses default charts against FLOPs too.
 _BY_FLOPS = {"train/loss": "by_flops/train_loss", "val/loss": "by_flops/val_loss"}
 _RUN_ID_MAX = 64  # W&B run ids become URL path segments; keep them short and unambiguous
+_RESUME_SUFFIX_MAX = 4  # room for "-r<k>" on an offline attempt's id
+# W&B's directories that default to the sweep's W&B directory unless the user set them; as set by the
+# user, before this module set any (the values written back below are ours).
+_DIR_VARS = {"WANDB_CACHE_DIR": "cache", "WANDB_DATA_DIR": "data", "WANDB_ARTIFACT_DIR": "artifacts"}
+_USER_ENV = {var: os.environ.get(var) for var in ("WANDB_DIR", *_DIR_VARS)}
 _OFFLINE_INIT_TIMEOUT_S = 30.0  # offline init only starts the local service; it never needs 90 s
 
 _lock = threading.Lock()
@@ -125,44 +136,52 @@ def _warn_once(error: BaseException, what: str = "W&B logging disabled for this 
     print(f"warning: {what}: {reason} (repeats in this process not shown)", file=sys.stderr, flush=True)
 
 
+def fell_back() -> bool:
+    """Whether an online start failed in this process, so that its runs since went offline."""
+    return _online_failed
+
+
 def wandb_root(cfg: LoggerConfig, sweep_dir: Path) -> Path:
-    """The directory that holds everything W&B writes for a sweep: `logger.dir` or `<sweep_dir>/wandb`."""
-    return Path(cfg.dir if cfg.dir else Path(sweep_dir) / "wandb").absolute()
+    """The directory that holds the W&B runs of a sweep: `logger.dir`, the user's WANDB_DIR, or
+    `<sweep_dir>/wandb`."""
+    return Path(cfg.dir or _USER_ENV["WANDB_DIR"] or Path(sweep_dir) / "wandb").absolute()
 
 
-def resolve_mode(cfg: LoggerConfig) -> str:
-    """`online`, `offline` or `disabled`. `auto` is online only with WANDB_API_KEY set, and a
-    WANDB_MODE of offline/disabled in the environment is honoured under `auto`."""
-    if cfg.mode != "auto":
-        return cfg.mode
-    env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
-    if env_mode in ("disabled", "offline", "dryrun"):
-        return "disabled" if env_mode == "disabled" else "offline"
-    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+def group_name(sweep: str, instance: str) -> str:
+    """The W&B group of a sweep directory: its name and instance id (store.open_sweep)."""
+    return f"{sweep}-{instance}" if instance else sweep
 
 
 def wandb_run_id(group: str, run_id: str) -> str:
     """A stable W&B run id for a harness run: `<group>-<run_id>` in W&B's allowed characters.
 
     W&B rejects `:;,#?/'` and uses the id in URLs, so anything outside `[A-Za-z0-9._-]` becomes `-`;
-    an id longer than 64 characters keeps its head and gains a hash of the whole, so it stays unique.
+    an id longer than 60 characters keeps its head and gains a hash of the whole, so it stays unique
+    (and an offline attempt's `-r<k>` still fits in W&B's 64).
     """
     raw = f"{group}-{run_id}" if group else run_id
     rid = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.") or "run"
-    if len(rid) > _RUN_ID_MAX:
-        rid = f"{rid[: _RUN_ID_MAX - 9].rstrip('-.')}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
+    limit = _RUN_ID_MAX - _RESUME_SUFFIX_MAX
+    if len(rid) > limit:
+        rid = f"{rid[: limit - 9].rstrip('-.')}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
     return rid
 
 
+def offline_attempt_id(root: Path, rid: str) -> str:
+    """The id of a new offline run of W&B id rid: rid itself the first time, `<rid>-r<k>` when k - 1
+    offline folders of it already exist under root."""
+    runs = root / "wandb"
+    k = 1 + len(list(runs.glob(f"offline-run-*-{rid}"))) + len(list(runs.glob(f"offline-run-*-{rid}-r*")))
+    return rid if k == 1 else f"{rid}-r{k}"
+
+
 def _point_wandb_at(root: Path) -> None:
-    # wandb reads these at call time (artifact staging and cache) or once at setup (config dir);
-    # unset, they default to ~/.cache/wandb, ~/.local/share/wandb, ~/.config/wandb and ./artifacts.
+    # wandb reads these at call time (artifact staging and cache); unset by the user, they would
+    # default to ~/.cache/wandb, ~/.local/share/wandb and ./artifacts, outside the sweep. The runs'
+    # own directory is wandb.init's `dir`, so WANDB_DIR stays as the user left it.
     root.mkdir(parents=True, exist_ok=True)
-    os.environ["WANDB_DIR"] = str(root)
-    os.environ["WANDB_CACHE_DIR"] = str(root / "cache")
-    os.environ["WANDB_DATA_DIR"] = str(root / "data")
-    os.environ["WANDB_ARTIFACT_DIR"] = str(root / "artifacts")
-    os.environ["WANDB_CONFIG_DIR"] = str(root / "config")
+    for var, sub in _DIR_VARS.items():
+        os.environ[var] = _USER_ENV[var] or str(root / sub)
 
 
 def _quiet_settings(wandb: Any, **extra: Any) -> Any:
@@ -179,37 +198,42 @@ def _init_run(
     name: str,
     job_type: str,
     config: dict,
+    tags: tuple[str, ...] = (),
 ) -> Any | None:
     """Start a W&B run, or return None (after one warning) if W&B is off or fails.
 
-    An online start that fails (no network, bad key, a 90 s init timeout) falls back to offline, for
-    this run and the rest of the process, so the runs can still be synced later and a sweep does not
-    wait out the timeout once per run.
+    An online start that fails (bad key, a server that stops answering) falls back to offline for this
+    run, which is then logged offline like the rest, and for the rest of the process, so a sweep does
+    not wait out the timeout once per run.
     """
     global _online_failed
-    mode = resolve_mode(cfg)
-    if cfg.backend == "off" or mode == "disabled":
+    mode = resolve_mode(cfg).mode
+    if mode == "disabled":
         return None
+    rid = wandb_run_id(group, run_id)
     kwargs = dict(
         project=cfg.project,
         entity=cfg.entity or None,
         group=group,
         job_type=job_type,
         name=name,
-        id=wandb_run_id(group, run_id),
-        resume="allow",
-        tags=list(cfg.tags) or None,
+        tags=sorted({*cfg.tags, *tags}) or None,
         config=config,
     )
     root = wandb_root(cfg, sweep_dir)
     if mode == "online" and not _online_failed:
         try:
-            return _start_run(root, "online", kwargs)
+            return _start_run(root, "online", {**kwargs, "id": rid, "resume": "allow"})
         except Exception as e:  # noqa: BLE001 - W&B must never stop training
             _online_failed = True
             _warn_once(e, "W&B online start failed, logging offline instead")
+            _restart_service()  # the failed run still holds its id in the service
+    attempt = offline_attempt_id(root, rid)
+    if attempt != rid:
+        kwargs["config"] = {**config, "resumes": rid}
+        kwargs["tags"] = sorted({*(kwargs["tags"] or ()), "resumed"})
     try:
-        return _start_run(root, "offline", kwargs)
+        return _start_run(root, "offline", {**kwargs, "id": attempt})
     except Exception as e:  # noqa: BLE001
         _warn_once(e)
         return None
@@ -239,6 +263,16 @@ def _start_run(root: Path, mode: str, kwargs: dict) -> Any:
         return run
 
 
+def _restart_service() -> None:
+    """Stop W&B's service process, so the next run starts a fresh one (`wandb.teardown`)."""
+    global _started
+    import wandb
+
+    with _lock, contextlib.suppress(Exception):
+        wandb.teardown()
+        _started = False
+
+
 def open_run(
     cfg: LoggerConfig,
     *,
@@ -248,15 +282,23 @@ def open_run(
     name: str,
     job_type: str,
     config: dict,
+    tags: tuple[str, ...] = (),
 ) -> RunLogger:
-    """Open the W&B run of one harness run (group = sweep name); its metrics plot against tokens, and
+    """Open the W&B run of one harness run (group: `group_name`); its metrics plot against tokens, and
     `by_flops/train_loss`, `by_flops/val_loss` (copies of the losses) against FLOPs (full count).
 
-    The W&B id is `wandb_run_id(group, run_id)` with `resume="allow"`, so a resumed harness run continues
-    the same W&B run. Returns a `NullLogger` when the backend is off or W&B cannot start.
+    The W&B id is `wandb_run_id(group, run_id)` (offline, a later attempt's `offline_attempt_id`);
+    `tags` are added to `logger.tags`. Returns a `NullLogger` when the backend is off or W&B cannot start.
     """
     run = _init_run(
-        cfg, sweep_dir=sweep_dir, group=group, run_id=run_id, name=name, job_type=job_type, config=config
+        cfg,
+        sweep_dir=sweep_dir,
+        group=group,
+        run_id=run_id,
+        name=name,
+        job_type=job_type,
+        config=config,
+        tags=tags,
     )
     if run is None:
         return NullLogger()
@@ -275,90 +317,3 @@ def open_run(
         logger._abandon(e)
         return NullLogger()
     return logger
-
-
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Numbers and strings of a nested fit dict as `a/b/c` keys; lists get their index as a key."""
-    out: dict[str, Any] = {}
-    if hasattr(obj, "tolist") and not isinstance(obj, numbers.Number):
-        obj = obj.tolist()
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}/{k}" if prefix else str(k)))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}/{i}" if prefix else str(i)))
-    elif isinstance(obj, bool | str):
-        out[prefix] = obj
-    elif isinstance(obj, numbers.Number):
-        out[prefix] = obj.item() if hasattr(obj, "item") else obj
-    return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-def _positive(value: Any) -> bool:
-    value = _plain(value)
-    return isinstance(value, numbers.Real) and math.isfinite(value) and value > 0
-
-
-def log_fit(
-    cfg: LoggerConfig,
-    *,
-    sweep_dir: Path,
-    group: str,
-    fit: dict,
-    plots: list[Path],
-    rows: list[dict],
-    compute_key: str = "flops",
-    loss_key: str = "val_loss",
-) -> None:
-    """Log the scaling-law fit as one run with job_type 'fit' in the sweep's group.
-
-    Plots go in as `plots/<stem>` images, `fit`'s numbers into the summary as `a/b` keys, the results
-    rows as the table `results`, and a loss-vs-compute scatter in log10-log10 coordinates as
-    `fit/loss_vs_compute` (W&B's built-in scatter has no log axes). Never raises.
-    """
-    run = _init_run(
-        cfg,
-        sweep_dir=sweep_dir,
-        group=group,
-        run_id="fit",
-        name=f"{group}-fit",
-        job_type="fit",
-        config={"sweep": group, "n_runs": len(rows)},
-    )
-    if run is None:
-        return
-    logger = WandbLogger(run)
-    try:
-        import wandb
-
-        data: dict[str, Any] = {}
-        for path in plots:
-            if Path(path).is_file():
-                data[f"plots/{Path(path).stem}"] = wandb.Image(str(path), caption=Path(path).stem)
-        columns: list[str] = []
-        for row in rows:
-            columns += [k for k in row if k not in columns]
-        if columns:
-            data["results"] = wandb.Table(
-                columns=columns, data=[[_plain(row.get(c)) for c in columns] for row in rows]
-            )
-        x, y = compute_key, loss_key
-        points = [(r, float(r[x]), float(r[y])) for r in rows if _positive(r.get(x)) and _positive(r.get(y))]
-        if points:
-            chart = wandb.Table(
-                columns=["run_id", x, y, f"log10_{x}", f"log10_{y}"],
-                data=[[str(r.get("run_id", "")), c, v, math.log10(c), math.log10(v)] for r, c, v in points],
-            )
-            title = f"log10 {y} vs log10 {x}"
-            data["fit/loss_vs_compute"] = wandb.plot.scatter(chart, f"log10_{x}", f"log10_{y}", title=title)
-        if data:
-            run.log(data)
-    except Exception as e:  # noqa: BLE001
-        logger._abandon(e)
-        return
-    logger.finish(summary=_flatten(fit))

@@ -1,0 +1,142 @@
+"""The fit's W&B run: the headline numbers in its summary, the sweep's result files as an artifact.
+
+The summary holds what a runs table should show at a glance (`headline`: the frontier law with its
+intervals, the per-decade cut, the hold-out errors, the verdict); everything else stays in fit.json,
+which travels with results.csv, report.md and the plots in the artifact `<group>-results` (type
+`sweep-results`). Plots are also logged as images, the results as a table, and loss against compute
+as a log-log scatter, so the workspace can chart them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.config import LoggerConfig
+from harness.tracking.wandb_run import WandbLogger, _init_run
+
+ARTIFACT_TYPE = "sweep-results"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _number(value: Any) -> float | None:
+    value = _plain(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _positive(value: Any) -> bool:
+    x = _number(value)
+    return x is not None and x > 0
+
+
+def headline(fit: dict) -> dict[str, Any]:
+    """The fit's few numbers a runs table shows (fit.json's structure; absent sections are left out):
+    `fit/alpha`, `fit/E`, `fit/C0`, `fit/r2` of the frontier with `_lo`/`_hi` interval bounds,
+    `fit/per_decade_cut`, `fit/holdout_error` (frontier, max) and `fit/holdout_error_parametric`,
+    `fit/smooth` and `fit/verdict` (yes, no or untested), `fit/n_runs`."""
+    out: dict[str, Any] = {}
+
+    def put(key: str, value: Any, ci: Any = None) -> None:
+        x = _number(value)
+        if x is None:
+            return
+        out[f"fit/{key}"] = x
+        if isinstance(ci, list | tuple) and len(ci) == 2 and all(_number(v) is not None for v in ci):
+            out[f"fit/{key}_lo"], out[f"fit/{key}_hi"] = float(ci[0]), float(ci[1])
+
+    front = fit.get("frontier") or {}
+    cis = front.get("ci") or {}
+    for key in ("alpha", "E", "C0"):
+        put(key, front.get(key), cis.get(key))
+    put("r2", front.get("r2"))
+    decade = front.get("per_decade") or fit.get("per_decade") or {}
+    put("per_decade_cut", decade.get("cut"), (decade.get("ci") or {}).get("cut"))
+    hold = fit.get("holdout") or {}
+    put("holdout_error", hold.get("max_rel_error"))
+    put("holdout_error_parametric", (hold.get("parametric") or {}).get("max_rel_error"))
+    put("n_runs", fit.get("n_runs"))
+    verdict = fit.get("verdict") or {}
+    if "smooth" in verdict:
+        out["fit/smooth"] = bool(verdict["smooth"])
+        out["fit/verdict"] = verdict.get("outcome") or ("yes" if verdict["smooth"] else "no")
+    return out
+
+
+def artifact_name(group: str) -> str:
+    """`<group>-results` in the characters W&B allows in an artifact name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{group}-results")
+
+
+def log_fit(
+    cfg: LoggerConfig,
+    *,
+    sweep_dir: Path,
+    group: str,
+    fit: dict,
+    plots: list[Path],
+    rows: list[dict],
+    files: list[Path] = (),
+    tags: tuple[str, ...] = (),
+    compute_key: str = "flops",
+    loss_key: str = "val_loss",
+) -> None:
+    """Log the scaling-law fit as one run with job_type 'fit' in the sweep's group: `headline(fit)`
+    as its summary, plots as `plots/<stem>` images, the rows as the table `results`, loss against
+    compute in log10-log10 coordinates as `fit/loss_vs_compute` (W&B's scatter has no log axes), and
+    `files` (plus the plots) as the artifact `artifact_name(group)`. Never raises."""
+    run = _init_run(
+        cfg,
+        sweep_dir=sweep_dir,
+        group=group,
+        run_id="fit",
+        name=f"{group}-fit",
+        job_type="fit",
+        config={"sweep": group, "n_runs": len(rows)},
+        tags=tags,
+    )
+    if run is None:
+        return
+    logger = WandbLogger(run)
+    try:
+        import wandb
+
+        plots = [Path(p) for p in plots if Path(p).is_file()]
+        data: dict[str, Any] = {f"plots/{p.stem}": wandb.Image(str(p), caption=p.stem) for p in plots}
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        if columns:
+            data["results"] = wandb.Table(
+                columns=columns, data=[[_plain(row.get(c)) for c in columns] for row in rows]
+            )
+        x, y = compute_key, loss_key
+        points = [(r, float(r[x]), float(r[y])) for r in rows if _positive(r.get(x)) and _positive(r.get(y))]
+        if points:
+            chart = wandb.Table(
+                columns=["run_id", x, y, f"log10_{x}", f"log10_{y}"],
+                data=[[str(r.get("run_id", "")), c, v, math.log10(c), math.log10(v)] for r, c, v in points],
+            )
+            title = f"log10 {y} vs log10 {x}"
+            data["fit/loss_vs_compute"] = wandb.plot.scatter(chart, f"log10_{x}", f"log10_{y}", title=title)
+        if data:
+            run.log(data)
+        files = [Path(f) for f in files if Path(f).is_file()]
+        if files or plots:
+            art = wandb.Artifact(artifact_name(group), type=ARTIFACT_TYPE, metadata=headline(fit))
+            for path in files:
+                art.add_file(str(path), name=path.name)
+            for path in plots:
+                art.add_file(str(path), name=f"plots/{path.name}")
+            run.log_artifact(art)
+    except Exception as e:  # noqa: BLE001
+        logger._abandon(e)
+        return
+    logger.finish(summary=headline(fit))
