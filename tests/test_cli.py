@@ -23,9 +23,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     for line in (
         "sweep cpu: llama on synthetic data, cpu fp32",
-        "  runs       25: 6 sizes x 5 isoflop budgets",
-        "  budgets    1e10, 3e10, 1e11, 3e11, 1e12 FLOPs",
-        "  to train   25 runs\n",
+        "  runs       69: 14 sizes x 9 isoflop budgets",
+        "  budgets    1e10, 1.8e10, 3.2e10, ..., 3.2e11, 5.6e11, 1e12 FLOPs",
+        "  to train   69 runs\n",
         "  estimate   about ",
         "  results    runs/cpu/ (results.csv, fit.json, report.md, plots/)",
         "  W&B        disabled: logger=off",
