@@ -73,6 +73,7 @@ lint: install ## the import-layer contract (pyproject: one-way flow) and ruff
 
 bench: install ## training-step, data and fit benchmarks (print key=value lines)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_plain_gpt.py
 	$(PY) scripts/bench_data.py
 	$(PY) scripts/bench_fit.py
 

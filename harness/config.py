@@ -50,6 +50,10 @@ class SyntheticConfig:
     zipf_exponent: float = 1.2
     branching: int = 2  # successors per token in each skill's chain
     concentration: float = 1.0  # Dirichlet concentration of each token's successor probabilities
+    # A copy skill (off at 0): this share of sequences is a random block of copy_period tokens
+    # repeated; predicting it is one rule (attend copy_period - 1 tokens back) rather than a table
+    copy_frac: float = 0.0
+    copy_period: int = 16
 
 
 @dataclass
@@ -106,8 +110,8 @@ class TrainConfig:
     evals: int = 8  # evaluations per run, evenly spaced in tokens; the last is at the end
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     precision: str = "auto"  # auto (bf16 autocast on cuda, fp32 on cpu) | fp32 | bf16
-    compile: bool = False  # torch.compile the model (cuda only)
-    threads: int = 0  # torch threads on cpu (0: usable cores / jobs at once; harness.launch)
+    compile: bool = False  # torch.compile the model (inductor: triton on cuda, a C++ compiler on cpu)
+    threads: int = 0  # torch threads per training process (0: 1 on cpu, or its share; harness.launch)
     diverge_loss: float = 0.0  # train loss above which a run is 'diverged' (0: 2 * ln(vocab))
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none)
     seed: int = 0  # model init and batch order seed
@@ -139,6 +143,9 @@ class SweepConfig:
     replicate_tokens_per_param: float = 20.0
     shard: int = 0  # this job trains runs with index % num_shards == shard (set by a multirun, -m)
     num_shards: int = 1  # jobs a multirun splits the runs into (configs/config.yaml: hydra.sweeper)
+    # runs trained at once, each in its own process (harness.execute): cpu, 0 = usable cores / jobs at
+    # once / train.threads; cuda, runs per GPU, 0 = as many as their memory and size allow
+    workers: int = 0
     stage: str = "all"  # all | train | fit
     progress: bool = True  # a progress bar per run (plain lines when the output is not a terminal)
     dry_run: bool = False  # print the plan, paths and estimated time, then exit without training
@@ -187,6 +194,33 @@ class FitConfig:
 
 
 @dataclass
+class CompareConfig:
+    """Decision rules of an ingredient comparison (harness.compare), fixed before its runs: the smallest
+    effects worth reporting and the tests' levels (the experiment's multirun records them first)."""
+
+    min_offset: float = 0.01  # ln-loss ratio at the middle of the shared compute (~1% in loss)
+    min_slope: float = 0.01  # d ln(L ratio) / d ln C: 0.01 in the frontier's exponent
+    min_top: float = 0.02  # ln-loss ratio at the largest shared budget
+    level: float = 0.05  # effects: each of offset, slope, top tested at level / 3; equivalence: TOST at level
+    lof_level: float = 0.01  # the line's lack of fit, below which the difference is not a line in ln C
+    ci: float = 0.95  # level of the intervals shown
+
+
+@dataclass
+class AbilitiesConfig:
+    """Rules that call an ability abrupt (harness.report.abilities), fixed before the runs: the
+    exact match's 10-90% rise along the compute frontier is narrower than max_width decades (upper end
+    of its interval) and narrower than the log-prob's own prediction (bootstrap, Bonferroni over every
+    ability and answer length tested), with its midpoint inside the compute range."""
+
+    max_width: float = 0.5  # decades of compute
+    level: float = 0.05  # family-wise error of 'sharper than the log-prob predicts'
+    bootstrap: int = 200  # resamples of prompts and seeds for the widths' intervals
+    ci: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -194,6 +228,8 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     fit: FitConfig = field(default_factory=FitConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    abilities: AbilitiesConfig = field(default_factory=AbilitiesConfig)
 
 
 def register_configs() -> None:
@@ -230,6 +266,8 @@ def validate(cfg: Config) -> None:
     _check_sweep(cfg.sweep, cfg.train, cfg.data)
     _check_logger(cfg.logger)
     _check_fit(cfg.fit)
+    _check_compare(cfg.compare)
+    _check_abilities(cfg.abilities)
 
 
 def _check_model(m: ModelConfig) -> None:
@@ -253,6 +291,12 @@ def _check_data(d: DataConfig) -> None:
         raise ConfigError(
             f"data.synthetic.branching: must be in [1, data.vocab_size={d.vocab_size}], "
             f"got {d.synthetic.branching}"
+        )
+    _fraction("data.synthetic.copy_frac", d.synthetic.copy_frac)
+    if d.synthetic.copy_frac and not 2 <= d.synthetic.copy_period < d.seq_len // 2:
+        raise ConfigError(
+            f"data.synthetic.copy_period: must be in [2, data.seq_len / 2 = {d.seq_len // 2}) so that a "
+            f"sequence repeats its block, got {d.synthetic.copy_period}"
         )
     _fraction("data.val_fraction", d.val_fraction)
     _fraction("data.noise_fraction", d.noise_fraction)
@@ -354,6 +398,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
         )
     _check_seeds(s, t.seed, budgets, key)
     _positive("sweep.num_shards", s.num_shards)
+    _positive("sweep.workers", s.workers, zero_ok=True)
     _positive("sweep.max_hours", s.max_hours)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
@@ -378,6 +423,22 @@ def _check_fit(f: FitConfig) -> None:
     for name in ("max_misfit", "max_rise_z", "max_holdout_z", "max_holdout_error"):
         _positive(f"fit.{name}", getattr(f, name))
     _positive("fit.calibration_draws", f.calibration_draws, zero_ok=True)
+
+
+def _check_compare(c: CompareConfig) -> None:
+    for name in ("min_offset", "min_slope", "min_top"):
+        _positive(f"compare.{name}", getattr(c, name))
+    for name in ("level", "lof_level", "ci"):
+        if not 0 < getattr(c, name) < 1:
+            raise ConfigError(f"compare.{name}: must be in (0, 1), got {getattr(c, name)!r}")
+
+
+def _check_abilities(a: AbilitiesConfig) -> None:
+    _positive("abilities.max_width", a.max_width)
+    _positive("abilities.bootstrap", a.bootstrap)
+    for name in ("level", "ci"):
+        if not 0 < getattr(a, name) < 1:
+            raise ConfigError(f"abilities.{name}: must be in (0, 1), got {getattr(a, name)!r}")
 
 
 def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:

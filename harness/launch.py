@@ -38,21 +38,29 @@ def jobs_at_once(launcher: Mapping[str, Any], num_jobs: int) -> int:
     return num_jobs if target == SUBMITIT_LOCAL else 1
 
 
-def cpu_threads(threads: int, jobs: int, cores: int) -> int:
-    """Torch threads of each of `jobs` jobs at once on `cores` usable cores: `train.threads`, or (0) the
-    cores split evenly; ConfigError when jobs x threads would oversubscribe the cores."""
+def cpu_layout(threads: int, workers: int, jobs: int, cores: int) -> tuple[int, int]:
+    """(training processes at once, torch threads each) of one of `jobs` jobs at once on `cores` usable
+    cores: `sweep.workers` x `train.threads`, where 0 takes the job's share of the cores: one thread per
+    process and a process per core by default (the models are too small for a second thread to pay,
+    and one-thread processes keep their speed when anything else runs). ConfigError when jobs x
+    processes x threads would oversubscribe the cores."""
     if jobs > cores:
         raise ConfigError(
             f"hydra.launcher: {jobs} jobs at once > {cores} usable cores; allowed: at most {cores} at once "
             "(sweep.num_shards, or hydra.launcher.n_jobs with joblib)"
         )
-    per_job = threads or cores // jobs
-    if per_job * jobs > cores:
+    share = cores // jobs
+    per_process = threads or max(1, share // (workers or share))
+    processes = workers or max(1, share // per_process)
+    if jobs * processes * per_process <= cores:
+        return processes, per_process
+    at_once = f"{jobs} job{'s' * (jobs > 1)} at once > {cores} usable cores"
+    if workers:
         raise ConfigError(
-            f"train.threads: {threads} threads x {jobs} job{'s' * (jobs > 1)} at once > {cores} usable "
-            f"cores; allowed: 0 (split the cores) to {cores // jobs}"
+            f"sweep.workers: {workers} runs x {per_process} thread{'s' * (per_process > 1)} x {at_once}; "
+            f"allowed: 0 (auto) to {share // per_process}"
         )
-    return per_job
+    raise ConfigError(f"train.threads: {threads} threads x {at_once}; allowed: 0 (auto) to {share}")
 
 
 def place_on_gpu(shard: int, device: str) -> int | None:

@@ -118,7 +118,7 @@ def check_config(cfg: Config) -> None:
         raise ConfigError(f"data.source: unknown value {cfg.data.source!r}; allowed: {', '.join(SOURCES)}")
     model = family(cfg.model.family)
     validate(cfg)
-    model.check(cfg.model, cfg.sweep.widths)
+    model.check(cfg.model, cfg.sweep.widths, cfg.train.compile)
 
 
 def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision: str) -> tuple[RunSpec, ...]:

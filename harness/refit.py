@@ -130,8 +130,8 @@ def check_out(out: Path, overwrite: bool) -> None:
 
 
 def run(cfg: FitCLIConfig) -> int:
-    from harness.abilities import read_scores
     from harness.report import analyse, build_observations, summary_text
+    from harness.report.abilities import read_scores
 
     try:
         if not cfg.input:

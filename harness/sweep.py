@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import platform
 import sys
-import time
 import traceback
 from dataclasses import asdict, replace
 from functools import partial
@@ -24,19 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import console, store
 from harness.config import Config, ConfigError, register_configs
-from harness.data import epochs_over, make_source
+from harness.data import make_source
 from harness.hashing import stable_hash
-from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
+from harness.launch import cpu_layout, job_configs, jobs_at_once, place_on_gpu, runs_here
 from harness.overrides import check_overrides
-from harness.plan import (
-    NON_NUMERIC_TRAIN_FIELDS,
-    RunSpec,
-    check_config,
-    compute_summary,
-    plan_runs,
-    shard,
-    training_order,
-)
+from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, check_config, compute_summary, plan_runs, shard
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
@@ -56,12 +47,14 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     machine's cores at once; return the sweep directory. Prints the start screen first (the plan,
     paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
     check_config(cfg)
-    # torch and the trainer load only once the config is known to be good.
+    # torch loads only once the config is known to be good (the models in the training processes).
+    from harness.device import resolve_device, usable_cores
+    from harness.execute import train_planned
     from harness.tracking import log_fit, open_run, resolve_mode
-    from harness.train import resolve_device, train_run, usable_cores
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
-    threads = 0 if fit_only else cpu_threads(cfg.train.threads, jobs, usable_cores())
+    layout = (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, jobs, usable_cores())
+    workers, threads = layout
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
@@ -77,7 +70,8 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
     try:
         mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
-        console.start(cfg, specs, mine, sweep_dir, device, precision, mode)
+        at_once = workers if device == "cpu" else 1  # one run per core; a GPU's packed runs share it
+        console.start(cfg, specs, mine, sweep_dir, device, precision, mode, runs_at_once=at_once)
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {
@@ -95,7 +89,16 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
         wb = console.WandbIdentity(cfg, sweep_dir, info, device)
         if mine:
             opener = partial(open_run, group=wb.group, tags=wb.tags)
-            _train_all(cfg, mine, source, sweep_dir, dev, opener, train_run)
+            train_planned(
+                cfg,
+                mine,
+                sweep_dir,
+                source=source,
+                dev=dev,
+                workers=workers,
+                threads=threads,
+                open_run=opener,
+            )
         with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
             rows = _collect(sweep_dir, specs)
             store.write_results_table(sweep_dir, rows)
@@ -116,9 +119,9 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
 
 def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) -> bool:
     """Fit the finished runs and write the report (True); a sweep too small to fit says why (False)."""
-    from harness.abilities import read_scores
     from harness.fit import FitError
     from harness.report import analyse, summary_text
+    from harness.report.abilities import read_scores
 
     previous = store.read_json(sweep_dir / store.FIT_JSON) or {}
     if previous.get("meta", {}).get("config", {}).get("fit", asdict(cfg.fit)) != asdict(cfg.fit):
@@ -153,80 +156,9 @@ def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple
     trained = store.read_json(sweep_dir / store.SWEEP_JSON) if cfg.sweep.stage == "fit" else None
     if trained is not None:
         return None, trained["device"], trained["precision"]
-    if cfg.train.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "train.device: cuda, but torch sees no CUDA device (torch.cuda.is_available() is False); "
-                "allowed here: auto or cpu"
-            )
     place_on_gpu(cfg.sweep.shard, cfg.train.device)
     dev = resolve_device(cfg.train, threads)
     return dev, dev.type, dev.precision
-
-
-def _train_all(cfg, specs: list[RunSpec], source, sweep_dir: Path, dev, open_run, train_run) -> None:
-    from harness.progress import RunProgress
-
-    order = training_order(specs)  # a branch's main run first
-    store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
-    where = f"shard {cfg.sweep.shard + 1}/{cfg.sweep.num_shards} " if cfg.sweep.num_shards > 1 else ""
-    for i, spec in enumerate(order, 1):
-        path = store.run_dir(sweep_dir, spec.dirname)
-        tag = f"{where}[{i}/{len(order)}] {spec.name:<22} {spec.run_id}"
-        if store.read_result(path) is not None:  # counted on the start screen
-            continue
-        if spec.parent is not None and store.read_result(path.with_name(spec.parent.dirname)) is None:
-            _progress(cfg, f"{tag} its main run {spec.parent.run_id} is not finished, skipped")
-            continue
-        lock = store.try_lock(path)
-        if lock is None:
-            _progress(cfg, f"{tag} being trained by another process, skipped")
-            continue
-        try:
-            if store.read_result(path) is not None:  # finished while we waited for the lock
-                continue
-            store.write_json(path / store.SPEC, spec.to_dict())
-            config = {
-                **spec.to_dict(),
-                "sweep": cfg.sweep.name,
-                "data": cfg.data.source,
-                "data_fingerprint": source.fingerprint,
-                "epochs": epochs_over(source, spec.tokens),
-            }
-            logger = open_run(
-                cfg.logger,
-                sweep_dir=sweep_dir,
-                run_id=spec.run_id,
-                name=spec.name,
-                job_type="train",
-                config=config,
-            )
-            exit_code, result = 1, None
-            bar = (
-                RunProgress(f"{where}[{i}/{len(order)}] {spec.name}", spec.steps)
-                if cfg.sweep.progress
-                else None
-            )
-            try:
-                result = train_run(spec, source, path, logger, dev, bar)
-                exit_code = 0 if result["status"] == "done" else 1
-            finally:
-                if bar is not None:
-                    bar.close()
-                logger.finish(summary=result, exit_code=exit_code)
-            store.write_json(path / store.RESULT, result)
-            (path / store.CHECKPOINT).unlink(missing_ok=True)
-            store.release_forks(sweep_dir, specs)
-            line = (
-                f"val_loss={result['val_loss']:.4f}"
-                if result["status"] == "done"
-                else f"DIVERGED at step {result['diverged_step']}"
-            )
-            _progress(cfg, f"{tag} {line}  {result['wall_s']:.1f}s  {result['tokens_per_s'] or 0:,.0f} tok/s")
-        finally:
-            lock.release()
 
 
 def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
@@ -238,18 +170,13 @@ def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
     return rows
 
 
-def _progress(cfg: Config, line: str) -> None:
-    if cfg.sweep.progress:
-        print(time.strftime("%H:%M:%S"), line, flush=True)
-
-
 class FitAfterJobs(Callback):
     """Hydra callback of a multirun (registered in configs/config.yaml): checks every job's config before
     any starts, and once all have returned (each trained its shard) writes the results table of each
     sweep and fits it, once, in the launching process."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from harness.train import usable_cores
+        from harness.device import usable_cores
 
         launcher = config.hydra.launcher
         try:
@@ -257,7 +184,7 @@ class FitAfterJobs(Callback):
                 check_config(cfg)
                 if runs_here(launcher):  # a cluster's job checks its own allocation when it starts
                     jobs = jobs_at_once(launcher, cfg.sweep.num_shards)
-                    cpu_threads(cfg.train.threads, jobs, usable_cores())
+                    cpu_layout(cfg.train.threads, cfg.sweep.workers, jobs, usable_cores())
         except ConfigError as exc:
             _config_error(exc)
 

@@ -9,8 +9,8 @@ Prints `section key=value ...` lines (values with spaces are quoted):
          the matmul peak measured here (bf16 on a GPU; fp32 on one thread on a CPU, the MFU's reference there)
   smoke  a small sweep end to end in a fresh process (`python -m harness.sweep sweep=gpu_smoke`; on a CPU
          sweep=smoke): wall_s, runs done of planned, the fit's verdict
-  size   three sizes of the ladder (gpu: widths 144, 352, 752, the gpu preset's 1.0M, 13M and 129M params;
-         cpu: the cpu preset's widths 16, 48, 96), compile off and on: tokens/s and MFU of the harness's own
+  size   the ladder's smallest, middle and largest widths (gpu: 144, 352, 752, the gpu preset's 1.0M, 13M and
+         129M params; cpu: the cpu preset's), compile off and on: tokens/s and MFU of the harness's own
          training step once warm (the second of two eval intervals), warmup_s (the first interval's extra
          seconds: compilation), peak memory (GPU: allocated by torch; CPU: the process's peak RSS so far)
   pack   1, 2 and 4 runs of the smallest size at once on the device, each its own process, compile off:
@@ -43,11 +43,12 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
+from harness.device import Device, resolve_device  # noqa: E402
 from harness.flops import peak_flops  # noqa: E402
 from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import RunSpec, plan_runs  # noqa: E402
 from harness.tracking.wandb_run import NullLogger  # noqa: E402
-from harness.train import Device, resolve_device, train_run  # noqa: E402
+from harness.train import train_run  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,12 @@ class Mode:
 
     name: str  # gpu | cpu
     preset: str  # the sweep preset whose shapes and batch are measured
-    widths: tuple[int, ...]  # three sizes of its ladder
     steps: int  # steps per eval interval (two intervals per measurement)
     smoke: tuple[str, ...]  # `python -m harness.sweep` arguments of the end-to-end sweep
 
 
-GPU = Mode("gpu", "gpu", (144, 352, 752), 100, ("sweep=gpu_smoke", "train.device=cuda"))
-CPU = Mode("cpu", "cpu", (16, 48, 96), 20, ("sweep=smoke", "train.device=cpu", "train.threads=1"))
+GPU = Mode("gpu", "gpu", 100, ("sweep=gpu_smoke", "train.device=cuda"))
+CPU = Mode("cpu", "cpu", 20, ("sweep=smoke", "train.device=cpu", "train.threads=1"))
 PACK_STEPS = 5  # packed runs train this many times a size measurement's steps
 
 
@@ -122,10 +122,16 @@ def peak_memory_mb(dev: Device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def ladder_sizes(cfg: Config) -> list[int]:
+    """The preset ladder's smallest, middle and largest widths."""
+    ladder = sorted(cfg.sweep.widths)
+    return [ladder[0], ladder[len(ladder) // 2], ladder[-1]]
+
+
 def check_sizes(
     cfg: Config, mode: Mode, source, dev: Device, peak: float, sizes: int, compiles: list[bool]
 ) -> None:
-    for width in mode.widths[:sizes]:
+    for width in ladder_sizes(cfg)[:sizes]:
         spec = measure_spec(cfg, width, mode.steps, source, dev.precision)
         for compiled in compiles:
             if dev.type == "cuda":
@@ -239,7 +245,7 @@ def main(argv: list[str]) -> None:
     else:
         line("size", skipped="out of time")
     # longer runs, so the runs' measured intervals overlap; no compile: each process would compile its own
-    spec = measure_spec(cfg, mode.widths[0], PACK_STEPS * mode.steps, source, dev.precision)
+    spec = measure_spec(cfg, ladder_sizes(cfg)[0], PACK_STEPS * mode.steps, source, dev.precision)
     first = None  # tokens/s per run of the first packing measured (one run alone, by default)
     for runs in packs:
         if left() < 30:

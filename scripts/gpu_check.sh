@@ -2,18 +2,17 @@
 # The device check (docs/gpu.md): key=value lines from scripts/gpu_check.py, at most 8 minutes on one GPU.
 #   scripts/gpu_check.sh                  # cuda when present, else the small CPU version
 #   scripts/gpu_check.sh --device=cpu     # any scripts/gpu_check.py option passes through
-# Python: $PYTHON (default python3), or .venv when that has what the check needs. When neither does and
+# Python: $PYTHON when set, else .venv when that has what the check needs, else python3. When it lacks them and
 # the wheel folder $WHEELS (default wheelhouse; `make wheels` builds it) exists, this installs through the
 # offline path first: make install-offline into .venv layered on $PYTHON (its torch and packages kept),
 # or, if the folder cannot satisfy the whole harness, the check's own needs alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
 WHEELS=${WHEELS:-wheelhouse}
 NEEDS='import torch, transformers, hydra, omegaconf, scipy, matplotlib, filelock'
-if [ -x .venv/bin/python ] && .venv/bin/python -c "$NEEDS" 2>/dev/null; then
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && .venv/bin/python -c "$NEEDS" 2>/dev/null; then
   PYTHON=.venv/bin/python
-elif ! "$PYTHON" -c "$NEEDS" 2>/dev/null; then
+elif PYTHON=${PYTHON:-python3} && ! "$PYTHON" -c "$NEEDS" 2>/dev/null; then
   if [ ! -d "$WHEELS" ]; then
     echo "install error=\"$PYTHON lacks the check's packages ($NEEDS) and there is no wheel folder $WHEELS\""
     exit 1

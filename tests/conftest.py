@@ -27,6 +27,24 @@ def run_module(module: str, *args: str, cwd: Path, timeout: int = 600) -> subpro
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def assert_close(a: object, b: object, rel: float = 1e-2, path: str = "") -> None:
+    """Equal structure, equal strings and flags, numbers within `rel` (results of runs trained in other
+    processes or with other thread counts agree to float rounding, not bit for bit; fits of losses equal
+    to ~1e-6 agree to well within the default 1%)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            assert_close(a[k], b[k], rel, f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close(x, y, rel, f"{path}[{i}]")
+    elif isinstance(a, float) and not isinstance(b, bool):
+        assert b == pytest.approx(a, rel=rel, abs=1e-9, nan_ok=True), path
+    else:
+        assert a == b, path
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -19,10 +19,11 @@ import harness.train as train
 from harness import store
 from harness.config import ConfigError
 from harness.data import make_source
+from harness.device import resolve_device
 from harness.plan import check_config, compute_summary, plan_runs, shard, training_order
 from harness.schedule import warmup_steps
 from harness.tracking.wandb_run import NullLogger
-from harness.train import resolve_device, train_run
+from harness.train import train_run
 from tests.conftest import Crash, compose_config, crash_at, run_module
 
 BRANCHES = ("sweep=smoke", "sweep.branches=true", "train.schedule=wsd")

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import store
 from harness.data import make_source
 from harness.plan import plan_runs
+from harness.report.terminal import sci
 from tests.conftest import ROOT, compose_config, run_module
 
 SMALL = ("sweep=smoke", "logger=off", "train.threads=1", "sweep.widths=[16]")
@@ -21,11 +22,15 @@ SMALL = ("sweep=smoke", "logger=off", "train.threads=1", "sweep.widths=[16]")
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     out = run_module("harness.sweep", "sweep.dry_run=true", "logger=off", "sweep=cpu", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
+    cfg = compose_config("sweep=cpu")
+    specs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
+    sizes, budgets = len({s.shape.width for s in specs}), len(cfg.sweep.flops)
     for line in (
         "sweep cpu: llama on synthetic data, cpu fp32",
-        "  runs       69: 14 sizes x 9 isoflop budgets",
-        "  budgets    1e10, 1.8e10, 3.2e10, ..., 3.2e11, 5.6e11, 1e12 FLOPs",
-        "  to train   69 runs\n",
+        f"  runs       {len(specs)}: {sizes} sizes x {budgets} isoflop budgets",
+        f"  budgets    {sci(min(cfg.sweep.flops))}, ",
+        f", {sci(max(cfg.sweep.flops))} FLOPs\n",
+        f"  to train   {len(specs)} runs\n",
         "  estimate   about ",
         "  results    runs/cpu/ (results.csv, fit.json, report.md, plots/)",
         "  W&B        disabled: logger=off",

@@ -9,7 +9,7 @@ from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config
 
-GROUPS = ("model", "data", "train", "sweep", "logger", "fit", "hydra/launcher")
+GROUPS = ("model", "data", "train", "sweep", "logger", "fit", "compare", "abilities", "hydra/launcher")
 # what an option needs beside it: the user's input (files, a dataset), or the sweep it is sized for
 NEEDS = {
     ("data", "text"): ["data.files=[README.md]"],

@@ -1,41 +1,32 @@
-"""Ingredient experiments: their configs and plans, the paired design, the comparison and its verdicts
-(on result tables drawn from known laws, no training), and one experiment end to end through a multirun."""
+"""Ingredient experiments: their configs and plans (the shared reference, seeds, the paired design,
+allocations around the measured optimum), and every experiment end to end through its multirun with
+tiny budgets (the comparison's own rules are tested in test_compare.py)."""
 
 from __future__ import annotations
 
 import csv
-import math
+import json
+import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from harness.compare import (
-    NONE,
-    OFFSET,
-    SLOPE,
-    Row,
-    common_compute,
-    compare_dir,
-    ingredient_verdict,
-    main,
-    pair_verdict,
-)
+from harness.compare.verdict import EFFECTS, INCONCLUSIVE, NONE
 from harness.config import ConfigError, register_configs
-from harness.fit import FitError
 from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config, run_module
 
 EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "proportion")
+LADDER = ("architecture", "conditioning", "data_quality", "data_quantity")
 
 
-def sweeper_params(experiment: str) -> dict[str, str]:
+def sweeper_params(experiment: str) -> dict:
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
-    return dict(cfg.hydra.sweeper.params)
+    return {**cfg.hydra.sweeper.params, "compare": cfg.hydra.callbacks.compare}
 
 
 def variant_plans(experiment: str) -> dict[str, tuple]:
@@ -50,25 +41,43 @@ def variant_plans(experiment: str) -> dict[str, tuple]:
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_variants_are_sweeps_of_their_own_over_one_compute_range(experiment: str) -> None:
+def test_variants_share_budgets_and_train_every_budget_with_4_seeds(experiment: str) -> None:
     plans = variant_plans(experiment)
+    callback = sweeper_params(experiment)["compare"]
     assert len(plans) >= 2
     files = {p.stem for p in (CONFIG_DIR / "experiment" / experiment).glob("*.yaml")}
     assert set(plans) == files  # the multirun sweeps every variant file
-    ranges = []
+    assert callback.dir == f"runs/exp-{experiment}" and callback.reference in plans
+    budgets = {}
     for v, (cfg, specs) in plans.items():
-        assert cfg.sweep.dir == f"runs/exp-{experiment}/{v}" and cfg.sweep.name == f"{experiment}-{v}"
-        assert len(specs) >= 7  # enough frontier points for a 3-parameter fit with intervals
-        flops = [s.flops for s in specs]
-        ranges.append((min(flops), max(flops)))
-    lo, hi = max(r[0] for r in ranges), min(r[1] for r in ranges)
-    assert hi / lo > 20  # every variant covers a shared compute range of more than 20x
-    for r in ranges:  # ... and none reaches far beyond it
-        assert lo / r[0] < 1.6 and r[1] / hi < 1.6
+        if experiment in LADDER and v == callback.reference:  # the shared reference, trained once
+            assert cfg.sweep.dir == callback.reference_dir == "runs/exp-reference"
+        else:
+            assert cfg.sweep.dir == f"runs/exp-{experiment}/{v}" and cfg.sweep.name == f"{experiment}-{v}"
+        seeds = {}
+        for s in specs:
+            seeds.setdefault((s.shape.width, s.tokens), set()).add(s.train.seed)
+        assert all(x == {0, 1, 2, 3} for x in seeds.values())  # every run with 4 seeds
+        budgets[v] = sorted({round(s.flops, -8) for s in specs})
+        assert len(budgets[v]) >= 5  # enough budgets for a line and its lack of fit
+    ref = budgets[callback.reference]
+    assert ref[-1] / ref[0] > 20
+    for b in budgets.values():  # every variant reaches all but at most one of the reference's budgets
+        shared = [c for c in ref if b[0] / 1.1 <= c <= b[-1] * 1.1]  # (the comparison's reach)
+        assert len(shared) >= len(ref) - 1 and len(shared) >= 5
+
+
+def test_ladder_experiments_share_one_reference_run_for_run() -> None:
+    ids = []
+    for e in LADDER:
+        ref = sweeper_params(e)["compare"].reference
+        ids.append([s.run_id for s in variant_plans(e)[ref][1]])
+    assert all(x == ids[0] for x in ids)
 
 
 def test_unknown_experiment_or_variant_fails_in_one_line() -> None:
-    with pytest.raises(ConfigError, match="^experiment: unknown option 'archi'; allowed: architecture, cond"):
+    allowed = "allowed: abilities, architecture, cond"
+    with pytest.raises(ConfigError, match=f"^experiment: unknown option 'archi'; {allowed}"):
         check_overrides(["experiment=archi"], CONFIG_DIR)
     with pytest.raises(
         ConfigError, match="^experiment/architecture: unknown option 'gru'; allowed: llama, lstm"
@@ -80,6 +89,8 @@ def test_variants_change_only_their_ingredient() -> None:
     arch = variant_plans("architecture")
     llama, lstm = arch["llama"][1], arch["lstm"][1]
     assert [s.shape.family for s in lstm] == ["lstm"] * len(lstm)
+    lrs = [s.peak_lr for s in lstm]  # its own rule: 0.1 at width 32, 1/width above
+    assert max(lrs) == 0.1 and min(lrs) == pytest.approx(0.04)
     for a, b in zip(llama, lstm, strict=True):
         assert a.tokens == b.tokens and b.params.total == pytest.approx(a.params.total, rel=0.015)
     sgd = variant_plans("conditioning")["sgd"][1]
@@ -91,13 +102,29 @@ def test_variants_change_only_their_ingredient() -> None:
     assert {1.0, 4.0, 16.0} <= set(epochs)
 
 
-def test_proportion_variants_grow_model_data_or_both() -> None:
-    plans = {v: specs for v, (_, specs) in variant_plans("proportion").items()}
+def test_proportion_compares_allocations_around_the_measured_optimum() -> None:
+    plans = {
+        v: [s for s in specs if s.train.seed == 0] for v, (_, specs) in variant_plans("proportion").items()
+    }
     sizes = {v: ({s.shape.width for s in specs}, {s.tokens for s in specs}) for v, specs in plans.items()}
-    assert len(sizes["model_only"][0]) > 1 and len(sizes["model_only"][1]) == 1
-    assert len(sizes["data_only"][0]) == 1 and len(sizes["data_only"][1]) > 1
+    assert len(sizes["model_only"][0]) == 5 and len(sizes["model_only"][1]) == 1
+    assert len(sizes["data_only"][0]) == 1 and len(sizes["data_only"][1]) == 5
     ratio = [s.tokens / s.params.total for s in plans["balanced"]]
-    assert max(ratio) / min(ratio) < 1.05  # a fixed tokens-per-parameter ratio: N and D grow together
+    assert min(ratio) >= 20 and max(ratio) <= 80  # within 2x of the measured 44 tokens per parameter
+    for v in ("model_only", "data_only"):  # both pass through the optimum at the middle budget ...
+        r = sorted(s.tokens / s.params.total for s in plans[v])
+        assert r[0] < 20 and 20 <= r[2] <= 80 and r[-1] > 80  # ... and leave it on either side
+
+
+def test_abilities_experiment_has_two_layers_everywhere_a_copy_skill_and_two_seeds_per_budget() -> None:
+    cfg = compose_config("experiment=abilities")
+    check_config(cfg)
+    specs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
+    assert {s.shape.depth for s in specs} == {2} and cfg.data.synthetic.copy_frac > 0
+    seeds: dict[float, set[int]] = {}
+    for s in specs:
+        seeds.setdefault(s.budget, set()).add(s.train.seed)
+    assert len(seeds) >= 5 and all(v == {0, 1} for v in seeds.values())
 
 
 def test_paired_design_trains_each_width_on_its_own_budget() -> None:
@@ -110,113 +137,42 @@ def test_paired_design_trains_each_width_on_its_own_budget() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# verdicts on intervals
-
-
-def row(alpha_ci, loss_ci, name="v") -> Row:
-    return Row(name, sum(alpha_ci) / 2, alpha_ci, 1.0, (0.9, 1.1), sum(loss_ci) / 2, loss_ci, 0.99, 9)
-
-
-@pytest.mark.parametrize(
-    ("other", "expected"),
-    [
-        (row((0.31, 0.40), (2.0, 2.1)), SLOPE),  # slopes apart, losses overlap: still the slope
-        (row((0.31, 0.40), (2.5, 2.6)), SLOPE),
-        (row((0.25, 0.35), (2.3, 2.4)), OFFSET),  # slopes overlap, losses apart
-        (row((0.25, 0.35), (2.05, 2.3)), NONE),
-        (row((float("nan"),) * 2, (float("nan"),) * 2), NONE),  # no intervals: nothing to claim
-    ],
-)
-def test_pair_verdict(other: Row, expected: str) -> None:
-    assert pair_verdict(row((0.2, 0.3), (2.0, 2.1)), other) == expected
-
-
-def test_ingredient_verdict_is_the_strongest_effect() -> None:
-    assert ingredient_verdict([NONE, OFFSET]) == OFFSET
-    assert ingredient_verdict([OFFSET, SLOPE, NONE]) == SLOPE
-    assert ingredient_verdict([NONE, NONE]) == NONE
-
-
-def test_common_compute_is_the_middle_of_the_shared_range() -> None:
-    assert common_compute([(1e9, 1e12), (1e10, 1e13)]) == pytest.approx(1e11)
-    assert common_compute([(1e9, 1e10), (1e11, 1e12)]) == pytest.approx(math.sqrt(1e9 * 1e12))  # none shared
-
-
-# --------------------------------------------------------------------------------------------------
-# compare_dir on result tables drawn from known frontiers
-
-
-def write_variant(exp_dir: Path, name: str, E: float, alpha: float, *, seed: int, n: int = 9) -> None:
-    """results.csv of runs on L = E + (1e8 / C)^alpha, with 0.3% multiplicative noise."""
-    rng = np.random.default_rng(seed)
-    C = np.geomspace(1e9, 5e11, n)
-    L = (E + (1e8 / C) ** alpha) * np.exp(rng.normal(0, 0.003, n))
-    path = exp_dir / name / "results.csv"
-    path.parent.mkdir(parents=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, ["run_id", "status", "params_total", "tokens", "budget", "flops", "val_loss"])
-        w.writeheader()
-        for i, (c, loss) in enumerate(zip(C, L, strict=True)):
-            w.writerow(dict(run_id=f"{name}{i}", status="done", params_total=c / 6e5, tokens=1e5, budget=c,
-                            flops=c, val_loss=loss))  # fmt: skip
-
-
-def test_compare_dir_finds_slope_offset_and_no_effect(tmp_path: Path) -> None:
-    write_variant(tmp_path, "base", 1.5, 0.3, seed=0)
-    write_variant(tmp_path, "steeper", 1.5, 0.45, seed=1)
-    write_variant(tmp_path, "shifted", 1.8, 0.3, seed=2)
-    write_variant(tmp_path, "same", 1.5, 0.3, seed=3)
-    c = compare_dir(tmp_path, reference="base")
-    by = {r.variant: r for r in c.rows}
-    assert [r.variant for r in c.rows] == ["base", "same", "shifted", "steeper"]  # reference first
-    assert (by["steeper"].verdict, by["shifted"].verdict, by["same"].verdict) == (SLOPE, OFFSET, NONE)
-    assert c.verdict == SLOPE
-    assert by["base"].alpha_ci[0] < 0.3 < by["base"].alpha_ci[1]  # the interval holds the true exponent
-    assert by["shifted"].loss - by["base"].loss == pytest.approx(0.3, abs=0.02)
-    assert c.C_common == pytest.approx(math.sqrt(1e9 * 5e11))
-    md = (tmp_path / "comparison.md").read_text()
-    assert md.startswith(f"# Experiment {tmp_path.name}: changes the slope")
-    assert "| shifted | 0.3" in md and "| changes the offset |" in md
-    assert (tmp_path / "frontiers.png").stat().st_size > 0 and (tmp_path / "comparison.json").exists()
-
-
-def test_compare_lists_unfittable_variants_and_needs_its_reference(tmp_path: Path) -> None:
-    write_variant(tmp_path, "a", 1.5, 0.3, seed=0)
-    write_variant(tmp_path, "b", 1.5, 0.3, seed=1)
-    write_variant(tmp_path, "tiny", 1.5, 0.3, seed=2, n=3)
-    c = compare_dir(tmp_path)  # reference: the first by name
-    assert c.reference == "a" and [r.variant for r in c.rows] == ["a", "b"]
-    assert "needs at least 4" in c.failed["tiny"]
-    assert "| tiny | fit failed:" in (tmp_path / "comparison.md").read_text()
-    with pytest.raises(FitError, match="reference variant 'tiny' has no frontier fit"):
-        compare_dir(tmp_path, reference="tiny")
-
-
-def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    write_variant(tmp_path, "a", 1.5, 0.3, seed=0)
-    write_variant(tmp_path, "b", 1.8, 0.3, seed=1)
-    assert main([str(tmp_path)]) == 0
-    assert "| b | " in capsys.readouterr().out
-    assert main([str(tmp_path / "nothing")]) == 1
-    assert "no variant directories" in capsys.readouterr().err
-
-
-# --------------------------------------------------------------------------------------------------
 # end to end
 
 
+TINY = [
+    "data.val_tokens=1024", "train.evals=1", "fit.bootstrap=50", "abilities.bootstrap=20", "sweep.seeds=[1]",
+    "logger=off",
+]  # fmt: skip
+TINY_LADDER = ["sweep.widths=[8,16,24,32,40]", "sweep.tokens=[2048,3072,4096,6144,8192]"]
+TINY_PROPORTION = [
+    "sweep.widths=[8,16]", "sweep.tokens=[2048,4096,8192]", "sweep.flops=[2.6e7,5.2e7,1.04e8,2.08e8]",
+    "sweep.min_tokens_per_param=0", "sweep.max_tokens_per_param=0",
+]  # fmt: skip
+
+
 @pytest.mark.slow
-def test_experiment_multirun_trains_every_variant_then_compares(tmp_path: Path) -> None:
-    tiny = ["sweep.widths=[8,16,24,32,40]", "sweep.tokens=[2048,4096,8192,16384,32768]",
-            "data.val_tokens=2048", "train.evals=2", "fit.bootstrap=100", "logger=off"]  # fmt: skip
-    proc = run_module("harness.sweep", "-m", "experiment=data_quality", *tiny, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    exp = tmp_path / "runs" / "exp-data_quality"
-    for variant in ("clean", "noisy"):
-        with (exp / variant / "results.csv").open() as f:
-            rows = list(csv.DictReader(f))
-        assert len(rows) == 5 and {r["status"] for r in rows} == {"done"}
-    md = (exp / "comparison.md").read_text()
-    assert md in proc.stdout  # printed once the variants are done
-    assert any(md.startswith(f"# Experiment exp-data_quality: {v}") for v in (SLOPE, OFFSET, NONE))
-    assert "| clean |" in md and "| noisy |" in md and (exp / "frontiers.png").exists()
+def test_every_experiment_runs_end_to_end_and_compares(tmp_path: Path) -> None:
+    """All five multiruns on tiny budgets in one directory: each trains its variants (the ladder's
+    reference once), fits each variant (degenerate fits included) and prints its comparison."""
+    exp_root = tmp_path / "runs"
+    for e in EXPERIMENTS:
+        tiny = TINY_PROPORTION if e == "proportion" else TINY_LADDER
+        proc = run_module("harness.sweep", "-m", f"experiment={e}", *TINY, *tiny, cwd=tmp_path, timeout=900)
+        assert proc.returncode == 0, f"{e}: {proc.stderr[-3000:]}"
+        exp = exp_root / f"exp-{e}"
+        md = (exp / "comparison.md").read_text()
+        assert md in proc.stdout  # printed once the variants are done
+        data = json.loads((exp / "comparison.json").read_text())
+        assert data["verdict"] in (*EFFECTS, NONE, INCONCLUSIVE)
+        assert json.loads((exp / "experiment.json").read_text())["rules"] == data["rules"]
+        compared = {v["variant"] for v in data["variants"]} | set(data["failed"])
+        assert compared | {data["reference"]} == set(sweeper_params(e)[f"experiment/{e}"].split(","))
+        for v in data["variants"]:
+            assert v["seeds"] == [0, 1] and len(v["budgets"]["C"]) >= 3
+        assert (exp / "comparison.png").stat().st_size > 0
+        if e in LADDER[1:]:  # the shared reference was trained by the first ladder experiment
+            assert re.search(r"to train   nothing \((\d+) of \1 finished earlier\)", proc.stdout), proc.stdout
+    with (exp_root / "exp-reference" / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and {r["status"] for r in rows} == {"done"}

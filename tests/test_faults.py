@@ -1,8 +1,10 @@
 """Fault injection: a sweep killed, diverging, run twice at once, losing W&B or its disk, fed bad input.
 
 Every test injects one fault into a real sweep and checks that no finished result is lost, no run is
-trained twice, the numbers equal those of an undisturbed sweep, and the user is told what went wrong.
-Faults that need a real process (SIGKILL, two processes) run the CLI; the others run in this process.
+trained twice, the numbers equal those of an undisturbed sweep (to float rounding: runs train in
+separate processes), no training process outlives its sweep, and the user is told what went wrong.
+Faults that need a real process (SIGKILL, Ctrl-C, two processes) run the CLI; the others are patched
+into this process and train there (`sweep.workers=1`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from harness import store
 from harness.sweep import run_sweep
 from harness.tracking import wandb_run as lg
 from harness.tracking.offline import offline_run_dirs
-from tests.conftest import ROOT, compose_config, run_module
+from tests.conftest import ROOT, assert_close, compose_config, run_module
 
-# One torch thread per sweep: two concurrent 2-thread sweeps on 2 cores would oversubscribe them, and every
-# sweep here must compute the same numbers as the shared reference.
+# One torch thread per training process, so that every sweep here computes the numbers of the shared
+# reference (and two concurrent sweeps share the cores without oversubscribing them more than 2x).
 SMOKE = ("sweep=smoke", "logger=off", "train.threads=1")
+IN_PROCESS = (*SMOKE, "sweep.workers=1")  # a fault patched into this process reaches its runs
 
 
 def _results(sweep_dir: Path) -> dict[str, dict]:
@@ -65,12 +68,12 @@ def _trained(log: str) -> list[str]:
     return re.findall(r"\] \S+ +([0-9a-f]{12}) (?:val_loss=|DIVERGED)", log)
 
 
-def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+def _start(args: list[str], cwd: Path, log: Path, **popen) -> subprocess.Popen:
     """`python -m harness.sweep ARGS` in the background, its output to `log`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     with open(log, "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "harness.sweep", *args], cwd=cwd, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "harness.sweep", *args], cwd=cwd, env=env, stdout=out, stderr=out, **popen
         )
 
 
@@ -89,14 +92,57 @@ def _half_trained(sweep_dir: Path, since: float = 0.0) -> set[str]:
     return _run_ids(sweep_dir, "spec.json", since) - _finished(sweep_dir)
 
 
-def _kill(proc: subprocess.Popen, log: Path, when, delay: float) -> None:
-    """SIGKILL `proc` `delay` seconds after `when()` first holds; it must still be running by then."""
+def _kill(
+    proc: subprocess.Popen, log: Path, when, delay: float, sig: int = signal.SIGKILL, group: bool = False
+) -> list[int]:
+    """Send `sig` to `proc` (`group`: to its process group, as a terminal's Ctrl-C does) `delay` seconds
+    after `when()` first holds (it must still be running by then), wait for it, and check that none of
+    the processes descending from it outlives it; return those."""
     deadline = time.monotonic() + 120
     while not when() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, log.read_text()[-2000:]
+    children = _children(proc.pid)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    code = proc.wait(timeout=60)
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL, log.read_text()[-2000:]
+    deadline = time.monotonic() + 30
+    while _alive(children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(children), f"processes {_alive(children)} outlived the sweep"
+    return children
+
+
+def _children(pid: int) -> list[int]:
+    """Every process descending from `pid` (from /proc): the training processes may be grandchildren."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The pids still running (a zombie has finished)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +186,26 @@ def test_sweep_killed_five_times_ends_with_every_run_done_once(tmp_path: Path, r
     for row in rows.values():
         result = store.read_result(store.run_dir(sweep_dir, store.row_dirname(row)))
         assert result is not None and float(row["val_loss"]) == result["val_loss"]
-    assert _val_losses(sweep_dir) == _val_losses(reference)
-    assert _fit(sweep_dir) == _fit(reference)
+    assert_close(_val_losses(sweep_dir), _val_losses(reference), rel=1e-5)
+    assert_close(_fit(sweep_dir), _fit(reference))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_training_process_and_the_rerun_finishes(tmp_path: Path, reference: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = [*SMOKE, f"sweep.dir={sweep_dir}"]
+    log = tmp_path / "interrupted.log"
+    proc = _start(args, tmp_path, log, start_new_session=True)  # its own group, to Ctrl-C it alone
+    children = _kill(proc, log, lambda: _half_trained(sweep_dir), 0.2, sig=signal.SIGINT, group=True)
+    assert proc.returncode == 130, log.read_text()[-2000:]
+    last = log.read_text().splitlines()[-1]
+    assert re.fullmatch(r"interrupted: \d of 9 runs done; rerun the same command to continue", last), last
+    assert len(children) >= 3, "no forkserver and two training processes: the runs trained here"
+    assert _finished(sweep_dir) < set(_results(reference)), "nothing was left to finish"
+
+    final = run_module("harness.sweep", *args, cwd=tmp_path)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert_close(_val_losses(sweep_dir), _val_losses(reference), rel=1e-5)
 
 
 @pytest.mark.slow
@@ -217,7 +281,7 @@ def test_diverged_run_is_recorded_the_sweep_goes_on_and_the_fit_leaves_it_out(
             return real_train_run(spec, *args)
 
     monkeypatch.setattr(harness.train, "train_run", train_run)
-    sweep_dir = run_sweep(compose_config(*SMOKE, f"sweep.dir={tmp_path / 'sweep'}"))
+    sweep_dir = run_sweep(compose_config(*IN_PROCESS, f"sweep.dir={tmp_path / 'sweep'}"))
     out = capsys.readouterr().out
     assert re.search(rf"\[5/9\] {victim} +[0-9a-f]+ DIVERGED at step 7 ", out)
     assert len(_trained(out)) == 9  # the runs after it trained as usual
@@ -227,7 +291,7 @@ def test_diverged_run_is_recorded_the_sweep_goes_on_and_the_fit_leaves_it_out(
     assert rows[rid]["diverged_step"] == "7" and rows[rid]["val_loss"] == ""
     expected = _val_losses(reference)
     del expected[rid]
-    assert {r: float(row["val_loss"]) for r, row in rows.items() if r != rid} == expected
+    assert_close({r: float(row["val_loss"]) for r, row in rows.items() if r != rid}, expected, rel=1e-5)
     fit = _fit(sweep_dir)
     assert fit["n_runs"] == 8 and fit["excluded"] == [{"run_id": rid, "why": "status diverged"}]
     assert f"- {rid}: status diverged" in (sweep_dir / "report.md").read_text()
@@ -245,8 +309,8 @@ def test_two_sweeps_on_one_directory_share_the_runs(tmp_path: Path, reference: P
     assert sorted(trained) == sorted(_results(reference)), "a run was trained twice, or not at all"
     assert all(_trained(log) for log in logs), "one process trained everything: no overlap tested"
     assert sum(log.count("being trained by another process, skipped") for log in logs) >= 1
-    assert _val_losses(sweep_dir) == _val_losses(reference)
-    assert _fit(sweep_dir) == _fit(reference)
+    assert_close(_val_losses(sweep_dir), _val_losses(reference), rel=1e-5)
+    assert_close(_fit(sweep_dir), _fit(reference))
     assert not list(sweep_dir.rglob("*.tmp"))
 
 
@@ -262,6 +326,7 @@ def test_wandb_disk_full_warns_once_and_the_sweep_goes_on(
     monkeypatch.setattr(lg, "_warned", set())
     monkeypatch.setenv("WANDB_MODE", "offline")
     small = ("sweep=smoke", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768]", "sweep.stage=train")
+    small += ("sweep.workers=1",)
     sweep_dir = run_sweep(compose_config(*small, "logger=wandb", f"sweep.dir={tmp_path / 'sweep'}"))
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "No space left on device" in warnings[0]
@@ -285,7 +350,7 @@ def test_disk_full_on_a_result_stops_the_sweep_and_the_rerun_retrains_it(
 ) -> None:
     sweep_dir = tmp_path / "sweep"
     args = [
-        *SMOKE,
+        *IN_PROCESS,
         "sweep.widths=[16]",
         "sweep.tokens=[16384,32768]",
         "sweep.stage=train",
@@ -313,6 +378,30 @@ def test_disk_full_on_a_result_stops_the_sweep_and_the_rerun_retrains_it(
     out = capsys.readouterr().out
     assert len(_trained(out)) == 2 and "skipped" not in out
     assert {row["status"] for row in _results(sweep_dir).values()} == {"done"}
+
+
+@pytest.mark.slow
+def test_a_write_failing_in_a_training_process_stops_the_sweep_in_one_line(
+    tmp_path: Path, reference: Path
+) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = [*SMOKE, "sweep.workers=2", f"sweep.dir={sweep_dir}"]
+    row = max(_results(reference).values(), key=lambda row: float(row["flops"]))  # trained first
+    victim, blocker = row["run_id"], store.run_dir(sweep_dir, store.row_dirname(row)) / store.RESULT
+    blocker.mkdir(parents=True)  # its result cannot be written: a directory is in the way
+    log = tmp_path / "failed.log"
+    proc = _start(args, tmp_path, log)
+    _kill(proc, log, lambda: proc.poll() is not None, 0.0, sig=0)  # it stops by itself
+    assert proc.returncode == 1
+    lines = [line for line in log.read_text().splitlines() if "error" in line.lower()]
+    assert lines == [f"error: [Errno {errno.EISDIR}] cannot write {blocker}: Is a directory"]
+    assert store.read_result(blocker.parent) is None and not (sweep_dir / "results.csv").exists()
+
+    blocker.rmdir()
+    final = run_module("harness.sweep", *args, cwd=tmp_path)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert victim in _trained(final.stdout)
+    assert_close(_val_losses(sweep_dir), _val_losses(reference), rel=1e-5)
 
 
 @pytest.mark.slow

@@ -48,7 +48,7 @@ def test_comparison_intervals_are_the_fit_json_intervals(tmp_path: Path) -> None
     write_variant(tmp_path, "base", LossSurface(E=0.0, A=13.3, B=34.8, alpha=0.28, beta=0.28), seed=0)
     write_variant(tmp_path, "other", LossSurface(E=0.5, A=13.3, B=34.8, alpha=0.3, beta=0.3), seed=1)
     compare_dir(tmp_path, reference="base")
-    rows = {r["variant"]: r for r in json.loads((tmp_path / "comparison.json").read_text())["rows"]}
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "comparison.json").read_text())["frontiers"]}
     for name in ("base", "other"):
         front = json.loads((tmp_path / name / "fit.json").read_text())["frontier"]
         assert rows[name]["alpha"] == pytest.approx(front["alpha"], rel=1e-9)

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from harness.data import make_source
+from harness.models.build import build_model, count_params
+from harness.models.families import shape_for_width
+from tests.conftest import ROOT, compose_config
 
 SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 
@@ -46,10 +49,14 @@ def test_gpu_check_on_cpu_prints_every_section() -> None:
     (smoke,) = [f for s, f in lines if s == "smoke"]
     assert smoke["rc"] == "0" and smoke["runs"] == "9/9" and smoke["verdict"] in ("smooth", "not_smooth")
     sizes = [f for s, f in lines if s == "size"]
-    assert [(f["width"], f["compile"]) for f in sizes] == [("16", "0"), ("16", "1")]
+    cpu = compose_config("sweep=cpu")
+    smallest = min(cpu.sweep.widths)
+    assert [(int(f["width"]), f["compile"]) for f in sizes] == [(smallest, "0"), (smallest, "1")]
+    vocab = make_source(cpu.data).vocab_size
+    model = build_model(shape_for_width(smallest, cpu.model, vocab, cpu.data.seq_len))
     for f in sizes:
         assert float(f["tokens_per_s"]) > 0 and 0 < float(f["mfu"]) < 1 and float(f["peak_mem_mb"]) > 0
-        assert int(f["params"]) == 4400
+        assert int(f["params"]) == count_params(model).total  # the plan's count is the built model's
     packs = [f for s, f in lines if s == "pack"]
     assert [f["runs"] for f in packs] == ["1", "2"] and float(packs[0]["gain"]) == 1
     assert all(float(f["tokens_per_s"]) > 0 for f in packs)

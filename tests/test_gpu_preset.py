@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness.data import make_source
+from harness.device import resolve_device
 from harness.plan import compute_summary, plan_runs
 from harness.tracking.wandb_run import NullLogger
-from harness.train import resolve_device, train_run
+from harness.train import train_run
 from tests.conftest import compose_config
 
 CPU = ("sweep=gpu", "train.device=cpu", "logger=off")

@@ -17,9 +17,9 @@ from omegaconf import OmegaConf, open_dict
 
 from harness import sweep as sweep_module
 from harness.config import Config, ConfigError, register_configs
-from harness.launch import cpu_threads, job_configs, jobs_at_once, place_on_gpu, runs_here
-from harness.train import usable_cores
-from tests.conftest import CONFIG_DIR, compose_config, run_module
+from harness.device import usable_cores
+from harness.launch import cpu_layout, job_configs, jobs_at_once, place_on_gpu, runs_here
+from tests.conftest import CONFIG_DIR, assert_close, compose_config, run_module
 
 # 6 runs, enough for a fit; smaller than the smoke preset.
 TINY = ("sweep=smoke", "logger=off", "sweep.widths=[16,32]", "sweep.tokens=[16384,32768,65536]")
@@ -56,20 +56,45 @@ def test_slurm_config_has_the_cluster_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    ("threads", "jobs", "cores", "expected"),
-    [(0, 1, 2, 2), (0, 2, 2, 1), (0, 3, 8, 2), (1, 2, 2, 1), (4, 1, 16, 4)],
+    ("threads", "workers", "jobs", "cores", "expected"),
+    [
+        (0, 0, 1, 2, (2, 1)),  # the default: a one-thread process per core
+        (0, 0, 2, 2, (1, 1)),
+        (0, 0, 3, 8, (2, 1)),
+        (0, 1, 1, 2, (1, 2)),  # one process: its threads take the cores
+        (2, 0, 1, 2, (1, 2)),
+        (2, 0, 1, 5, (2, 2)),
+        (1, 2, 2, 4, (2, 1)),
+        (4, 0, 1, 16, (4, 4)),
+        (0, 3, 1, 16, (3, 5)),
+    ],
 )
-def test_cpu_threads_split_the_cores(threads: int, jobs: int, cores: int, expected: int) -> None:
-    assert cpu_threads(threads, jobs, cores) == expected
+def test_cpu_layout_splits_the_cores(
+    threads: int, workers: int, jobs: int, cores: int, expected: tuple
+) -> None:
+    assert cpu_layout(threads, workers, jobs, cores) == expected
 
 
 @pytest.mark.parametrize(
-    ("threads", "jobs", "cores", "field"),
-    [(0, 3, 2, "hydra.launcher: 3 jobs at once > 2 usable cores"), (2, 2, 2, "train.threads: 2 threads x 2")],
+    ("layout", "message"),
+    [
+        ((0, 0, 3, 2), "hydra.launcher: 3 jobs at once > 2 usable cores; allowed: at most 2 at once (sweep"),
+        ((2, 0, 2, 2), "train.threads: 2 threads x 2 jobs at once > 2 usable cores; allowed: 0 (auto) to 1"),
+        (
+            (0, 3, 1, 2),
+            "sweep.workers: 3 runs x 1 thread x 1 job at once > 2 usable cores; allowed: 0 (auto) to 2",
+        ),
+        (
+            (2, 3, 1, 4),
+            "sweep.workers: 3 runs x 2 threads x 1 job at once > 4 usable cores; allowed: 0 (auto) to 2",
+        ),
+    ],
 )
-def test_oversubscription_is_refused(threads: int, jobs: int, cores: int, field: str) -> None:
-    with pytest.raises(ConfigError, match=field):
-        cpu_threads(threads, jobs, cores)
+def test_oversubscription_is_refused(layout: tuple[int, int, int, int], message: str) -> None:
+    """(train.threads, sweep.workers, jobs at once, usable cores) beyond the cores: one line."""
+    with pytest.raises(ConfigError) as err:
+        cpu_layout(*layout)
+    assert str(err.value).startswith(message)
 
 
 def test_shards_take_the_visible_gpus_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,22 +159,6 @@ def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def read_rows(sweep_dir: Path) -> dict[str, dict]:
     with open(sweep_dir / "results.csv", newline="") as f:
         return {r["run_id"]: r for r in csv.DictReader(f)}
-
-
-def assert_close(a: object, b: object, path: str = "fit") -> None:
-    """Equal structure, equal strings and flags, numbers within 1% (fits of losses equal to ~1e-6)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for k in a:
-            assert_close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and not isinstance(b, bool):
-        assert b == pytest.approx(a, rel=1e-2, abs=1e-9), path
-    else:
-        assert a == b, path
 
 
 def read_fit(sweep_dir: Path) -> dict:

@@ -16,7 +16,7 @@ from harness.config import FitConfig
 from harness.fit import FitError, LossSurface
 from harness.fit.synthetic import isoflop_observations
 from harness.report import PLOTS, analyse, build_observations, summary_text
-from tests.conftest import run_module
+from tests.conftest import ROOT, run_module
 
 SURFACE = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -297,6 +297,18 @@ def test_cli_fits_a_hand_written_csv(tmp_path: Path) -> None:
     assert (out / "report.md").is_file() and (out / "plots" / "loss_vs_compute.png").is_file()
     assert list((tmp_path / "cwd").iterdir()) == []  # hydra left nothing behind
     assert sorted(p.name for p in data.iterdir()) == ["mine.csv"]
+
+
+def test_cli_reports_a_degenerate_parametric_fit_without_crashing(tmp_path: Path) -> None:
+    """SGD's runs (a real experiment's results) drive the parametric A to 0: no point estimate of tokens per
+    parameter, no allocation line; the fit, report and plots are still written."""
+    out = tmp_path / "out"
+    csv_path = ROOT / "tests" / "data" / "experiments" / "conditioning-sgd.csv"
+    proc = run_cli(f"input={csv_path}", f"out={out}", "fit.bootstrap=50", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["parametric"]["compute_optimal"]["tokens_per_param"] is None
+    assert {p.name for p in (out / "plots").iterdir()} >= {"loss_vs_compute.png", "optimal_allocation.png"}
 
 
 def test_cli_fits_a_sweep_directory(tmp_path: Path) -> None:

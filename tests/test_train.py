@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 import harness.train as train
 from harness.data import make_source
+from harness.device import resolve_device
 from harness.plan import plan_runs
 from harness.tracking.wandb_run import NullLogger
-from harness.train import eval_steps, resolve_device, train_run
+from harness.train import eval_steps, train_run
 from tests.conftest import Crash, compose_config, crash_at
 
 

@@ -12,9 +12,10 @@ from harness import store
 from harness.config import DataConfig, SyntheticConfig
 from harness.data.synthetic import SkillMixture, SyntheticSource, stratified_val_set
 from harness.data.validation import ValWeights, frequency_strata, val_loss_with_se
+from harness.device import resolve_device
 from harness.plan import plan_runs
 from harness.tracking.wandb_run import NullLogger
-from harness.train import resolve_device, train_run
+from harness.train import train_run
 from tests.conftest import compose_config
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.config import ConfigError, DataConfig
-from harness.data.source import Questions, TokenSource, epochs_over
+from harness.data.source import Questions, Tasks, TokenSource, epochs_over
 from harness.data.validation import ValWeights, val_loss_with_se
 
 
@@ -49,5 +49,6 @@ def make_source(cfg: DataConfig) -> TokenSource:
 
 
 __all__ = [
-    "SOURCES", "Questions", "TokenSource", "ValWeights", "epochs_over", "make_source", "val_loss_with_se",
+    "SOURCES", "Questions", "Tasks", "TokenSource", "ValWeights", "epochs_over", "make_source",
+    "val_loss_with_se",
 ]  # fmt: skip

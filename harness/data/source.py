@@ -48,6 +48,38 @@ class Questions:
     frequency: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class Tasks:
+    """Multi-token tasks on dedicated prompts, grouped into abilities.
+
+    Prompt i is the window x[i] with next-token targets y[i]; its last answer_len targets are the answer,
+    asked token by token with the true prefix (teacher forcing), so the trainer scores them as
+    single-token questions (`questions`). bayes_logp[i, t] is the Bayes-optimal predictor's
+    log-probability of answer token t; names[g] labels ability g, frequency[g] is its
+    share of the training distribution.
+    """
+
+    x: np.ndarray  # [P, T] int64
+    y: np.ndarray  # [P, T] int64
+    group: np.ndarray  # [P] int64
+    names: tuple[str, ...]
+    answer_len: int
+    bayes_logp: np.ndarray  # [P, answer_len]
+    vocab_size: int  # of the tokens (log 1/vocab_size: a uniform guess's log-prob)
+    description: str
+    frequency: np.ndarray | None = None
+
+    @property
+    def questions(self) -> Questions:
+        """Every answer token as a question on (x, y), prompt-major."""
+        n, T = self.y.shape
+        m = self.answer_len
+        pos = (np.arange(n)[:, None] * T + np.arange(T - m, T)[None, :]).ravel()
+        answer = self.y[:, T - m :].ravel()
+        group = np.repeat(self.group, m)
+        return Questions(pos, answer, group, answer, self.names, self.description, self.frequency)
+
+
 class TokenSource(Protocol):
     """What training and the sweep need from a corpus."""
 
@@ -71,6 +103,11 @@ class TokenSource(Protocol):
     @property
     def val_questions(self) -> Questions:
         """Exact-answer questions on the held-out set, grouped into abilities (skills, probes)."""
+        ...
+
+    @property
+    def val_tasks(self) -> Tasks | None:
+        """Multi-token tasks on prompts of their own (None: the source poses none)."""
         ...
 
 

@@ -3,7 +3,8 @@
 Bigger models and more data keep learning rarer skills, which is what makes loss fall as a power law
 (the quantization model of Michaud et al. 2023), and its irreducible loss is known exactly (forward
 filtering over the skills). Each skill is asked, on the validation set, for its chain's most likely
-next token (`SkillMixture.questions`).
+next token (`SkillMixture.questions`), and on prompts of its own for its most likely path of several
+tokens (`SkillMixture.tasks`). An optional copy skill repeats a random block: one rule, learned as a unit.
 """
 
 from __future__ import annotations
@@ -15,26 +16,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.config import DataConfig, SyntheticConfig
-from harness.data.source import Questions, add_noise, quality_settings
+from harness.data.source import Questions, Tasks, add_noise, quality_settings
 from harness.data.validation import MIN_PER_STRATUM, ValWeights, frequency_strata, val_loss_with_se
 from harness.hashing import stable_hash
 
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
 ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
 FILTER_PAIRS = 1 << 22  # (sequence, skill) pairs forward filtering holds at once
+TASK_RANKS = (0, 1, 2, 4, 7, 12, 20, 33)  # chain skills given multi-token tasks, by frequency rank
+TASK_PROMPTS = 32  # prompts per task
+TASK_PROMPT_LEN = 40  # tokens of context before the answer (at most seq_len - TASK_ANSWER_LEN + 1)
+TASK_ANSWER_LEN = 8  # answer tokens; exact match is scored for its first 1, 2, 4 and 8
+TASK_SKILL_POSTERIOR = 0.99  # a prompt leaves the Bayes-optimal predictor this sure of its skill
 
 
 @dataclass(frozen=True)
 class SkillMixture:
-    """The generative process: skill k ~ Zipf, x_0 ~ Uniform(V), x_{t+1} ~ chain_k(x_t).
+    """The generative process: skill k ~ Zipf, x_0 ~ Uniform(V), x_{t+1} ~ chain_k(x_t); and, when
+    copy_p > 0, a copy skill (index K): a uniform random block of copy_period tokens, repeated.
 
     succ[k, a] lists the `branching` tokens that may follow a under skill k, prob[k, a] their
-    probabilities; skill_p[k] is the skill's frequency.
+    probabilities; skill_p[k] is the chain skill's frequency (they sum to 1 - copy_p).
     """
 
     skill_p: np.ndarray  # [K]
     succ: np.ndarray  # [K, V, b] int
     prob: np.ndarray  # [K, V, b] float
+    copy_p: float = 0.0
+    copy_period: int = 0
 
     @classmethod
     def create(cls, cfg: SyntheticConfig, vocab_size: int, seed: int) -> SkillMixture:
@@ -42,14 +51,35 @@ class SkillMixture:
         k, v, b = cfg.n_skills, vocab_size, cfg.branching
         skill_p = np.arange(1, k + 1, dtype=np.float64) ** -cfg.zipf_exponent
         skill_p /= skill_p.sum()
+        if cfg.copy_frac:  # the chains share what copying leaves (without it: the exact same numbers)
+            skill_p *= 1 - cfg.copy_frac
         # b distinct successors per (skill, token): the first b of a random permutation of V
         succ = np.argpartition(rng.random((k, v, v), dtype=np.float32), b - 1, axis=-1)[..., :b]
         prob = rng.dirichlet(np.full(b, cfg.concentration), size=(k, v))
-        return cls(skill_p=skill_p, succ=succ.astype(np.int64), prob=prob)
+        period = cfg.copy_period if cfg.copy_frac else 0
+        return cls(skill_p, succ.astype(np.int64), prob, copy_p=cfg.copy_frac, copy_period=period)
 
     @property
     def vocab_size(self) -> int:
         return self.succ.shape[1]
+
+    @property
+    def n_chains(self) -> int:
+        return len(self.skill_p)
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """Every skill's share of the sequences: the chains, then the copy skill when there is one."""
+        return np.append(self.skill_p, self.copy_p) if self.copy_p else self.skill_p
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"skill {i}" for i in range(self.n_chains)) + (("copy",) if self.copy_p else ())
+
+    @functools.cached_property
+    def top(self) -> np.ndarray:
+        """[K, V] each chain's most likely successor of each token."""
+        return np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]
 
     @functools.cached_property
     def _cum(self) -> np.ndarray:
@@ -61,15 +91,26 @@ class SkillMixture:
     ) -> tuple[np.ndarray, np.ndarray]:
         """n sequences of `length` tokens and the skill of each (drawn by frequency unless given)."""
         if skills is None:
-            skills = rng.choice(len(self.skill_p), size=n, p=self.skill_p)
+            p = self.frequency
+            skills = rng.choice(len(p), size=n, p=p)
+        return self.sample_skills(skills, length, rng), skills
+
+    def sample_skills(self, skills: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+        """One sequence of `length` tokens from each given skill."""
+        n = len(skills)
+        chain = np.where(skills < self.n_chains, skills, 0)  # copy rows are overwritten below
         seq = np.empty((n, length), dtype=np.int64)
         seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
         u = rng.random((n, length - 1))
         for t in range(length - 1):
-            c = self._cum[skills, seq[:, t]]  # [n, b]
+            c = self._cum[chain, seq[:, t]]  # [n, b]
             j = np.minimum((u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
-            seq[:, t + 1] = self.succ[skills, seq[:, t], j]
-        return seq, skills
+            seq[:, t + 1] = self.succ[chain, seq[:, t], j]
+        copy = skills >= self.n_chains
+        if copy.any():  # drawn last, so that a mixture without copying samples exactly as before
+            block = rng.integers(0, self.vocab_size, size=(int(copy.sum()), self.copy_period))
+            seq[copy] = np.tile(block, -(-length // self.copy_period))[:, :length]
+        return seq
 
     def _filter(
         self, seq: np.ndarray
@@ -82,21 +123,35 @@ class SkillMixture:
         probability branching / V), so after a few tokens only the true skill and a few others remain:
         about n x K work for the first token and little for the rest, where tracking all K skills per
         token would cost n x K x L (minutes for 65,536 skills). Sequences go in chunks of
-        FILTER_PAIRS / K, which bounds the memory."""
-        k = len(self.skill_p)
+        FILTER_PAIRS / K, which bounds the memory. The copy skill (index K) gives each token of its
+        first block 1/V, then 1 to the token one period back and 0 to any other."""
+        k = len(self.frequency)
         step = max(1, FILTER_PAIRS // k)
         for first in range(0, seq.shape[0], step):
             rows = np.arange(first, min(first + step, seq.shape[0]))
             row, skill = np.repeat(rows, k), np.tile(np.arange(k), len(rows))
-            log_w = np.log(self.skill_p)[skill]
+            log_w = np.log(self.frequency)[skill]
             for t in range(seq.shape[1] - 1):
                 a, nxt = seq[row, t], seq[row, t + 1]
-                q = (self.prob[skill, a] * (self.succ[skill, a] == nxt[:, None])).sum(-1)
+                if self.copy_p:
+                    q = self._copy_q(seq, t, row, skill, a, nxt)
+                else:
+                    q = (self.prob[skill, a] * (self.succ[skill, a] == nxt[:, None])).sum(-1)
                 with np.errstate(divide="ignore"):
                     log_q = np.log(q)
                 yield t, row, skill, log_w, log_q
                 kept = q > 0
                 row, skill, log_w = row[kept], skill[kept], log_w[kept] + log_q[kept]
+
+    def _copy_q(self, seq, t, row, skill, a, nxt) -> np.ndarray:
+        """p_skill(x_t -> x_{t+1}) of each pair when the mixture has a copy skill (see _filter)."""
+        chain = skill < self.n_chains
+        q = np.empty(len(row))
+        s, a_c = skill[chain], a[chain]
+        q[chain] = (self.prob[s, a_c] * (self.succ[s, a_c] == nxt[chain, None])).sum(-1)
+        P = self.copy_period
+        q[~chain] = 1 / self.vocab_size if t + 1 < P else nxt[~chain] == seq[row[~chain], t + 1 - P]
+        return q
 
     def token_logprobs(self, seq: np.ndarray) -> np.ndarray:
         """log p(x_{t+1} | x_0..x_t) under the true process (the Bayes-optimal predictor), [n, L-1].
@@ -110,50 +165,122 @@ class SkillMixture:
             out[row[starts], t] = joint - _segment_logsumexp(log_w, starts)
         return out
 
+    def posterior(self, seq: np.ndarray) -> np.ndarray:
+        """[n, K (+1)] the posterior over skills after the whole sequence."""
+        out = np.zeros((seq.shape[0], len(self.frequency)))
+        for t, row, skill, log_w, log_q in self._filter(seq):
+            if t == seq.shape[1] - 2:
+                ok = np.isfinite(log_q)
+                row, skill, lw = row[ok], skill[ok], log_w[ok] + log_q[ok]
+                starts = _segment_starts(row)
+                norm = np.repeat(_segment_logsumexp(lw, starts), np.diff(np.r_[starts, len(row)]))
+                out[row, skill] = np.exp(lw - norm)
+        return out
+
     def questions(self, seq: np.ndarray, skills: np.ndarray, min_prob: float = ANSWER_MIN_PROB) -> Questions:
         """One question per position whose answer needs the skill, grouped by the sequence's skill.
 
-        The answer is the true skill's most likely successor of x_t. It is asked where the
-        Bayes-optimal predictor (which must infer the skill from x_0..x_t) ranks that token first with
-        probability >= min_prob, so an ideal model answers every question, and where the answer is not
-        the most likely successor of x_t in the whole mixture, so bigram statistics alone answer none:
-        accuracy measures whether a model has learned the skill (the most frequent skill, which
-        decides the mixture's bigrams, may get no questions).
+        The answer is the true skill's most likely successor of x_t (the copy skill: the token one
+        period back). It is asked where the Bayes-optimal predictor (which must infer the skill from
+        x_0..x_t) ranks that token first with probability >= min_prob, so an ideal model answers every
+        question, and where the answer is not the most likely successor of x_t in the whole mixture, so
+        bigram statistics alone answer none: accuracy measures whether a model has learned the skill
+        (the most frequent skill, which decides the mixture's bigrams, may get no questions).
         """
         k, v, _ = self.succ.shape
-        top = np.take_along_axis(self.succ, self.prob.argmax(-1)[..., None], -1)[..., 0]  # [K, V]
         # the mixture's bigrams: sum_k p_k p_k(a -> b), accumulated over each skill's successors
         cells = (np.arange(v)[None, :, None] * v + self.succ).ravel()
         weights = (self.skill_p[:, None, None] * self.prob).ravel()
         bigram_top = np.bincount(cells, weights, minlength=v * v).reshape(v, v).argmax(-1)  # [V]
-        asked = np.zeros((seq.shape[0], seq.shape[1] - 1), dtype=bool)
+        answers = np.full((seq.shape[0], seq.shape[1] - 1), -1, dtype=np.int64)
+        asked = np.zeros(answers.shape, dtype=bool)
+        copy = skills >= k
         for t, row, skill, log_w, _ in self._filter(seq):
             starts = _segment_starts(row)
             sizes = np.diff(np.r_[starts, len(row)])
             w = np.exp(log_w - np.repeat(_segment_logsumexp(log_w, starts), sizes))  # posterior
             a = seq[row, t]
+            seg = np.repeat(np.arange(len(starts)), sizes)
             # the Bayes-optimal next-token distribution of each sequence: sum over skills of w p_skill(a -> .)
-            cells = (np.repeat(np.arange(len(starts)), sizes)[:, None] * v + self.succ[skill, a]).ravel()
-            pred = np.bincount(cells, (w[:, None] * self.prob[skill, a]).ravel(), minlength=len(starts) * v)
-            pred = pred.reshape(len(starts), v)
+            chain = skill < k
+            s = np.where(chain, skill, 0)
+            cells = (seg[:, None] * v + self.succ[s, a]).ravel()
+            mass = (np.where(chain, w, 0)[:, None] * self.prob[s, a]).ravel()
+            pred = np.bincount(cells, mass, minlength=len(starts) * v).reshape(len(starts), v)
             rows, state = row[starts], seq[row[starts], t]
-            answer = top[skills[rows], state]
+            answer = self.top[np.where(copy[rows], 0, skills[rows]), state]
+            if self.copy_p:  # the copy skill's share: uniform over its first block, then one period back
+                w_copy = np.bincount(seg, np.where(chain, 0, w), minlength=len(starts))
+                back = t + 1 - self.copy_period
+                if back < 0:
+                    pred += w_copy[:, None] / v
+                else:
+                    pred[np.arange(len(starts)), seq[rows, back]] += w_copy
+                answer = np.where(copy[rows], seq[rows, back] if back >= 0 else -1, answer)
             useful = answer != bigram_top[state]
+            answers[rows, t] = answer
             asked[rows, t] = (pred.argmax(-1) == answer) & (pred.max(-1) >= min_prob) & useful
         pos = np.flatnonzero(asked)
+        group = np.repeat(skills, asked.shape[1])[pos]
         return Questions(
             pos=pos,
-            answer=top[skills[:, None], seq[:, :-1]].ravel()[pos],
-            group=np.repeat(skills, asked.shape[1])[pos],
-            item=seq[:, :-1].ravel()[pos],  # the current token: the chain state asked about
-            names=tuple(f"skill {i}" for i in range(k)),
+            answer=answers.ravel()[pos],
+            group=group,
+            # an item: the chain state asked about (the copy skill: the token to copy)
+            item=np.where(group == k, answers.ravel()[pos], seq[:, :-1].ravel()[pos]),
+            names=self.names,
             description=(
-                "each skill is asked for its chain's most likely next token where the Bayes-optimal "
-                f"predictor, inferring the skill from the context, ranks it first with p >= {min_prob} "
-                "and the mixture's bigram statistics would predict another token (an item: the current "
-                "token, i.e. the chain state asked about)"
+                "each skill is asked for its chain's most likely next token (the copy skill: the token "
+                "one period back) where the Bayes-optimal predictor, inferring the skill from the "
+                f"context, ranks it first with p >= {min_prob} and the mixture's bigram statistics would "
+                "predict another token (an item: the current token, i.e. the chain state asked about; "
+                "for copying, the token to copy)"
             ),
-            frequency=self.skill_p,
+            frequency=self.frequency,
+        )
+
+    def tasks(self, ranks: tuple[int, ...], prompts: int, prompt_len: int, answer_len: int, rng) -> Tasks:
+        """Multi-token tasks: for each chain skill of `ranks` (0: the most frequent) and the copy skill,
+        `prompts` prompts of prompt_len tokens after which the Bayes-optimal predictor is sure of the
+        skill (posterior >= TASK_SKILL_POSTERIOR), each asking for the skill's most likely path of
+        answer_len tokens (its chain's top successor at every step; copying: the block's continuation).
+        """
+        chosen = np.array([r for r in ranks if r < self.n_chains] + ([self.n_chains] if self.copy_p else []))
+        length = prompt_len + answer_len
+        found = [np.empty((0, length), dtype=np.int64) for _ in chosen]
+        for _ in range(20):  # rejection sampling, all skills at once; a rare skill is identified quickly
+            short = [g for g in range(len(chosen)) if len(found[g]) < prompts]
+            if not short:
+                break
+            skills = np.repeat(chosen[short], 2 * prompts)
+            cand = self.sample_skills(skills, length, rng)
+            post = self.posterior(cand[:, :prompt_len])[np.arange(len(skills)), skills]
+            sure = post >= TASK_SKILL_POSTERIOR
+            for g in short:
+                found[g] = np.concatenate([found[g], cand[sure & (skills == chosen[g])]])[:prompts]
+        seqs, groups = [], []
+        for g, skill in enumerate(chosen):
+            if skill < self.n_chains:  # the answer: the chain's greedy path from the prompt's last token
+                for t in range(prompt_len, length):
+                    found[g][:, t] = self.top[skill, found[g][:, t - 1]]
+            seqs.append(found[g])
+            groups.append(np.full(len(found[g]), g))
+        seq = np.concatenate(seqs)
+        frequency = self.frequency[chosen]
+        return Tasks(
+            x=seq[:, :-1],
+            y=seq[:, 1:],
+            group=np.concatenate(groups),
+            names=tuple(self.names[s] for s in chosen),
+            answer_len=answer_len,
+            bayes_logp=self.token_logprobs(seq)[:, -answer_len:],
+            vocab_size=self.vocab_size,
+            description=(
+                f"{prompts} prompts per skill, each {prompt_len} tokens of the skill after which the "
+                f"Bayes-optimal predictor is sure of it (posterior >= {TASK_SKILL_POSTERIOR}), asking for "
+                f"the skill's most likely path of {answer_len} tokens (copying: the block's continuation)"
+            ),
+            frequency=frequency,
         )
 
 
@@ -162,17 +289,18 @@ def stratified_val_set(
 ) -> tuple[np.ndarray, np.ndarray, ValWeights]:
     """About n validation sequences stratified by skill (`frequency_strata`): each stratum's sequences
     are drawn from its skills by frequency, and weighted so that the strata count by their exact
-    frequencies. Returns (sequences [n', length], their skills, their weights)."""
+    frequencies (the copy skill, when there is one, is a skill like the others). Returns (sequences
+    [n', length], their skills, their weights)."""
     rng = np.random.default_rng([seed, 1])
-    stratum_of, counts = frequency_strata(mixture.skill_p, max(MIN_PER_STRATUM, n))
+    stratum_of, counts = frequency_strata(mixture.frequency, max(MIN_PER_STRATUM, n))
     skills = np.concatenate(
         [
-            rng.choice(members, size=c, p=mixture.skill_p[members] / mixture.skill_p[members].sum())
+            rng.choice(members, size=c, p=mixture.frequency[members] / mixture.frequency[members].sum())
             for members, c in ((np.flatnonzero(stratum_of == j), c) for j, c in enumerate(counts))
         ]
     )
     seq, _ = mixture.sample(len(skills), length, rng, skills=skills)
-    stratum_weight = np.bincount(stratum_of, weights=mixture.skill_p)
+    stratum_weight = np.bincount(stratum_of, weights=mixture.frequency)
     return seq, skills, ValWeights.from_strata(stratum_of[skills], stratum_weight)
 
 
@@ -182,10 +310,13 @@ def _segment_starts(row: np.ndarray) -> np.ndarray:
 
 
 def _segment_logsumexp(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """log sum exp of each segment of x (segments begin at `starts`; each has a finite entry)."""
+    """log sum exp of each segment of x (segments begin at `starts`); -inf for a segment of -infs
+    (a continuation no skill can make: the Bayes probability of an impossible token is 0)."""
     top = np.maximum.reduceat(x, starts)
+    top = np.where(np.isfinite(top), top, 0.0)
     sizes = np.diff(np.r_[starts, len(x)])
-    return top + np.log(np.add.reduceat(np.exp(x - np.repeat(top, sizes)), starts))
+    with np.errstate(divide="ignore"):
+        return top + np.log(np.add.reduceat(np.exp(x - np.repeat(top, sizes)), starts))
 
 
 @dataclass(eq=False)
@@ -209,7 +340,8 @@ class SyntheticSource:
                 "val_tokens": self.cfg.val_tokens,
                 "val_layout": "stratified",
                 "seed": self.cfg.seed,
-                **vars(self.cfg.synthetic),
+                **{k: v for k, v in vars(self.cfg.synthetic).items() if not k.startswith("copy_")},
+                **copy_settings(self.cfg.synthetic),
                 **quality_settings(self.cfg),
             },
             12,
@@ -263,3 +395,14 @@ class SyntheticSource:
     @functools.cached_property
     def val_questions(self) -> Questions:
         return self.mixture.questions(self._val_seq, self._val_skills)
+
+    @functools.cached_property
+    def val_tasks(self) -> Tasks:
+        prompt_len = min(TASK_PROMPT_LEN, self.seq_len - TASK_ANSWER_LEN + 1)
+        rng = np.random.default_rng([self.cfg.seed, 4])
+        return self.mixture.tasks(TASK_RANKS, TASK_PROMPTS, prompt_len, TASK_ANSWER_LEN, rng)
+
+
+def copy_settings(cfg: SyntheticConfig) -> dict:
+    """The copy skill's settings when it is on (a mixture without it keeps its fingerprint)."""
+    return {"copy_frac": cfg.copy_frac, "copy_period": cfg.copy_period} if cfg.copy_frac else {}

@@ -112,6 +112,8 @@ class TextSource:
     def val_questions(self) -> Questions:
         return induction_questions(*self._val)
 
+    val_tasks = None  # real text poses no multi-token tasks
+
     def tokenizer(self):
         """The tokenizer the cache was built with (loaded on demand; for decoding samples)."""
         from harness.data.tokenizer import load_tokenizer

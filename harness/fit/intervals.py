@@ -65,7 +65,8 @@ def summarise(
     for j, name in enumerate(names):
         lo, hi = percentile_interval(samples[ok, j], ci)
         bounds[name] = (lo, hi)
-        est = estimates.get(name, float("nan"))
+        est = estimates.get(name)
+        est = float("nan") if est is None else est  # a degenerate fit has no point estimate
         tol = 1e-9 * max(abs(est), 1e-300)
         inside = bool(np.isfinite(est) and lo - tol <= est <= hi + tol)
         reliable[name] = failed <= max_failed and inside

@@ -93,7 +93,8 @@ class LossSurface:
         return self.G * (np.asarray(C, dtype=float) / k) ** self.a
 
     def D_opt(self, C: np.ndarray | float, k: float = 6.0) -> np.ndarray:
-        return (np.asarray(C, dtype=float) / k) ** self.b / self.G
+        with np.errstate(divide="ignore"):  # G = 0 when a fit degenerates (A -> 0): D_opt = inf
+            return (np.asarray(C, dtype=float) / k) ** self.b / self.G
 
 
 def r2_log(L: np.ndarray, L_hat: np.ndarray) -> float:

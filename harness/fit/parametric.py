@@ -56,6 +56,11 @@ class ParametricFit:
         s, (mN, mD) = self.surface, self.center
         return np.array([np.log(s.A) - s.alpha * mN, np.log(s.B) - s.beta * mD, np.log(s.E), s.alpha, s.beta])
 
+    @property
+    def allocates(self) -> bool:
+        """False when the fit degenerated (A or B -> 0): N_opt and D_opt are then 0 or infinite."""
+        return bool(0 < self.surface.G < np.inf)
+
     def compute_optimal(self, C: float) -> dict[str, float]:
         """N_opt, D_opt and tokens per parameter at compute C (FLOPs), with the exponents a, b and G."""
         s = self.surface

@@ -185,7 +185,7 @@ def _optimal_allocation(r: FitReport, x: np.ndarray, c_label: str):
             interval = f" [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds is not None else ""
             line = iso.N_opt(x) if what == "N" else iso.D_opt(x)
             ax.plot(x, line, color="C0", label=f"approach 2: ~ C^{exp:.3f}{interval}")
-        if par is not None:
+        if par is not None and par.allocates:
             s, k = par.surface, par.k
             line, exp = (s.N_opt(x, k), s.a) if what == "N" else (s.D_opt(x, k), s.b)
             ax.plot(x, line, color="C3", ls="--", label=f"approach 3 (parametric): ~ C^{exp:.3f}")

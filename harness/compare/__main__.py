@@ -1,0 +1,22 @@
+"""python -m harness.compare DIR: compare an experiment's variants again (harness.compare)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.compare.experiment import print_comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.compare", description=__doc__)
+    parser.add_argument("dir", type=Path, help="experiment directory, e.g. runs/exp-architecture")
+    parser.add_argument("--reference", default="", help="reference variant (default: experiment.json's)")
+    parser.add_argument("--reference-dir", default="", help="its sweep directory, when not under DIR")
+    args = parser.parse_args(argv)
+    return print_comparison(args.dir, args.reference, args.reference_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
