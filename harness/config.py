@@ -90,12 +90,12 @@ class TrainConfig:
 
     lr: float = 3e-3  # peak learning rate at lr_ref_width
     lr_rule: str = "inverse_width"  # constant | inverse_width (peak lr * lr_ref_width / width, capped)
-    # | power (lr * (lr_ref_width / width)^lr_exponent, every width)
+    # | power (lr * (lr_ref_width / width)^lr_exponent above lr_ref_width, lr below)
     lr_ref_width: int = 64
     lr_exponent: float = 1.0  # power: how fast the peak LR falls with width
     batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
-    min_steps: int = 0  # >0: a run that would train fewer steps halves its batch until it trains at least
-    # this many (or the batch is 1); WSD branches of a size share their main run's batch (see harness.plan)
+    min_steps: int = 0  # >0: a budget's runs share the largest batch (<= batch_size) that gives its
+    # fewest-token run at least this many steps; WSD branches of a size share its smallest (harness.plan)
     schedule: str = "cosine"  # cosine | wsd (warmup, stable, linear cooldown)
     final_lr_frac: float = 0.1  # lr at the end of decay, as a fraction of peak
     cooldown_frac: float = 0.2  # wsd: share of the run spent cooling down

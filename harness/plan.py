@@ -129,7 +129,7 @@ def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision:
     """
     s = cfg.sweep
     shapes = [shape_for_width(w, cfg.model, vocab_size, cfg.data.seq_len) for w in sorted(s.widths)]
-    plans = {shape: _budgets(shape, shapes[0], cfg) for shape in shapes}
+    plans = _with_batches({shape: _budgets(shape, shapes[0], cfg) for shape in shapes}, cfg)
     runs = _plan_seed(plans, cfg.train, data_fingerprint, precision, s.branches)
     chosen = replicated(runs, s)
     for seed in s.seeds:
@@ -139,19 +139,18 @@ def plan_runs(cfg: Config, *, vocab_size: int, data_fingerprint: str, precision:
 
 
 def batch_for(tokens: int, t: TrainConfig, seq_len: int) -> int:
-    """The batch of a run of `tokens` training tokens: train.batch_size, halved while the run would
-    train fewer than train.min_steps steps (down to 1 sequence). Small budgets then still take enough
-    optimizer steps to measure what a model can learn rather than how far it got in a few steps."""
-    batch = t.batch_size
-    while t.min_steps and batch > 1 and tokens // (batch * seq_len) < t.min_steps:
-        batch //= 2
-    return batch
+    """The largest batch, at most train.batch_size, with which a run of `tokens` training tokens trains
+    at least train.min_steps optimizer steps (at least 1 sequence; train.batch_size without a
+    min_steps). Small budgets then still take enough steps to measure what a model can learn rather
+    than how far the optimizer got."""
+    if not t.min_steps:
+        return t.batch_size
+    return max(1, min(t.batch_size, tokens // (t.min_steps * seq_len)))
 
 
-def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[Budget]:
-    """(budget, batch, steps) of every run of this size; an isoflop budget it cannot spend within
-    ISOFLOP_TOLERANCE in whole batches, or outside the tokens-per-parameter window, is left out.
-    With sweep.branches every budget of the size takes the smallest of their batches (one main run)."""
+def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[tuple[float, int]]:
+    """(budget, tokens) of every run of this size; an isoflop budget it cannot spend within
+    ISOFLOP_TOLERANCE in whole batches, or outside the tokens-per-parameter window, is left out."""
     s, t, seq_len = cfg.sweep, cfg.train, cfg.data.seq_len
     fpt = flops.flops_per_token(shape, "full")
     if s.design == "grid":
@@ -163,9 +162,8 @@ def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[Budge
         wanted = [(float(c), int(c / fpt)) for c in s.flops]
     kept = []
     for budget, tokens in wanted:
-        batch = batch_for(tokens, t, seq_len)
-        steps = tokens // (batch * seq_len)
-        spent = steps * batch * seq_len * fpt
+        batch = batch_for(tokens, t, seq_len)  # the coarsest a run of these tokens gets (see _with_batches)
+        spent = tokens // (batch * seq_len) * batch * seq_len * fpt
         if s.design == "isoflop" and abs(spent - budget) > ISOFLOP_TOLERANCE * budget:
             if shape == smallest:
                 raise ConfigError(
@@ -174,14 +172,34 @@ def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[Budge
                     "FLOPs to land within 10% of the budget in whole batches)"
                 )
             continue  # a larger model cannot spend this budget in whole batches: not part of it
-        tokens_per_param = steps * batch * seq_len / param_counts(shape).total
-        if s.design == "isoflop" and not _in_window(tokens_per_param, s):
+        if s.design == "isoflop" and not _in_window(spent / fpt / param_counts(shape).total, s):
             continue
-        kept.append((budget, tokens, batch))
-    batch = min((b for *_, b in kept), default=t.batch_size)
-    if s.branches:  # one main run per size: every budget trains at the smallest batch of them
-        kept = [(budget, tokens, batch) for budget, tokens, _ in kept]
-    return [(budget, b, tokens // (b * seq_len)) for budget, tokens, b in kept]
+        kept.append((budget, tokens))
+    return kept
+
+
+def _with_batches(
+    plans: dict[ModelShape, list[tuple[float, int]]], cfg: Config
+) -> dict[ModelShape, list[Budget]]:
+    """Each run's (budget, batch, steps). The runs of one budget share its batch, `batch_for` its
+    fewest tokens, so a budget's sizes differ in size alone (a batch that shrank for its largest sizes
+    only would tilt its IsoFLOP profile: smaller batches learn more per token at this scale); with
+    sweep.branches the runs of one size share the smallest of its budgets' batches (one main run)."""
+    seq_len = cfg.data.seq_len
+    fewest: dict[float, int] = {}
+    for kept in plans.values():
+        for budget, tokens in kept:
+            fewest[budget] = min(tokens, fewest.get(budget, tokens))
+    batch = {budget: batch_for(tokens, cfg.train, seq_len) for budget, tokens in fewest.items()}
+    out = {}
+    for shape, kept in plans.items():
+        own = min((batch[b] for b, _ in kept), default=cfg.train.batch_size)
+        out[shape] = [
+            (b, n, tokens // (n * seq_len))
+            for b, tokens in kept
+            for n in [own if cfg.sweep.branches else batch[b]]
+        ]
+    return out
 
 
 def _plan_seed(

@@ -14,16 +14,15 @@ from harness.config import TrainConfig
 
 
 def peak_lr(width: int, cfg: TrainConfig) -> float:
-    """Peak LR for a model of this width: cfg.lr at lr_ref_width, and by lr_rule elsewhere:
-    constant; inverse_width, 1/width above lr_ref_width (narrower models keep cfg.lr, so the rule
-    never makes the smallest runs less stable); power, (lr_ref_width / width)^lr_exponent at every
-    width, a line in log-log through the best LRs a scan found at two sizes (configs/sweep/lr_scan.yaml).
+    """Peak LR for a model of this width: cfg.lr up to lr_ref_width, and above it by lr_rule:
+    constant (cfg.lr everywhere); inverse_width, as 1/width; power, as width^-lr_exponent (the cpu
+    preset's rule, fitted to an LR scan, configs/sweep/lr_scan.yaml). Narrower models keep cfg.lr (not
+    raised): the scan found the optimum flat there, and it never makes the smallest runs less stable.
     """
     if cfg.lr_rule == "constant":
         return cfg.lr
-    if cfg.lr_rule == "power":
-        return cfg.lr * (cfg.lr_ref_width / width) ** cfg.lr_exponent
-    return cfg.lr * min(1.0, cfg.lr_ref_width / width)
+    exponent = cfg.lr_exponent if cfg.lr_rule == "power" else 1.0
+    return cfg.lr * min(1.0, cfg.lr_ref_width / width) ** exponent
 
 
 def warmup_steps(params_total: int, steps: int, tokens_per_step: int, cfg: TrainConfig) -> int:

@@ -6,9 +6,11 @@
 Reads every results.csv under the directory (one sweep per scanned LR) and prints a markdown table:
 one row per (width, budget), one column per peak LR, the val loss (± its SE; bold: the row's best;
 "div" where the run diverged). Each row's optimum is the vertex of a parabola in log10(LR) through its
-best LR and the two beside it (the grid's best at an edge). Then the rule through the optima of the
-smallest and the largest width: peak LR = lr * (lr_ref_width / width)^lr_exponent, printed as the
-train.* settings that give it (lr_ref_width: the smallest width).
+best LR and the two beside it (the grid's best at an edge). Then the rule `train.lr_rule=power`,
+peak LR = lr * min(1, lr_ref_width / width)^lr_exponent, fitted to every row's optimum by least
+squares in log LR: for each scanned width as lr_ref_width, lr is the geometric mean of the optima at
+widths up to it and lr_exponent the slope through the optima above it; the reference with the
+smallest squared error wins. Printed as the train.* settings that give it.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ def main(root: Path) -> None:
     head = ["width", "params", "budget (FLOPs)", "batch", "steps", *(f"{lr:g}" for lr in lrs), "optimum"]
     print("| " + " | ".join(head) + " |")
     print("| --- " * (len(lrs) + 6) + "|")
-    best = {}
+    optima = []
     for (width, budget), by_lr in sorted(cells.items()):
         done = {lr: float(r["val_loss"]) for lr, r in by_lr.items() if r["status"] == "done"}
-        best[width] = optimum(done)
+        optima.append((width, optimum(done)))
         low = min(done, key=done.get)
         shown = []
         for lr in lrs:
@@ -76,18 +78,30 @@ def main(root: Path) -> None:
             r["batch_size"],
             r["steps"],
             *shown,
-            f"{best[width]:.3g}",
+            f"{optima[-1][1]:.3g}",
         ]
         print("| " + " | ".join(row) + " |")
-    small, large = min(best), max(best)
-    exponent = math.log(best[small] / best[large]) / math.log(large / small)
+    ref, lr, exponent = fit_rule(optima)
     print(
-        f"\nrule: train.lr_rule=power train.lr={best[small]:.3g} train.lr_ref_width={small} "
+        f"\nrule: train.lr_rule=power train.lr={lr:.3g} train.lr_ref_width={ref} "
         f"train.lr_exponent={exponent:.3f}"
     )
-    for width in sorted(best):
-        rule = best[small] * (small / width) ** exponent
-        print(f"width={width} optimum={best[width]:.3g} rule={rule:.3g}")
+    for width, opt in optima:
+        print(f"width={width} optimum={opt:.3g} rule={lr * min(1.0, ref / width) ** exponent:.3g}")
+
+
+def fit_rule(optima: list[tuple[int, float]]) -> tuple[int, float, float]:
+    """(lr_ref_width, lr, lr_exponent) of the flat-then-power rule nearest the optima in log LR."""
+    fits = []
+    for ref in sorted({w for w, _ in optima}):
+        low = [math.log(o) for w, o in optima if w <= ref]
+        log_lr = sum(low) / len(low)
+        high = [(math.log(w / ref), math.log(o) - log_lr) for w, o in optima if w > ref]
+        exponent = -sum(x * y for x, y in high) / sum(x * x for x, _ in high) if high else 0.0
+        err = sum((y - log_lr) ** 2 for y in low) + sum((y + exponent * x) ** 2 for x, y in high)
+        fits.append((err, ref, math.exp(log_lr), exponent))
+    _, ref, lr, exponent = min(fits)
+    return ref, lr, exponent
 
 
 if __name__ == "__main__":

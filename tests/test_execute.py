@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -120,3 +121,13 @@ def test_on_a_gpu_small_runs_pack_and_a_large_one_trains_alone(monkeypatch: pyte
     assert by_width(execute.device_slots(cfg, tasks, h100, 0)[0]) == {128: 8, 1024: 1}
     capped = replace(cfg, sweep=replace(cfg.sweep, workers=3))  # sweep.workers caps the runs per GPU
     assert by_width(execute.device_slots(capped, tasks, h100, 0)[0]) == {128: 3, 1024: 1}
+
+
+def test_workers_get_as_many_blas_threads_as_torch_threads_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in execute.BLAS_THREADS:  # restored after the test
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stays
+    execute.limit_blas_threads(1)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"

@@ -148,12 +148,12 @@ def test_bad_seed_settings_are_one_line_errors(overrides: list[str], expected: s
         check_config(compose_config("sweep=smoke", *overrides))
 
 
-def test_min_steps_halves_the_batch_of_short_runs_only() -> None:
+def test_min_steps_gives_short_runs_the_largest_batch_that_keeps_them_long_enough() -> None:
     runs = _plan("train.batch_size=16", "train.min_steps=20", "sweep.tokens=[16384,32768,65536]")
     by_tokens = {r.budget: r for r in runs if r.shape.width == 16}
-    # 16384 tokens = 16 steps at 16 x 64: halved to 8 (32 steps); 32768 = 32 steps at 16 already
+    # 16384 tokens: 16384 // (20 x 64) = 12 sequences, 21 steps; 32768 = 32 steps at 16 already
     assert [(by_tokens[b].batch_size, by_tokens[b].steps) for b in (16384, 32768, 65536)] == [
-        (8, 32),
+        (12, 21),
         (16, 32),
         (16, 64),
     ]
@@ -161,12 +161,22 @@ def test_min_steps_halves_the_batch_of_short_runs_only() -> None:
     assert {r.batch_size for r in _plan("sweep.tokens=[16384]")} == {16}  # min_steps=0: no rule
 
 
+def test_the_sizes_of_an_isoflop_budget_share_its_batch() -> None:
+    runs = _plan(
+        "sweep.design=isoflop", "sweep.flops=[2e9,2e10]", "train.min_steps=50", "sweep.widths=[16,32,48]"
+    )
+    top = [r for r in runs if r.budget == 2e10]
+    assert len(top) == 3 and {r.batch_size for r in top} == {15}  # width 48's 48000 tokens // (50 x 64)
+    assert min(r.steps for r in top) == 50  # the budget's fewest-token run sets it
+    assert {r.batch_size for r in runs if r.budget == 2e9} == {1}
+
+
 def test_branches_of_a_size_share_the_batch_of_its_shortest_budget() -> None:
     runs = _plan(
         "sweep.branches=true", "train.schedule=wsd", "train.min_steps=20", "sweep.tokens=[16384,65536]"
     )
-    assert {(r.batch_size, r.parent.batch_size) for r in runs} == {(8, 8)}
-    assert sorted({r.steps for r in runs}) == [32, 128]
+    assert {(r.batch_size, r.parent.batch_size) for r in runs} == {(12, 12)}
+    assert sorted({r.steps for r in runs}) == [21, 85]
 
 
 def test_a_fixed_depth_gives_every_width_the_same_layers() -> None:

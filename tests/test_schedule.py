@@ -17,11 +17,11 @@ def test_peak_lr_inverse_width_above_reference_only() -> None:
     assert peak_lr(128, TrainConfig(lr=3e-3, lr_rule="constant")) == 3e-3
 
 
-def test_peak_lr_power_rule_is_a_line_in_log_log_through_the_reference() -> None:
-    cfg = TrainConfig(lr=4e-3, lr_rule="power", lr_ref_width=32, lr_exponent=0.5)
+def test_peak_lr_power_rule_is_flat_then_a_line_in_log_log() -> None:
+    cfg = TrainConfig(lr=4e-3, lr_rule="power", lr_ref_width=32, lr_exponent=1.5)
     assert peak_lr(32, cfg) == pytest.approx(4e-3)
-    assert peak_lr(128, cfg) == pytest.approx(2e-3)
-    assert peak_lr(8, cfg) == pytest.approx(8e-3)  # raised below the reference too
+    assert peak_lr(128, cfg) == pytest.approx(5e-4)
+    assert peak_lr(8, cfg) == pytest.approx(4e-3)  # not raised below the reference
 
 
 def test_warmup_is_capped_by_params_and_run_share() -> None:
