@@ -111,6 +111,12 @@ def test_frontier_without_budgets_ignores_dominated_runs() -> None:
     assert rel(fit.law.alpha, 0.3) < 1e-3 and rel(fit.law.E, 2.0) < 1e-3
 
 
+def test_numeric_budget_labels_read_as_three_digits_and_others_as_given() -> None:
+    C = np.array([5.62e11, 5.62e11, 1e12, 1e12, 3e10])
+    b = group_budgets(C, np.arange(5.0) + 1, np.array(["562000000000.0"] * 2 + ["1e12"] * 2 + ["small"]))
+    assert b.labels == ("small", "5.62e+11", "1e+12")
+
+
 def test_pure_power_law_is_a_line_in_log_log() -> None:
     C = np.logspace(10, 20, 8)
     fit = fit_power_law(C, (1e25 / C) ** 0.07)

@@ -95,6 +95,14 @@ def group_budgets(
     return _numbered(raw, names, C, bool(isoflop), rule, design is not None)
 
 
+def _label(name: str) -> str:
+    """A numeric budget label as 3 significant digits (562000000000.0 -> 5.62e+11); others as given."""
+    try:
+        return f"{float(name):.3g}"
+    except ValueError:
+        return name
+
+
 def _numbered(raw, names, C, isoflop, rule, declared) -> Budgets:
     """Groups renumbered by increasing mean log C, labelled by their names or their compute."""
     logC = np.log(C)
@@ -105,6 +113,6 @@ def _numbered(raw, names, C, isoflop, rule, declared) -> Budgets:
     remap[present[order]] = np.arange(present.size)
     Cg = np.exp(mean_logC[order])
     labels = tuple(
-        str(names[present[j]]) if names is not None else f"C~{Cg[i]:.2e}" for i, j in enumerate(order)
+        _label(str(names[present[j]])) if names is not None else f"C~{Cg[i]:.2e}" for i, j in enumerate(order)
     )
     return Budgets(ids=remap[raw], labels=labels, C=Cg, isoflop=isoflop, rule=rule, declared=declared)
