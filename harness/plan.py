@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 from harness import flops
-from harness.config import Config, ConfigError, SweepConfig, TrainConfig, validate
+from harness.config import Config, ConfigError, SweepConfig, TrainConfig
 from harness.data import SOURCES
 from harness.hashing import stable_hash
 from harness.models import ModelShape, ParamCounts, family, param_counts, shape_for_width
 from harness.schedule import cooldown_start, peak_lr, warmup_steps
+from harness.validate import validate
 
 # An IsoFLOP run must spend its budget to within this share in whole batches, else it is left out.
 ISOFLOP_TOLERANCE = 0.1
@@ -112,7 +113,7 @@ class RunSpec:
 
 def check_config(cfg: Config) -> None:
     """Every check of a sweep's config before anything is written: the data source's and the model
-    family's names (their registries), the field checks (config.validate), then the family's own
+    family's names (their registries), the field checks (harness.validate), then the family's own
     constraints; ConfigError with one line naming the field."""
     if cfg.data.source not in SOURCES:
         raise ConfigError(f"data.source: unknown value {cfg.data.source!r}; allowed: {', '.join(SOURCES)}")

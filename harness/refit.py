@@ -30,9 +30,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from harness import store
-from harness.config import Config, ConfigError, FitConfig, validate
+from harness.config import Config, ConfigError, FitConfig
 from harness.fit import FitError
 from harness.overrides import check_overrides
+from harness.validate import validate
 
 
 @dataclass

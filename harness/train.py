@@ -112,7 +112,8 @@ def train_run(
     Returns the result row (see store.RESULT_COLUMNS): status 'done' or 'diverged'. Writes eval rows
     to metrics.jsonl and logs them; the caller writes result.json. `progress(steps done, loss)` is
     called after every step (harness.progress.RunProgress); the loss is None where reading it would
-    sync the host (cuda, between evals).
+    sync the host (cuda, between evals). One loop read top to bottom, as nanoGPT's is: its parts that
+    stand alone (evals, checkpoints, the result row) are functions of their own.
     """
     t = spec.train
     seed = t.seed
@@ -131,7 +132,6 @@ def train_run(
     opt = make_optimizer(model, spec)
     step_fn = dev.compiled(model)  # evals call the eager model: their batch shape would recompile
     val = tuple(dev.tensor(a) for a in source.val_set())
-    questions = source.val_questions
     tasks = source.val_tasks  # multi-token tasks on prompts of their own, scored at each eval too
     task_set = None if tasks is None else tuple(dev.tensor(a) for a in (tasks.x, tasks.y))
     diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
@@ -148,7 +148,7 @@ def train_run(
     elif (run_path / store.METRICS).exists():
         (run_path / store.METRICS).unlink()
 
-    ability_log = ScoreLog(run_path / store.ABILITIES, questions, keep_until=start, tasks=tasks)
+    ability_log = ScoreLog(run_path / store.ABILITIES, source.val_questions, keep_until=start, tasks=tasks)
     loss_sum = torch.zeros((), device=dev.torch)
     n_since, t_since = 0, time.perf_counter()
     t0 = time.perf_counter()
@@ -178,31 +178,11 @@ def train_run(
         if progress is not None:
             progress(done, value)
         if done in evals:
-            train_loss = float(loss_sum) / n_since
             tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
-            evaluation = evaluate(model, val, dev, questions, weights=source.val_weights)
-            val_loss, val_loss_se = evaluation.loss, evaluation.loss_se
-            scores = group_scores(questions, evaluation.answer_logp, evaluation.answer_correct)
-            row = {
-                "step": done,
-                "tokens": done * tokens_per_step,
-                "flops": done * tokens_per_step * spec.flops_per_token,
-                "flops_6n": done * tokens_per_step * spec.flops_per_token_6n,
-                "train/loss": train_loss,
-                "val/loss": val_loss,
-                "val/loss_se": val_loss_se,
-                "lr": lr,
-                "perf/tokens_per_s": tps,
-            }
-            util = mfu(tps * spec.flops_per_token, dev.peak_flops)
-            if util is not None:
-                row["perf/mfu"] = util
-            row.update(eval_metrics(scores, questions.names))
-            task_scores = None
-            if tasks is not None:
-                answered = evaluate(model, task_set, dev, tasks.questions)
-                task_scores = score_tasks(tasks, answered.answer_logp, answered.answer_correct)
-                row.update(task_metrics(tasks, task_scores))
+            row, scores, task_scores = _eval(
+                model, spec, source, dev, (val, task_set), done, lr, float(loss_sum) / n_since, tps
+            )
+            train_loss, val_loss, val_loss_se = row["train/loss"], row["val/loss"], row["val/loss_se"]
             store.append_metrics(run_path, row)
             ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores, task_scores)
             logger.log(row, step=done)
@@ -217,6 +197,46 @@ def train_run(
 
     wall = wall_before + time.perf_counter() - t0
     return _result(spec, source, status, val_loss, train_loss, wall, diverged_step, val_loss_se)
+
+
+def _eval(
+    model: torch.nn.Module,
+    spec: RunSpec,
+    source: TokenSource,
+    dev: Device,
+    sets: tuple,
+    done: int,
+    lr: float,
+    train_loss: float,
+    tps: float,
+) -> tuple[dict, dict, dict | None]:
+    """The eval at step `done`: its metrics row (units: docs/results.md), the ability scores of the
+    validation questions and the task scores (None without tasks). `sets`: the device's (val, task) sets."""
+    (val, task_set), questions, tasks = sets, source.val_questions, source.val_tasks
+    tokens = done * spec.batch_size * spec.shape.seq_len
+    evaluation = evaluate(model, val, dev, questions, weights=source.val_weights)
+    scores = group_scores(questions, evaluation.answer_logp, evaluation.answer_correct)
+    row = {
+        "step": done,
+        "tokens": tokens,
+        "flops": tokens * spec.flops_per_token,
+        "flops_6n": tokens * spec.flops_per_token_6n,
+        "train/loss": train_loss,
+        "val/loss": evaluation.loss,
+        "val/loss_se": evaluation.loss_se,
+        "lr": lr,
+        "perf/tokens_per_s": tps,
+    }
+    util = mfu(tps * spec.flops_per_token, dev.peak_flops)
+    if util is not None:
+        row["perf/mfu"] = util
+    row.update(eval_metrics(scores, questions.names))
+    task_scores = None
+    if tasks is not None:
+        answered = evaluate(model, task_set, dev, tasks.questions)
+        task_scores = score_tasks(tasks, answered.answer_logp, answered.answer_correct)
+        row.update(task_metrics(tasks, task_scores))
+    return row, scores, task_scores
 
 
 def _result(

@@ -20,9 +20,10 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from harness.config import Config, register_configs, validate  # noqa: E402
+from harness.config import Config, register_configs  # noqa: E402
 from harness.estimate import Throughput, cpu_throughput, estimate_seconds, gpu_throughput  # noqa: E402
 from harness.plan import compute_summary, plan_runs  # noqa: E402
+from harness.validate import validate  # noqa: E402
 
 
 def throughput(device: str) -> Throughput:

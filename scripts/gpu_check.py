@@ -14,7 +14,8 @@ Prints `section key=value ...` lines (values with spaces are quoted):
          training step once warm (the second of two eval intervals), warmup_s (the first interval's extra
          seconds: compilation), peak memory (GPU: allocated by torch; CPU: the process's peak RSS so far)
   pack   1, 2 and 4 runs of the smallest size at once on the device, each its own process, compile off:
-         summed tokens/s and the gain over one
+         summed tokens/s and the gain over one; then `planned_runs`, how many the sweep's executor
+         would pack on one device (harness.execute.device_slots), to check against the gains
   done   wall_s of the whole check
 Each part runs only if the time left of --budget-s (default 480: the 8 minutes of a device slot) allows it;
 otherwise it prints `skipped=<why>`.
@@ -43,7 +44,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import make_source  # noqa: E402
-from harness.device import Device, resolve_device  # noqa: E402
+from harness.device import Device, resolve_device, usable_cores  # noqa: E402
+from harness.execute import device_slots, plan_tasks  # noqa: E402
 from harness.flops import peak_flops  # noqa: E402
 from harness.peak import matmul_peak_flops  # noqa: E402
 from harness.plan import RunSpec, plan_runs  # noqa: E402
@@ -160,10 +162,8 @@ def _pack_worker(cfg: Config, spec: RunSpec, dev: Device, barrier, results) -> N
 
 def pack_throughput(cfg: Config, spec: RunSpec, dev: Device, runs: int) -> float:
     """Summed steady tokens/s of `runs` copies of `spec` training at once on the device, each in its own
-    process (the processes sharing one GPU, or one core each on a CPU).
-
-    TODO(exec): call the exec branch's runs-at-once executor (runs_per_device) here once it is on main,
-    so this measures the mechanism the sweep uses."""
+    process (the processes sharing one GPU, or one core each on a CPU), as the sweep's executor runs
+    them; `planned_runs` (main) prints how many the executor would pack, to be checked against these."""
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(runs), ctx.Queue()
     procs = [ctx.Process(target=_pack_worker, args=(cfg, spec, dev, barrier, results)) for _ in range(runs)]
@@ -173,6 +173,12 @@ def pack_throughput(cfg: Config, spec: RunSpec, dev: Device, runs: int) -> float
     for p in procs:
         p.join()
     return total
+
+
+def planned_runs(cfg: Config, spec: RunSpec, dev: Device) -> int:
+    """Runs of `spec` the sweep's executor packs on one device (harness.execute.device_slots)."""
+    slots = device_slots(cfg, plan_tasks([spec]), dev, usable_cores())
+    return next(iter(slots.values()))[0]
 
 
 def check_smoke(mode: Mode, timeout: float) -> None:
@@ -254,6 +260,7 @@ def main(argv: list[str]) -> None:
         tps = pack_throughput(cfg, spec, replace(dev, compile=False), runs)
         first = first or tps / runs
         line("pack", runs=runs, width=spec.shape.width, tokens_per_s=tps, gain=tps / first)
+    line("pack", width=spec.shape.width, planned_runs=planned_runs(cfg, spec, dev))
     line("done", wall_s=time.perf_counter() - t_start)
 
 

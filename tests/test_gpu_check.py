@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.data import make_source
+from harness.device import usable_cores
 from harness.models.build import build_model, count_params
 from harness.models.families import shape_for_width
 from tests.conftest import ROOT, compose_config
@@ -57,9 +58,11 @@ def test_gpu_check_on_cpu_prints_every_section() -> None:
     for f in sizes:
         assert float(f["tokens_per_s"]) > 0 and 0 < float(f["mfu"]) < 1 and float(f["peak_mem_mb"]) > 0
         assert int(f["params"]) == count_params(model).total  # the plan's count is the built model's
-    packs = [f for s, f in lines if s == "pack"]
+    packs = [f for s, f in lines if s == "pack" and "runs" in f]
     assert [f["runs"] for f in packs] == ["1", "2"] and float(packs[0]["gain"]) == 1
     assert all(float(f["tokens_per_s"]) > 0 for f in packs)
+    (planned,) = [f for s, f in lines if s == "pack" and "planned_runs" in f]
+    assert int(planned["planned_runs"]) == usable_cores()  # on cpu: one small run per usable core
 
 
 def test_gpu_check_without_packages_or_wheels_says_so(tmp_path: Path) -> None:
