@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
     out = sweep("sweep=smoke", "train.threads=1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep_dir = tmp_path / "runs" / "smoke"
-    start = out.stdout[: out.stdout.index("\n1")]  # the start screen, before the first run's line
+    first_line = re.search(r"\n\d\d:\d\d:\d\d ", out.stdout)  # the first timestamped line (any hour)
+    assert first_line, out.stdout
+    start = out.stdout[: first_line.start()]  # the start screen
     for line in (
         "sweep smoke: llama on synthetic data, cpu fp32",
         "  runs       9: 3 sizes x 3 grid budgets",
