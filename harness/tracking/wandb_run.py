@@ -273,33 +273,15 @@ def _restart_service() -> None:
         _started = False
 
 
-def open_run(
-    cfg: LoggerConfig,
-    *,
-    sweep_dir: Path,
-    group: str,
-    run_id: str,
-    name: str,
-    job_type: str,
-    config: dict,
-    tags: tuple[str, ...] = (),
-) -> RunLogger:
-    """Open the W&B run of one harness run (group: `group_name`); its metrics plot against tokens, and
-    `by_flops/train_loss`, `by_flops/val_loss` (copies of the losses) against FLOPs (full count).
+def open_run(cfg: LoggerConfig, **identity: Any) -> RunLogger:
+    """Open the W&B run of one harness run; `identity`: `_init_run`'s keywords (sweep_dir, group, run_id,
+    name, job_type, config, tags). Its metrics plot against tokens, and `by_flops/train_loss`,
+    `by_flops/val_loss` (copies of the losses) against FLOPs (full count).
 
     The W&B id is `wandb_run_id(group, run_id)` (offline, a later attempt's `offline_attempt_id`);
     `tags` are added to `logger.tags`. Returns a `NullLogger` when the backend is off or W&B cannot start.
     """
-    run = _init_run(
-        cfg,
-        sweep_dir=sweep_dir,
-        group=group,
-        run_id=run_id,
-        name=name,
-        job_type=job_type,
-        config=config,
-        tags=tags,
-    )
+    run = _init_run(cfg, **identity)
     if run is None:
         return NullLogger()
     logger = WandbLogger(run)
