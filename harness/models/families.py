@@ -32,9 +32,8 @@ class Family:
     counts: Counter  # exact (embedding, nonembedding) parameters
     matmuls: Callable[[ModelShape], int]  # matmul weights per token, LM head included (see matmul_params)
     build: Callable[[ModelShape], Any]  # shape -> a fresh torch module (imports torch/transformers itself)
-    compiles: bool = (
-        True  # torch.compile can compile it (dynamo skips nn.LSTM; traced, it unrolls for minutes)
-    )
+    # torch.compile can compile it (dynamo skips nn.LSTM; traced, inductor unrolls it for minutes)
+    compiles: bool = True
 
     def check(self, model: ModelConfig, widths: list[int], compile: bool = False) -> None:
         """One-line ConfigError for settings this family cannot build or train."""
