@@ -210,7 +210,7 @@ def test_ingredient_verdict() -> None:
 
 
 # Noise of one paired difference at the experiments' measured noise: the ladder reference's own seed
-# replicates give a run 0.0037 and a seed 0.0022 in ln L (README "Ingredient experiments"); a difference
+# replicates give a run 0.0037 and a seed 0.0022 in ln L (docs/experiments.md); a difference
 # of two independent runs, sqrt(2) x that, rounded up. (Same-architecture pairs measured less: clean vs
 # noisy data 0.0048 and 0.)
 MEASURED = {"sigma_run": 0.006, "sigma_seed": 0.003}
@@ -344,7 +344,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# the measured experiments (README "Ingredient experiments"), from their result tables
+# the measured experiments (docs/experiments.md), from their result tables
 
 DATA = Path(__file__).parent / "data" / "experiments"
 LADDER_REF = "ladder-reference"
