@@ -20,12 +20,13 @@ choose   fits the gap of a skill as a function of the tokens of it a run saw, po
               of skills;
            a: on a grid of 0.1, among exponents whose K(a) is at most 2^17 (the generator holds
               K x alphabet^2 numbers), those whose modelled reducible loss at the top budget (with
-              K(a) skills) is 0.4 - 0.6 of the floor: near enough the floor for the fit to see it,
-              still far enough above it for the loss to fall as a power law over the range (the
-              model is not finer than that); of them the one with the fewest skills (the cheapest
-              source), ties to the nearest 0.5; with none in the band, the nearest to it.
-Prints key=value lines. The model ignores model size (capacity), so the rule is a starting point the
-sweep's own fit then checks: E's interval must contain the Bayes loss.
+              K(a) skills) is 0.4 - 0.6 of the floor, of them the one with the fewest skills, ties to
+              the nearest 0.5; with none in the band, the nearest to it. That is the model's guess.
+Prints key=value lines, with every feasible exponent's K(a) and modelled ratio: the candidates.
+The model ignores model size (capacity), and on the cpu preset its guess (1.8, 1,024 skills) failed
+the check that decides: the preset's own sweep, whose fitted frontier E must have a 95% interval that
+contains the Bayes loss and excludes 0. The preset takes the flattest candidate on the K(a) curve
+whose sweep passes, stepping steeper from the guess (docs/default_sweep.md: 2.4, 64 skills).
 """
 
 from __future__ import annotations
@@ -168,8 +169,9 @@ def choose(pilot_path: Path, overrides: list[str]) -> None:
     print(f"gap_fit g_max={gap[0]:.3f} s_half_tokens={gap[1]:.4g} gamma={gap[2]:.3f}")
     print(f"frontier_tokens lo={d_lo} hi={d_hi} budgets={len(budgets)} floor={floor:.4f}")
     print(
-        f"zipf_exponent={a} n_skills={k} reducible_top={reducible(d_hi, a, k, gap):.4f} "
+        f"model_guess zipf_exponent={a} n_skills={k} reducible_top={reducible(d_hi, a, k, gap):.4f} "
         f"reducible_bottom={reducible(d_lo, a, k, gap):.4f} smallest_feasible_exponent={min(feasible)} "
+        + "candidates: "
         + " ".join(f"ratio[{x}]={ratio[x]:.3f}/K={feasible[x]}" for x in sorted(feasible) if ratio[x] > 0.05)
     )
 
