@@ -32,11 +32,12 @@ from harness.plan import RunSpec, training_order
 ASSUMED_GPU_MFU: tuple[tuple[float, float], ...] = ((1e6, 0.04), (1e7, 0.20), (1e8, 0.40), (1e9, 0.45))
 
 # MFU of one run alone on one CPU core (one torch thread) against the fp32 matmul peak of that core, by
-# total params: the cpu preset's widths 16-96 measured by `scripts/bench.py steps=30 repeats=2 threads=1`
-# (peak_frac; load average ~2 on 2 cores, so a quiet machine may do better). Small sizes are bound by
-# per-step overhead (the largest, at depth 3, measured a little below the next smaller).
+# total params: the cpu preset's ladder (depth 2, one head) as its default sweep measured it, median per
+# size of tokens_per_s x FLOPs per token / peak (`throughput_from_runs`; `make sweep` on a fresh clone,
+# 2 quiet cores, two runs at once, peak 1.15e11 FLOP/s; docs/default_sweep.md). Small sizes are bound by
+# per-step overhead; beyond the ladder flat, an assumption.
 ASSUMED_CPU_MFU: tuple[tuple[float, float], ...] = (
-    (4.4e3, 0.04), (1.5e4, 0.15), (5.9e4, 0.22), (1.6e5, 0.29), (3.4e5, 0.25)
+    (3.4e3, 0.05), (7.8e3, 0.13), (1.5e4, 0.19), (5.0e4, 0.35), (1.6e5, 0.52)
 )  # fmt: skip
 
 
