@@ -1,6 +1,6 @@
 """Expected wall time of a planned sweep: the FLOPs each run trains / (MFU at its size x the device's peak).
 
-Pure (plan layer: no torch). A run of N parameters (total) that trains C FLOPs (full convention, what it
+Pure (plan layer: no torch). A run of N non-embedding parameters that trains C FLOPs (full convention, what it
 computes itself: a WSD branch only its cooldown, its main run the rest) takes
 
     seconds = C / (MFU(N) x peak)
@@ -26,18 +26,21 @@ from harness.flops import peak_flops
 from harness.plan import RunSpec, training_order
 
 # MFU of one run alone on an H100-class GPU (bf16 autocast, torch.compile, fused AdamW, the gpu preset's
-# 128 x 256-token batch), by total params. ASSUMED, not measured: tiny models are bound by kernel launches
-# and memory traffic (a width-144 matmul cannot fill the tensor cores), 100M-parameter models reach about
-# what nanoGPT-style GPT-2 small training reports with torch.compile (35-45%).
+# 128 x 256-token batch), by non-embedding params (~ total with the gpu ladder's alphabet of 32).
+# ASSUMED, not measured: tiny models are bound by kernel launches and memory traffic (a width-144 matmul
+# cannot fill the tensor cores), 100M-parameter models reach about what nanoGPT-style GPT-2 small
+# training reports with torch.compile (35-45%).
 ASSUMED_GPU_MFU: tuple[tuple[float, float], ...] = ((1e6, 0.04), (1e7, 0.20), (1e8, 0.40), (1e9, 0.45))
 
 # MFU of one run alone on one CPU core (one torch thread) against the fp32 matmul peak of that core, by
-# total params: the cpu preset's ladder (depth 2, one head) as its default sweep measured it, median per
-# size of tokens_per_s x FLOPs per token / peak (`throughput_from_runs`; `make sweep` on a fresh clone,
-# 2 quiet cores, two runs at once, peak 1.15e11 FLOP/s; docs/default_sweep.md). Small sizes are bound by
-# per-step overhead; beyond the ladder flat, an assumption.
+# non-embedding params: the cpu preset's ladder (depth 2, one head) as its default sweep measured it,
+# median per size of tokens_per_s x FLOPs per token / peak (`throughput_from_runs`; `make sweep` on a
+# fresh clone, 2 quiet cores, two runs at once, peak 1.15e11 FLOP/s). Keyed by non-embedding params,
+# the same widths on data=stdlib (1,024 ids) measured within 1.5x of it (6.3% at width 10, 44% at 52);
+# keyed by total params they would read 25-52%. Small sizes are bound by per-step overhead; beyond the
+# ladder flat, an assumption.
 ASSUMED_CPU_MFU: tuple[tuple[float, float], ...] = (
-    (3.4e3, 0.05), (7.8e3, 0.13), (1.5e4, 0.19), (5.0e4, 0.35), (1.6e5, 0.52)
+    (2.8e3, 0.05), (6.7e3, 0.13), (1.4e4, 0.19), (4.7e4, 0.35), (1.55e5, 0.52)
 )  # fmt: skip
 
 
@@ -47,7 +50,7 @@ class Throughput:
 
     device: str  # e.g. "H100 SXM", "cpu"
     peak_flops: float  # FLOP/s the MFU is a share of
-    mfu: tuple[tuple[float, float], ...]  # (params_total, MFU) points, ascending in params
+    mfu: tuple[tuple[float, float], ...]  # (non-embedding params, MFU) points, ascending in params
     basis: str  # where the peak and the MFU come from, in a few words
 
     def __post_init__(self) -> None:
@@ -59,7 +62,8 @@ class Throughput:
             raise ValueError(f"mfu: points must be ascending in params, got {self.mfu!r}")
 
     def mfu_at(self, params: float) -> float:
-        """MFU of a run of `params` parameters: the table, linear in log10(params), flat outside it."""
+        """MFU of a run of `params` non-embedding parameters: the table, linear in log10(params), flat
+        outside it."""
         points = self.mfu
         if params <= points[0][0]:
             return points[0][1]
@@ -70,7 +74,7 @@ class Throughput:
         return points[-1][1]
 
     def seconds(self, flops: float, params: float) -> float:
-        """Seconds to compute `flops` FLOPs with a model of `params` parameters."""
+        """Seconds to compute `flops` FLOPs with a model of `params` non-embedding parameters."""
         return flops / (self.mfu_at(params) * self.peak_flops)
 
 
@@ -92,14 +96,14 @@ def cpu_throughput(peak: float, mfu: tuple[tuple[float, float], ...] = ASSUMED_C
 
 def throughput_from_runs(rows: Iterable[Mapping], device: str, peak: float) -> Throughput | None:
     """The MFU of finished runs (result rows, from result.json or results.csv: tokens_per_s x
-    flops_per_token / peak), median per size; None when no row has a throughput. Sizes between and beyond
-    the measured ones are interpolated."""
+    flops_per_token / peak), median per size (non-embedding params); None when no row has a
+    throughput. Sizes between and beyond the measured ones are interpolated."""
     by_size: dict[float, list[float]] = {}
     for row in rows:
         rate = float(row.get("tokens_per_s") or 0)
         if row.get("status") == "done" and rate > 0:
             mfu = rate * float(row["flops_per_token"]) / peak
-            by_size.setdefault(float(row["params_total"]), []).append(mfu)
+            by_size.setdefault(float(row["params_nonembedding"]), []).append(mfu)
     if not by_size:
         return None
     points = tuple((n, min(1.0, statistics.median(m))) for n, m in sorted(by_size.items()))
@@ -123,14 +127,14 @@ def estimate_seconds(
     if runs_at_once < 1:
         raise ValueError(f"runs_at_once: must be >= 1, got {runs_at_once}")
     runs = training_order(plan)
-    times = [device.seconds(run_flops(s, val_tokens), s.params.total) for s in runs]
+    times = [device.seconds(run_flops(s, val_tokens), s.params.nonembedding) for s in runs]
     total = sum(times)
     wall = max(total / runs_at_once, max(times, default=0.0))
-    sizes = sorted({s.params.total for s in runs})
+    sizes = sorted({s.params.nonembedding for s in runs})
     flops = sum(run_flops(s, val_tokens) for s in runs)
     mfus = (
         f"MFU {device.mfu_at(sizes[0]):.1%} at {sizes[0]:.3g} to {device.mfu_at(sizes[-1]):.1%} at "
-        f"{sizes[-1]:.3g} params"
+        f"{sizes[-1]:.3g} non-embedding params"
         if sizes
         else "no runs"
     )

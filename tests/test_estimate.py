@@ -44,10 +44,10 @@ def test_mfu_is_log_linear_between_points_and_flat_outside() -> None:
 def test_sizes_take_their_own_mfu() -> None:
     plan = _plan()
     t = Throughput("test", 1e12, ((1e3, 0.1), (1e6, 0.4)), "two points")
-    expected = sum(r.flops / (t.mfu_at(r.params.total) * 1e12) for r in plan)
+    expected = sum(r.flops / (t.mfu_at(r.params.nonembedding) * 1e12) for r in plan)
     assert estimate_seconds(plan, t)[0] == pytest.approx(expected)
-    small, large = min(plan, key=lambda r: r.params.total), max(plan, key=lambda r: r.params.total)
-    assert t.mfu_at(small.params.total) < t.mfu_at(large.params.total)
+    small, large = (f(plan, key=lambda r: r.params.nonembedding) for f in (min, max))
+    assert t.mfu_at(small.params.nonembedding) < t.mfu_at(large.params.nonembedding)
 
 
 def test_wsd_branches_count_main_runs_and_cooldowns_once() -> None:
@@ -102,11 +102,11 @@ def test_bad_throughput_is_refused(peak: float, mfu: tuple) -> None:
 
 def test_throughput_from_finished_runs() -> None:
     rows = [
-        {"status": "done", "params_total": 1000, "tokens_per_s": 100.0, "flops_per_token": 6000.0},
-        {"status": "done", "params_total": 1000, "tokens_per_s": 300.0, "flops_per_token": 6000.0},
-        {"status": "done", "params_total": 8000, "tokens_per_s": 50.0, "flops_per_token": 48000.0},
-        {"status": "pending", "params_total": 64000, "tokens_per_s": None, "flops_per_token": 1.0},
-        {"status": "diverged", "params_total": 64000, "tokens_per_s": 9.0, "flops_per_token": 1.0},
+        {"status": "done", "params_nonembedding": 1000, "tokens_per_s": 100.0, "flops_per_token": 6000.0},
+        {"status": "done", "params_nonembedding": 1000, "tokens_per_s": 300.0, "flops_per_token": 6000.0},
+        {"status": "done", "params_nonembedding": 8000, "tokens_per_s": 50.0, "flops_per_token": 48000.0},
+        {"status": "pending", "params_nonembedding": 64000, "tokens_per_s": None, "flops_per_token": 1.0},
+        {"status": "diverged", "params_nonembedding": 64000, "tokens_per_s": 9.0, "flops_per_token": 1.0},
     ]
     t = throughput_from_runs(rows, "cpu", peak=1e7)
     assert t is not None and t.mfu == ((1000.0, 0.12), (8000.0, 0.24))  # medians: 200 x 6000 / 1e7, ...

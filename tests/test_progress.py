@@ -54,8 +54,8 @@ def test_the_estimate_uses_finished_runs_else_the_assumed_mfu_of_a_measured_peak
     from harness.console import throughput
 
     rows = [
-        {"status": "done", "params_total": 1e4, "tokens_per_s": 1000.0, "flops_per_token": 1e6},
-        {"status": "diverged", "params_total": 1e5, "tokens_per_s": 1.0, "flops_per_token": 1.0},
+        {"status": "done", "params_nonembedding": 1e4, "tokens_per_s": 1000.0, "flops_per_token": 1e6},
+        {"status": "diverged", "params_nonembedding": 1e5, "tokens_per_s": 1.0, "flops_per_token": 1.0},
     ]
     measured = throughput("cpu", rows)
     assert measured.basis == "MFU measured on 1 finished runs"
