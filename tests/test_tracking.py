@@ -7,7 +7,6 @@ module (as by the runs of a sweep); the test that checks HOME starts a fresh pro
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -23,6 +22,7 @@ from harness.config import LoggerConfig
 from harness.tracking import fit_run, mode
 from harness.tracking import wandb_run as lg
 from harness.tracking.offline import offline_run_dirs, read_offline_run
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP = "cpu"
@@ -49,13 +49,6 @@ def _rows(n: int, start: int = 0) -> list[dict[str, float]]:
         }
         for s in range(start + 1, start + n + 1)
     ]
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
@@ -515,7 +508,7 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
 def test_dashboard_opens_on_loss_vs_compute_by_model_size_with_the_law_and_verdict():
     import wandb_workspaces.reports.v2 as wr
 
-    dash = _load_script("wandb_dashboard")
+    dash = load_script("wandb_dashboard")
     keys = ["plots/loss_vs_compute", "plots/residuals"]
     summary = fit_run.headline(FIT)
     w = dash.build_workspace("me", "scaling-harness", GROUP, plot_keys=keys, fit_summary=summary)
@@ -551,7 +544,7 @@ def test_dashboard_opens_on_loss_vs_compute_by_model_size_with_the_law_and_verdi
 
 
 def test_dashboard_main_refuses_offline(monkeypatch, capsys):
-    dash = _load_script("wandb_dashboard")
+    dash = load_script("wandb_dashboard")
     assert dash.main(["--group", GROUP]) == 2
     assert "needs W&B online" in capsys.readouterr().err
 
@@ -562,7 +555,7 @@ def test_dashboard_main_refuses_offline(monkeypatch, capsys):
 def test_export_rows_from_runs(tmp_path):
     from harness.store import RESULT_COLUMNS
 
-    export = _load_script("wandb_export")
+    export = load_script("wandb_export")
     result = {
         "run_id": "w32-t4096",
         "status": "done",
