@@ -171,7 +171,7 @@ def choose(pilot_path: Path, overrides: list[str]) -> None:
     print(
         f"model_guess zipf_exponent={a} n_skills={k} reducible_top={reducible(d_hi, a, k, gap):.4f} "
         f"reducible_bottom={reducible(d_lo, a, k, gap):.4f} smallest_feasible_exponent={min(feasible)} "
-        + "candidates: "
+        "candidates: "
         + " ".join(f"ratio[{x}]={ratio[x]:.3f}/K={feasible[x]}" for x in sorted(feasible) if ratio[x] > 0.05)
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -15,20 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _install_module():
-    spec = importlib.util.spec_from_file_location("install_script", ROOT / "scripts" / "install.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_requirements_leave_out_torch_and_add_extras() -> None:
-    reqs = _install_module()
+    reqs = load_script("install")
     base = reqs.requirements([])
     assert not any(r.startswith("torch") for r in base)
     assert any(r.startswith("hydra-core") for r in base) and any(r.startswith("wandb") for r in base)
@@ -47,7 +39,7 @@ def test_torch_constraint_keeps_a_recent_enough_torch(
 ) -> None:
     """An installed torch becomes `torch==<its version>` (NGC pre-releases included); an older one than
     pyproject's bound is refused in one line rather than replaced."""
-    reqs = _install_module()
+    reqs = load_script("install")
     monkeypatch.setattr(reqs.metadata, "version", lambda name: {"torch": version}[name])
     if ok:
         assert reqs.torch_constraint() == f"torch=={version}"
@@ -87,7 +79,7 @@ def _offline_env() -> dict[str, str]:
 def wheelhouse() -> Path:
     """`make wheels` for this Python, built once (needs the package index) and kept under .cache/."""
     folder = ROOT / ".cache" / f"wheelhouse-py{PY_VERSION}"
-    wanted = "\n".join(_install_module().requirements(["dev"])) + "\n"
+    wanted = "\n".join(load_script("install").requirements(["dev"])) + "\n"
     listed = folder / "requirements.txt"
     if not listed.exists() or listed.read_text() != wanted:  # none yet, or pyproject changed since
         make = ["make", "-C", str(ROOT), "wheels", f"PYTHON={sys.executable}", f"PY_VERSION={PY_VERSION}"]
