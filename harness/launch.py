@@ -86,7 +86,9 @@ def job_configs(config: DictConfig) -> list[Config]:
     if not config.hydra.sweeper._target_.endswith(".BasicSweeper"):
         raise ConfigError(f"hydra.sweeper: {config.hydra.sweeper._target_} is not supported; allowed: basic")
     params = [f"{k}={v}" for k, v in (config.hydra.sweeper.params or {}).items()]
-    overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    # the command line as typed: an override like sweep.dir=runs/lr${train.lr} resolves in each job
+    task = OmegaConf.to_container(config.hydra.overrides, resolve=False)["task"]
+    overrides = OverridesParser.create().parse_overrides([*params, *task])
     loader = GlobalHydra.instance().config_loader()
     configs = []
     for job in BasicSweeper.split_arguments(overrides, None)[0]:

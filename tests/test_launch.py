@@ -123,6 +123,11 @@ def test_job_configs_expand_the_shards_and_other_sweeps() -> None:
         assert sorted((j.train.lr, j.sweep.shard) for j in job_configs(cfg)) == [
             (1e-3, 0), (1e-3, 1), (1e-3, 2), (2e-3, 0), (2e-3, 1), (2e-3, 2),
         ]  # fmt: skip
+        with open_dict(cfg):  # a directory per LR, typed on the command line: resolved in each job
+            cfg.hydra.overrides.task.append("sweep.dir=runs/lr${train.lr}")
+        assert {(j.train.lr, j.sweep.dir) for j in job_configs(cfg)} == {
+            (1e-3, "runs/lr0.001"), (2e-3, "runs/lr0.002"),
+        }  # fmt: skip
 
 
 def test_after_the_jobs_each_sweep_is_fitted_once(monkeypatch: pytest.MonkeyPatch) -> None:
