@@ -149,6 +149,13 @@ def batch_for(tokens: int, t: TrainConfig, seq_len: int) -> int:
     return max(1, min(t.batch_size, tokens // (t.min_steps * seq_len)))
 
 
+def smooth_batch(budget: float, top: float, t: TrainConfig) -> int:
+    """train.batch_size at the sweep's largest budget `top`, times (budget / top)^batch_exponent below
+    it, rounded (at least 1): a batch that is a power of the budget, so that no step of it puts a kink
+    into the compute frontier (smaller batches learn more per token at this scale)."""
+    return max(1, round(t.batch_size * (budget / top) ** t.batch_exponent))
+
+
 def _budgets(shape: ModelShape, smallest: ModelShape, cfg: Config) -> list[tuple[float, int]]:
     """(budget, tokens) of every run of this size; an isoflop budget it cannot spend within
     ISOFLOP_TOLERANCE in whole batches, or outside the tokens-per-parameter window, is left out."""
@@ -183,15 +190,19 @@ def _with_batches(
     plans: dict[ModelShape, list[tuple[float, int]]], cfg: Config
 ) -> dict[ModelShape, list[Budget]]:
     """Each run's (budget, batch, steps). The runs of one budget share its batch, `batch_for` its
-    fewest tokens, so a budget's sizes differ in size alone (a batch that shrank for its largest sizes
-    only would tilt its IsoFLOP profile: smaller batches learn more per token at this scale); with
-    sweep.branches the runs of one size share the smallest of its budgets' batches (one main run)."""
+    fewest tokens (with train.batch_exponent > 0, at most `smooth_batch`), so a budget's sizes differ
+    in size alone (a batch that shrank for its largest sizes only would tilt its IsoFLOP profile:
+    smaller batches learn more per token at this scale); with sweep.branches the runs of one size share
+    the smallest of its budgets' batches (one main run)."""
     seq_len = cfg.data.seq_len
     fewest: dict[float, int] = {}
     for kept in plans.values():
         for budget, tokens in kept:
             fewest[budget] = min(tokens, fewest.get(budget, tokens))
     batch = {budget: batch_for(tokens, cfg.train, seq_len) for budget, tokens in fewest.items()}
+    if cfg.train.batch_exponent > 0 and batch:
+        top = max(batch)
+        batch = {b: min(n, smooth_batch(b, top, cfg.train)) for b, n in batch.items()}
     out = {}
     for shape, kept in plans.items():
         own = min((batch[b] for b, _ in kept), default=cfg.train.batch_size)
@@ -231,7 +242,7 @@ def _plan_seed(
             batch_size=kept[0][1],
             tokens=0,
             budget=0.0,
-            peak_lr=peak_lr(shape.width, t),
+            peak_lr=peak_lr(shape.width, t) if branches else 0.0,  # else per run below: it may depend on C
             warmup_steps=0,
             schedule_steps=0,
             flops_per_token=flops.flops_per_token(shape, "full"),
@@ -243,7 +254,8 @@ def _plan_seed(
             runs += _branches(template, ident, kept, wanted)
             continue
         for budget, batch, steps in wanted:
-            run = replace(template, batch_size=batch)
+            run_flops = template.flops_per_token * steps * batch * shape.seq_len
+            run = replace(template, batch_size=batch, peak_lr=peak_lr(shape.width, t, run_flops))
             warmup = warmup_steps(run.params.total, steps, batch * shape.seq_len, t)
             runs.append(_resolve(run, ident, budget=budget, steps=steps, warmup=warmup))
     return tuple(runs)

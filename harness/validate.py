@@ -119,8 +119,11 @@ def _check_train(t: TrainConfig) -> None:
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
     _positive("train.lr_exponent", t.lr_exponent, zero_ok=True)
+    _positive("train.lr_compute_exponent", t.lr_compute_exponent, zero_ok=True)
+    _positive("train.lr_ref_flops", t.lr_ref_flops)
     _positive("train.batch_size", t.batch_size)
     _positive("train.min_steps", t.min_steps, zero_ok=True)
+    _positive("train.batch_exponent", t.batch_exponent, zero_ok=True)
     _choice("train.schedule", t.schedule, SCHEDULES)
     _fraction("train.final_lr_frac", t.final_lr_frac, closed=True)
     _fraction("train.cooldown_frac", t.cooldown_frac, closed=True)
@@ -176,6 +179,11 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
         raise ConfigError(
             f"sweep.branches: cooldown branches need train.schedule=wsd (warmup, stable, decay), "
             f"got {t.schedule}"
+        )
+    if s.branches and t.lr_compute_exponent > 0:
+        raise ConfigError(
+            "train.lr_compute_exponent: must be 0 with sweep.branches (a size's budgets share one main "
+            f"run, so one peak LR), got {t.lr_compute_exponent}"
         )
     if s.branches and not 0 < t.cooldown_frac < 1:
         raise ConfigError(

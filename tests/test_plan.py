@@ -171,12 +171,45 @@ def test_the_sizes_of_an_isoflop_budget_share_its_batch() -> None:
     assert {r.batch_size for r in runs if r.budget == 2e9} == {1}
 
 
+def test_a_batch_exponent_makes_the_batch_a_power_of_the_budget_within_the_step_rule() -> None:
+    flops = "sweep.flops=[1e9,4e9,1.6e10]"
+    runs = _plan("sweep.design=isoflop", flops, "train.batch_size=16", "train.batch_exponent=0.5")
+    assert {b: {r.batch_size for r in runs if r.budget == b} for b in (1e9, 4e9, 1.6e10)} == {
+        1e9: {4},  # 16 x (1/16)^0.5
+        4e9: {8},
+        1.6e10: {16},
+    }
+    steps_rule = _plan("sweep.design=isoflop", flops, "train.batch_size=16", "train.min_steps=50")
+    both = _plan("sweep.design=isoflop", flops, "train.batch_size=16", "train.min_steps=50",
+                 "train.batch_exponent=0.5")  # fmt: skip
+    smooth = {1e9: 4, 4e9: 8, 1.6e10: 16}
+    for b in smooth:  # the smaller of the two rules' batches: the step rule's 50 steps still hold
+        (by_steps,) = {r.batch_size for r in steps_rule if r.budget == b}
+        assert {r.batch_size for r in both if r.budget == b} == {min(by_steps, smooth[b])}
+    assert any(r.batch_size < 16 for r in steps_rule if r.budget == 1.6e10)  # the step rule binds there
+
+
 def test_branches_of_a_size_share_the_batch_of_its_shortest_budget() -> None:
     runs = _plan(
         "sweep.branches=true", "train.schedule=wsd", "train.min_steps=20", "sweep.tokens=[16384,65536]"
     )
     assert {(r.batch_size, r.parent.batch_size) for r in runs} == {(12, 12)}
     assert sorted({r.steps for r in runs}) == [21, 85]
+
+
+def test_a_compute_term_gives_each_run_the_lr_of_its_own_flops() -> None:
+    runs = _plan(
+        "sweep.design=isoflop", "sweep.flops=[1e10,1e11]", "train.lr_rule=power", "train.lr=0.01",
+        "train.lr_ref_width=16", "train.lr_exponent=1", "train.lr_compute_exponent=0.2",
+        "train.lr_ref_flops=1e10",
+    )  # fmt: skip
+    assert len({r.shape.width for r in runs if r.budget == 1e10}) >= 2
+    for r in runs:
+        assert r.peak_lr == pytest.approx(0.01 * min(1, 16 / r.shape.width) * (1e10 / r.flops) ** 0.2)
+    w16 = {r.budget: r.peak_lr for r in runs if r.shape.width == 16}
+    assert w16[1e11] / w16[1e10] == pytest.approx(10**-0.2, rel=0.03)  # runs spend their budget to 10%
+    plain = _plan("sweep.design=isoflop", "sweep.flops=[1e10,1e11]")
+    assert len({r.peak_lr for r in plain if r.shape.width == 16}) == 1  # no compute term: one LR per width
 
 
 def test_a_fixed_depth_gives_every_width_the_same_layers() -> None:

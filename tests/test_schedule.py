@@ -24,6 +24,16 @@ def test_peak_lr_power_rule_is_flat_then_a_line_in_log_log() -> None:
     assert peak_lr(8, cfg) == pytest.approx(4e-3)  # not raised below the reference
 
 
+def test_peak_lr_compute_term_falls_as_a_power_of_the_runs_flops() -> None:
+    cfg = TrainConfig(lr=1e-2, lr_rule="power", lr_ref_width=24, lr_exponent=1.0, lr_compute_exponent=0.25)
+    assert peak_lr(48, cfg, flops=1e11) == pytest.approx(5e-3)  # lr_ref_flops: the factor is 1
+    assert peak_lr(48, cfg, flops=1.6e12) == pytest.approx(5e-3 / 2)  # 16x the compute: 16^-0.25
+    assert peak_lr(12, cfg, flops=1e11 / 16) == pytest.approx(2e-2)
+    assert peak_lr(48, TrainConfig(lr=1e-2, lr_rule="constant", lr_compute_exponent=0.25), 1e13) == 1e-2
+    with pytest.raises(ValueError, match="needs the run's FLOPs"):
+        peak_lr(48, cfg)
+
+
 def test_warmup_is_capped_by_params_and_run_share() -> None:
     cfg = TrainConfig(warmup_tokens_per_param=1.0, warmup_max_frac=0.1)
     assert warmup_steps(10_000, steps=1000, tokens_per_step=1000, cfg=cfg) == 10  # N tokens
