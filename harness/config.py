@@ -93,7 +93,7 @@ class TrainConfig:
     lr_exponent: float = 1.0  # power: how fast the peak LR falls with width
     lr_compute_exponent: float = 0.0  # >0: peak LR also times (lr_ref_flops / C)^this, C the run's FLOPs
     lr_ref_flops: float = 1e11  # the compute at which that factor is 1
-    batch_size: int = 16  # sequences per optimiser step (the most: see min_steps)
+    batch_size: int = 16  # sequences per optimiser step (the most: see min_steps, batch_exponent)
     min_steps: int = 0  # >0: a budget's runs share the largest batch (<= batch_size) that gives its
     # fewest-token run at least this many steps; WSD branches of a size share its smallest (harness.plan)
     batch_exponent: float = 0.0  # >0: a budget's batch is at most batch_size x (budget / largest
