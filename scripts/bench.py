@@ -182,7 +182,7 @@ def main(argv: list[str]) -> None:
             "ratio": round(h / b, 3),
             "gflops": round(spec.flops_per_token * h / 1e9, 2),
             "eval_s": round(e, 3),
-            "eval_frac": round(preset.train.evals * e / (run.steps * tokens_per_step / h), 3),
+            "eval_frac": round(preset.train.evals * e / (run.tokens / h), 3),
         }
         if with_compile:
             c = statistics.median(t.tokens_per_s for t in timings["compiled"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,13 @@ from harness.config import Config, register_configs
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "configs"
+
+
+def default_sigint() -> None:
+    """A child's preexec_fn: Ctrl-C as at a terminal. A shell starts its background jobs with SIGINT
+    ignored and their children inherit that (Python then installs no KeyboardInterrupt handler), so a
+    test suite launched with `&` would see a sweep shrug off the SIGINT a Ctrl-C test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_module(module: str, *args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

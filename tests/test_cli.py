@@ -14,7 +14,7 @@ from harness import store
 from harness.data import make_source
 from harness.plan import plan_runs
 from harness.report.terminal import sci
-from tests.conftest import ROOT, compose_config, run_module
+from tests.conftest import ROOT, compose_config, default_sigint, run_module
 
 SMALL = ("sweep=smoke", "logger=off", "train.threads=1", "sweep.widths=[16]")
 
@@ -51,6 +51,7 @@ def test_ctrl_c_is_one_line_saying_what_finished_and_the_rerun_continues(tmp_pat
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 300
     while not list(tmp_path.glob("runs/smoke/runs/*/result.json")):

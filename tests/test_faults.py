@@ -33,7 +33,7 @@ from harness import store
 from harness.sweep import run_sweep
 from harness.tracking import wandb_run as lg
 from harness.tracking.offline import offline_run_dirs
-from tests.conftest import ROOT, assert_close, compose_config, run_module
+from tests.conftest import ROOT, assert_close, compose_config, default_sigint, run_module
 
 # One torch thread per training process, so that every sweep here computes the numbers of the shared
 # reference (and two concurrent sweeps share the cores without oversubscribing them more than 2x).
@@ -73,7 +73,13 @@ def _start(args: list[str], cwd: Path, log: Path, **popen) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     with open(log, "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "harness.sweep", *args], cwd=cwd, env=env, stdout=out, stderr=out, **popen
+            [sys.executable, "-m", "harness.sweep", *args],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=out,
+            preexec_fn=default_sigint,
+            **popen,
         )
 
 
