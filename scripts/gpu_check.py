@@ -144,6 +144,7 @@ def check_sizes(
                 width=width,
                 depth=spec.shape.depth,
                 params=spec.params.total,
+                params_nonembedding=spec.params.nonembedding,  # what harness.estimate's MFU tables key on
                 compile=int(compiled),
                 tokens_per_s=float(tps),
                 mfu=tps * spec.flops_per_token / peak,

@@ -58,6 +58,7 @@ def test_gpu_check_on_cpu_prints_every_section() -> None:
     for f in sizes:
         assert float(f["tokens_per_s"]) > 0 and 0 < float(f["mfu"]) < 1 and float(f["peak_mem_mb"]) > 0
         assert int(f["params"]) == count_params(model).total  # the plan's count is the built model's
+        assert int(f["params_nonembedding"]) == count_params(model).nonembedding
     packs = [f for s, f in lines if s == "pack" and "runs" in f]
     assert [f["runs"] for f in packs] == ["1", "2"] and float(packs[0]["gain"]) == 1
     assert all(float(f["tokens_per_s"]) > 0 for f in packs)
