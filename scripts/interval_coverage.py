@@ -68,12 +68,15 @@ def truths(prep: Prepared, bayes: float) -> dict[str, np.ndarray]:
     measured = evaluate_rows(d, p.L[None, :]).frontier.Y[0]
     base = evaluate_rows(d, (bayes + R)[None, :]).frontier.Y[0]
     y = np.log((measured - bayes) / (base - bayes))
+
+    def columns(v: np.ndarray, curved: bool) -> np.ndarray:  # 1, u (and -u^2 / 2): log of the multiplier
+        return np.column_stack([np.ones_like(v), v, *([-(v**2) / 2] if curved else [])])
+
     out = {}
-    for name, cols in (("exact", [np.ones_like(u), u]), ("curved", [np.ones_like(u), u, -(u**2) / 2])):
-        coef, *_ = np.linalg.lstsq(np.column_stack(cols), y, rcond=None)
-        mult = np.exp(sum(c * col for c, col in zip(coef, [1.0, u_point, -(u_point**2) / 2], strict=False)))
-        out[name] = bayes + R * mult
-        if name == "curved":
+    for name, curved in (("exact", False), ("curved", True)):
+        coef, *_ = np.linalg.lstsq(columns(u, curved), y, rcond=None)
+        out[name] = bayes + R * np.exp(columns(u_point, curved) @ coef)
+        if curved:
             print(
                 f"  curved: kappa {coef[2]:.4f} (frontier exponent drifts {coef[2] * (u[-1] - u[0]):+.3f} "
                 "over the range)"
