@@ -11,8 +11,8 @@ with the known floor E_true = the source's Bayes loss, on the sweep's own design
             linearly in ln C by as much as the sweep shows.
 Each simulated sweep (run losses redrawn from the noise) gets its own bootstrap, read as the fit reads
 it. Prints per truth: coverage of E_true by the 95% interval as fitted and Birge-scaled (each half-width
-times max(1, misfit), `birge_scale`), the share excluding 0, the median width
-ratio, the median misfit and the mean bias of E. Pre-registered rule and criteria: docs/fit.md.
+times max(1, misfit), `birge_scale`), the share excluding 0, the median width ratio, the median misfit
+and the mean bias of E. Pre-registered rule and criteria: docs/fit.md.
 """
 
 from __future__ import annotations
