@@ -1,7 +1,9 @@
-"""The LR scan's table and the power-law LR rule through its optima (configs/sweep/lr_scan.yaml).
+"""An LR scan's table and the power-law LR rule through its optima: the cpu preset's
+(configs/sweep/lr_scan.yaml) and each experiment arm's (configs/experiment/lr_scan.yaml).
 
     .venv/bin/python -m harness.sweep sweep=lr_scan      # one sweep per LR, runs/lr_scan/lr<LR>/
     .venv/bin/python scripts/lr_table.py runs/lr_scan
+    .venv/bin/python scripts/lr_table.py runs/exp-lr_scan/llama-adamw-next_token
 
 Reads every results.csv under the directory (one sweep per scanned LR) and prints a markdown table:
 one row per (width, budget), one column per peak LR, the val loss (± its SE; bold: the row's best;
@@ -52,7 +54,8 @@ def main(root: Path) -> None:
     cells: dict[tuple[int, float], dict[float, dict]] = {}
     for r in rows:
         cells.setdefault((int(r["width"]), float(r["budget"])), {})[float(r["peak_lr"])] = r
-    head = ["width", "params", "budget (FLOPs)", "batch", "steps", *(f"{lr:g}" for lr in lrs), "optimum"]
+    lr_cols = [f"{lr:g}" for lr in lrs]
+    head = ["width", "params", "budget (FLOPs or tokens)", "batch", "steps", *lr_cols, "optimum"]
     print("| " + " | ".join(head) + " |")
     print("| --- " * (len(lrs) + 6) + "|")
     optima = []

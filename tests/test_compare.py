@@ -315,6 +315,25 @@ def test_rules_recorded_before_the_runs_are_the_ones_used(tmp_path: Path) -> Non
         record_experiment(tmp_path, reference="a", reference_dir="", rules=RULES)
 
 
+def test_the_tuning_recorded_before_the_runs_is_shown_and_checked_for_one_procedure(tmp_path: Path) -> None:
+    write_variant(tmp_path / "a", base, seed=0)
+    write_variant(tmp_path / "b", lambda c: base(c) + 0.05, seed=1)
+    rule = {"lr": 0.01, "lr_rule": "inverse_width", "lr_ref_width": 32}
+    scanned = {"procedure": "lr_scan", "grid": {"widths": [32, 72]}, "optimum": [0.0104, 0.005], "rule": rule}
+    tuning = {"a": {**scanned, "scanned": "llama"}, "b": {**scanned, "scanned": "lstm"}}
+    record_experiment(tmp_path, reference="a", reference_dir="", rules=RULES, tuning=tuning)
+    c = compare_dir(tmp_path)
+    data = json.loads((tmp_path / "comparison.json").read_text())
+    assert data["tuning"] == tuning and data["tuning_procedure"] == c.tuning_procedure == "lr_scan"
+    md = (tmp_path / "comparison.md").read_text()
+    assert "Every arm was tuned by the same procedure: lr_scan." in md
+    assert "| b | lr_scan | lstm | 32: 0.01, 72: 0.005 | peak LR 0.01 x min(1, 32 / width)^1 |" in md
+    untuned = {"a": tuning["a"], "b": {"procedure": "none", "rule": {**rule, "lr_ref_width": 64}}}
+    record_experiment(tmp_path, reference="a", reference_dir="", rules=RULES, tuning=untuned)
+    assert compare_dir(tmp_path).tuning_procedure is None
+    assert "**The arms were not tuned by the same procedure**" in (tmp_path / "comparison.md").read_text()
+
+
 def test_compare_lists_what_it_cannot_compare_and_needs_its_reference(tmp_path: Path) -> None:
     write_variant(tmp_path / "a", base, seed=0)
     write_variant(tmp_path / "far", base, C=LADDER_C * 1e4, seed=1)

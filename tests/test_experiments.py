@@ -1,6 +1,6 @@
 """Ingredient experiments: their configs and plans (the shared reference, seeds, the paired design,
-allocations around the measured optimum), and every experiment end to end through its multirun with
-tiny budgets (the comparison's own rules are tested in test_compare.py)."""
+allocations around the measured optimum, every arm tuned by one procedure), and every experiment end to
+end through its multirun with tiny budgets (the comparison's own rules are tested in test_compare.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from harness.config import ConfigError, register_configs
 from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from harness.studies.compare.judge import EFFECTS, INCONCLUSIVE, NONE
-from tests.conftest import CONFIG_DIR, compose_config, run_module
+from tests.conftest import CONFIG_DIR, compose_config, load_script, run_module
 
-EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "proportion")
-LADDER = ("architecture", "conditioning", "data_quality", "data_quantity")
+EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "objective", "proportion")
+LADDER = ("architecture", "conditioning", "data_quality", "data_quantity", "objective")
+ARMS = ("reference", "lstm", "sgd", "last_token")  # configs/experiment/arm/: each tuned by the lr_scan
 
 
 def sweeper_params(experiment: str) -> dict:
@@ -89,17 +91,72 @@ def test_variants_change_only_their_ingredient() -> None:
     arch = variant_plans("architecture")
     llama, lstm = arch["llama"][1], arch["lstm"][1]
     assert [s.shape.family for s in lstm] == ["lstm"] * len(lstm)
-    lrs = [s.peak_lr for s in lstm]  # its own rule: 0.1 at width 32, 1/width above
-    assert max(lrs) == 0.1 and min(lrs) == pytest.approx(0.04)
     for a, b in zip(llama, lstm, strict=True):
         assert a.tokens == b.tokens and b.params.total == pytest.approx(a.params.total, rel=0.015)
     sgd = variant_plans("conditioning")["sgd"][1]
-    assert sgd[0].train.optimizer == "sgd" and max(s.peak_lr for s in sgd) == 0.3
+    assert {(s.train.optimizer, s.train.weight_decay) for s in sgd} == {("sgd", 0.0)}
+    objective = variant_plans("objective")
+    assert {s.train.objective for s in objective["last_token"][1]} == {"last_token"}
+    assert {s.train.objective for s in objective["next_token"][1]} == {"next_token"}
     quality = variant_plans("data_quality")
     assert quality["noisy"][0].data.noise_fraction == 0.25 and quality["clean"][0].data.noise_fraction == 0
     cfg, specs = variant_plans("data_quantity")["repeated"]
     epochs = sorted(s.tokens / cfg.data.max_unique_tokens for s in specs)
     assert {1.0, 4.0, 16.0} <= set(epochs)
+
+
+def recipe(cfg) -> str:
+    """An arm's training recipe as the LR scan names its directory: family-optimizer-objective."""
+    return f"{cfg.model.family}-{cfg.train.optimizer}-{cfg.train.objective}"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_comparisons_arms_record_the_same_tuning_procedure(experiment: str) -> None:
+    """Each arm's tuning record (experiment.json's, from the callback) names one procedure for all arms;
+    an arm with its own recipe was scanned on itself, an arm that changes only the data shares the
+    reference's scan; and every arm trains with the LR rule its record states."""
+    callback = sweeper_params(experiment)["compare"]
+    tuning = OmegaConf.to_container(callback.tuning)
+    plans = variant_plans(experiment)
+    assert set(tuning) == set(plans)
+    assert len({t["procedure"] for t in tuning.values()}) == 1
+    for v, (cfg, specs) in plans.items():
+        rule = tuning[v]["rule"]
+        assert {k: getattr(cfg.train, k) for k in rule} == rule  # the rule the record states is the one used
+        exponent = rule.get("lr_exponent", 1.0) if rule["lr_rule"] == "power" else 1.0
+        for s in specs:
+            expected = rule["lr"] * min(1, rule["lr_ref_width"] / s.shape.width) ** exponent
+            assert s.peak_lr == pytest.approx(expected)
+        if tuning[v]["procedure"] == "lr_scan":  # its own recipe scanned (a data-only arm's: the reference's)
+            assert tuning[v]["scanned"] == recipe(cfg)
+            optima = list(zip(tuning[v]["grid"]["widths"], tuning[v]["optimum"], strict=True))
+            ref, lr, k = load_script("lr_table").fit_rule(optima)
+            assert (ref, float(f"{lr:.3g}")) == (rule["lr_ref_width"], rule["lr"])
+            # the optima are recorded to 3 significant digits (up to 0.5% each: 0.011 in the exponent over
+            # 32 to 72), the exponent from the unrounded ones
+            assert rule["lr_exponent"] == pytest.approx(max(k, 0.0), abs=0.011)
+
+
+def test_the_tuning_records_state_the_scan_that_configs_experiment_lr_scan_runs() -> None:
+    """The grid every record states is the one the scan config trains, for each arm; each arm's scan
+    writes to its recipe's directory."""
+    record = OmegaConf.load(CONFIG_DIR / "experiment" / "tuning" / "lr_scan.yaml")
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        hydra_cfg = compose(config_name="config", overrides=["experiment=lr_scan"], return_hydra_config=True)
+    lrs = [float(x) for x in hydra_cfg.hydra.sweeper.params["train.lr"].split(",")]
+    assert lrs == record.grid.lr and hydra_cfg.hydra.mode.name == "MULTIRUN"
+    for arm in ARMS:
+        cfg = compose_config("experiment=lr_scan", f"experiment/arm={arm}", "train.lr=0.01")
+        check_config(cfg)
+        specs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
+        assert [s.shape.width for s in specs] == record.grid.widths
+        assert [s.tokens for s in specs] == record.grid.tokens
+        assert {s.peak_lr for s in specs} == {0.01}
+        assert {s.train.seed for s in specs} == set(record.grid.seeds)
+        assert cfg.sweep.dir == f"runs/exp-lr_scan/{recipe(cfg)}/lr0.01"
+        if arm != "reference":
+            assert recipe(cfg) != recipe(compose_config("experiment=lr_scan"))
 
 
 def test_proportion_compares_allocations_around_the_measured_optimum() -> None:

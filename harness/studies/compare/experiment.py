@@ -3,11 +3,13 @@
 An experiment directory holds one sweep per variant (`runs/exp-<ingredient>/<variant>/results.csv`,
 see configs/experiment/); the reference may live elsewhere (the four ladder experiments share one,
 trained once: runs/exp-reference). `experiment.json`, written when the experiment's multirun starts
-(before any run), records the reference and the decision rules (judge.Rules), so the verdict rests
-on rules fixed before the results were seen. `compare_dir` pairs every variant with the reference
-(harness.studies.compare.paired), judges it (verdict), fits repeated data against epochs where a variant
-repeats data (repetition), measures how often the rule is right at this experiment's own noise
-(calibrate), and writes comparison.md, comparison.json and comparison.png.
+(before any run), records the reference, the decision rules (judge.Rules) and how each variant was
+tuned (its `tuning` record: configs/experiment/tuning/), so the verdict rests on rules fixed before
+the results were seen and the comparison says whether every arm got the same tuning procedure.
+`compare_dir` pairs every variant with the reference (harness.studies.compare.paired), judges it
+(verdict), fits repeated data against epochs where a variant repeats data (repetition), measures how
+often the rule is right at this experiment's own noise (calibrate), and writes comparison.md,
+comparison.json and comparison.png.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class Comparison:
     verdict: str
     failed: dict[str, str] = field(default_factory=dict)  # variants not compared, why
     unfitted: dict[str, str] = field(default_factory=dict)  # variants without a frontier fit, why
+    tuning: dict[str, dict] = field(default_factory=dict)  # each variant's tuning record (experiment.json)
+
+    @property
+    def tuning_procedure(self) -> str | None:
+        """The one tuning procedure every compared arm records; None when one records none or they differ."""
+        procedures = {(self.tuning.get(name) or {}).get("procedure") for name in self.curves}
+        return procedures.pop() if len(procedures) == 1 else None
 
     def to_dict(self) -> dict[str, Any]:
         """comparison.json: rules, each variant's per-budget differences, estimates and verdict."""
@@ -89,7 +98,8 @@ class Comparison:
             "experiment": self.experiment, "reference": self.reference, "rules": asdict(self.rules),
             "verdict": self.verdict, "variants": variants,
             "frontiers": [f.row() for f in self.frontiers], "failed": self.failed,
-            "unfitted": self.unfitted,
+            "unfitted": self.unfitted, "tuning": self.tuning,
+            "tuning_procedure": self.tuning_procedure,
         })  # fmt: skip
 
 
@@ -112,12 +122,16 @@ def variant_dirs(exp_dir: Path) -> dict[str, Path]:
 
 
 def read_experiment(exp_dir: Path) -> dict:
-    """experiment.json (reference, reference_dir, rules), {} when absent."""
+    """experiment.json (reference, reference_dir, rules, tuning), {} when absent."""
     return store.read_json(exp_dir / EXPERIMENT_JSON) or {}
 
 
-def record_experiment(exp_dir: Path, *, reference: str, reference_dir: str, rules: Rules) -> None:
-    """Write experiment.json before the runs; refuse rules other than those already recorded there."""
+def record_experiment(
+    exp_dir: Path, *, reference: str, reference_dir: str, rules: Rules, tuning: dict[str, dict] | None = None
+) -> None:
+    """Write experiment.json before the runs; refuse rules other than those already recorded there.
+    `tuning`: each variant's tuning record, by variant (a new record replaces the old: retuned arms
+    train runs of their own)."""
     old = read_experiment(exp_dir)
     if old and old.get("rules") != asdict(rules):
         raise FitError(
@@ -125,7 +139,9 @@ def record_experiment(exp_dir: Path, *, reference: str, reference_dir: str, rule
             "runs; compare with them or start a new experiment directory"
         )
     exp_dir.mkdir(parents=True, exist_ok=True)
-    record = {"reference": reference, "reference_dir": reference_dir, "rules": asdict(rules)}
+    record = {
+        "reference": reference, "reference_dir": reference_dir, "rules": asdict(rules), "tuning": tuning or {}
+    }  # fmt: skip
     store.write_json(exp_dir / EXPERIMENT_JSON, record)
 
 
@@ -174,7 +190,10 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
         except (FitError, TooFewBudgets) as exc:
             failed[name] = str(exc)
     verdict = ingredient_verdict([r.judgement.verdict for r in results]) if results else "nothing to compare"
-    c = Comparison(exp_dir.name, reference, rules, tuple(results), tuple(frontiers), curves, verdict, failed)
+    c = Comparison(
+        exp_dir.name, reference, rules, tuple(results), tuple(frontiers), curves, verdict, failed, unfitted,
+        record.get("tuning", {}),
+    )  # fmt: skip
     store.write_atomic(exp_dir / "comparison.md", markdown(c))
     store.write_json(exp_dir / "comparison.json", c.to_dict())
     plot(c, exp_dir / "comparison.png")
@@ -196,17 +215,21 @@ def print_comparison(exp_dir: Path, reference: str = "", reference_dir: str = ""
 
 class CompareVariants(Callback):
     """Hydra callback of an experiment's multirun (configs/experiment/*.yaml): before any job, record
-    the reference and the decision rules (judge.Rules) in `dir`/experiment.json; once
-    every job has returned, compare the variants and print the comparison."""
+    the reference, the decision rules (judge.Rules) and each variant's tuning in `dir`/experiment.json;
+    once every job has returned, compare the variants and print the comparison."""
 
-    def __init__(self, dir: str, reference: str, reference_dir: str = "") -> None:
+    def __init__(self, dir: str, reference: str, reference_dir: str = "", tuning: Any = None) -> None:
+        from omegaconf import DictConfig, OmegaConf
+
         self.dir, self.reference, self.reference_dir = Path(dir), reference, reference_dir
+        self.tuning = OmegaConf.to_container(tuning) if isinstance(tuning, DictConfig) else dict(tuning or {})
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         try:
             record_experiment(
-                self.dir, reference=self.reference, reference_dir=self.reference_dir, rules=Rules()
-            )
+                self.dir, reference=self.reference, reference_dir=self.reference_dir, rules=Rules(),
+                tuning=self.tuning,
+            )  # fmt: skip
         except FitError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)

@@ -62,6 +62,7 @@ def markdown(c: Comparison) -> str:
             f"| {_g(t.sigma_run, 2)}, {_g(t.sigma_seed, 2)} | {cal} |"
         )
     lines += [f"| {name} | not compared: {why} | | | | | | | |" for name, why in c.failed.items()]
+    lines += tuning_section(c)
     for v in c.results:
         t = v.test
         lo, hi = t.budget_interval(ci)
@@ -113,6 +114,39 @@ def markdown(c: Comparison) -> str:
         )
     lines += [f"| {name} | not fitted: {why} | | | |" for name, why in c.unfitted.items()]
     return "\n".join([*lines, "", "![comparison](comparison.png)", ""])
+
+
+def _rule(rule: dict) -> str:
+    """A peak-LR rule (train.lr, lr_rule, lr_ref_width, lr_exponent) in words."""
+    if rule.get("lr_rule") in ("inverse_width", "power"):
+        exponent = rule.get("lr_exponent", 1.0) if rule["lr_rule"] == "power" else 1.0
+        ref = rule["lr_ref_width"]
+        return f"peak LR {rule['lr']:g} x min(1, {ref} / width)^{exponent:g}"
+    return ", ".join(f"{k} {v}" for k, v in rule.items())
+
+
+def tuning_section(c: Comparison) -> list[str]:
+    """How each arm was tuned (experiment.json's records) and whether every arm got the same procedure."""
+    procedure = c.tuning_procedure
+    head = (
+        f"Every arm was tuned by the same procedure: {procedure}."
+        if procedure
+        else "**The arms were not tuned by the same procedure** (or a record is missing)."
+    )
+    lines = [
+        "", "## Tuning (recorded before the runs: configs/experiment/tuning/)", "", head, "",
+        "| variant | procedure | scanned arm | optimum (peak LR per scanned width) | rule |",
+        "| --- | --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for name in c.curves:
+        t = c.tuning.get(name) or {}
+        widths = t.get("grid", {}).get("widths", [])
+        optimum = ", ".join(f"{w}: {o:.2g}" for w, o in zip(widths, t.get("optimum", []), strict=True))
+        lines.append(
+            f"| {name} | {t.get('procedure', 'not recorded')} | {t.get('scanned', '')} | {optimum} "
+            f"| {_rule(t.get('rule', {}))} |"
+        )
+    return lines
 
 
 def plot(c: Comparison, path: Path) -> None:
