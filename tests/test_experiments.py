@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 
@@ -210,7 +211,7 @@ TINY_PROPORTION = [
 
 @pytest.mark.slow
 def test_every_experiment_runs_end_to_end_and_compares(tmp_path: Path) -> None:
-    """All five multiruns on tiny budgets in one directory: each trains its variants (the ladder's
+    """All six multiruns on tiny budgets in one directory: each trains its variants (the ladder's
     reference once), fits each variant (degenerate fits included) and prints its comparison."""
     exp_root = tmp_path / "runs"
     for e in EXPERIMENTS:
@@ -233,3 +234,31 @@ def test_every_experiment_runs_end_to_end_and_compares(tmp_path: Path) -> None:
     with (exp_root / "exp-reference" / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 10 and {r["status"] for r in rows} == {"done"}
+
+
+@pytest.mark.slow
+def test_the_objective_experiment_runs_end_to_end_with_each_arms_tuning(tmp_path: Path) -> None:
+    """experiment=objective alone on tiny budgets: the dense reference and the last-token arm train with
+    their own scanned LR rules, both are scored on next-token validation loss and paired, and the
+    comparison records that both arms were tuned by the one procedure."""
+    proc = run_module(
+        "harness.sweep", "-m", "experiment=objective", *TINY, *TINY_LADDER, cwd=tmp_path, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / "runs" / "exp-objective"
+    data = json.loads((exp / "comparison.json").read_text())
+    assert data["reference"] == "next_token" and [v["variant"] for v in data["variants"]] == ["last_token"]
+    assert data["tuning_procedure"] == "lr_scan" and data["verdict"] in (*EFFECTS, NONE, INCONCLUSIVE)
+    assert {k: t["scanned"] for k, t in data["tuning"].items()} == {
+        "next_token": "llama-adamw-next_token", "last_token": "llama-adamw-last_token"
+    }  # fmt: skip
+    assert "Every arm was tuned by the same procedure: lr_scan." in (exp / "comparison.md").read_text()
+    sweeps = {"next_token": tmp_path / "runs" / "exp-reference", "last_token": exp / "last_token"}
+    for arm, sweep_dir in sweeps.items():
+        rule = data["tuning"][arm]["rule"]
+        with (sweep_dir / "results.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 10 and {r["status"] for r in rows} == {"done"}
+        for r in rows:  # each arm trained with the rule its tuning record states
+            lr = rule["lr"] * min(1, rule["lr_ref_width"] / int(r["width"])) ** rule["lr_exponent"]
+            assert float(r["peak_lr"]) == pytest.approx(lr) and math.isfinite(float(r["val_loss"]))
