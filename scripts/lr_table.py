@@ -46,22 +46,28 @@ def optimum(points: dict[float, float]) -> float:
     return 10 ** (-b / (2 * a)) if a > 0 else lrs[i]
 
 
-def main(root: Path) -> None:
-    rows = read_rows(root)
-    if not rows:
-        sys.exit(f"no results.csv under {root}")
+def optima(rows: list[dict]) -> list[tuple[int, float]]:
+    """(width, optimum LR) of each scanned (width, budget), in order of width and budget."""
+    cells: dict[tuple[int, float], dict[float, float]] = {}
+    for r in rows:
+        if r["status"] == "done":
+            cell = cells.setdefault((int(r["width"]), float(r["budget"])), {})
+            cell[float(r["peak_lr"])] = float(r["val_loss"])
+    return [(width, optimum(done)) for (width, _), done in sorted(cells.items())]
+
+
+def table(rows: list[dict]) -> str:
+    """The scan's markdown table (val loss per width x LR, each row's optimum) and the rule's settings."""
     lrs = sorted({float(r["peak_lr"]) for r in rows})
     cells: dict[tuple[int, float], dict[float, dict]] = {}
     for r in rows:
         cells.setdefault((int(r["width"]), float(r["budget"])), {})[float(r["peak_lr"])] = r
     lr_cols = [f"{lr:g}" for lr in lrs]
     head = ["width", "params", "budget (FLOPs or tokens)", "batch", "steps", *lr_cols, "optimum"]
-    print("| " + " | ".join(head) + " |")
-    print("| --- " * (len(lrs) + 6) + "|")
-    optima = []
-    for (width, budget), by_lr in sorted(cells.items()):
+    lines = ["| " + " | ".join(head) + " |", "| --- " * (len(lrs) + 6) + "|"]
+    best = optima(rows)
+    for ((width, budget), by_lr), (_, opt) in zip(sorted(cells.items()), best, strict=True):
         done = {lr: float(r["val_loss"]) for lr, r in by_lr.items() if r["status"] == "done"}
-        optima.append((width, optimum(done)))
         low = min(done, key=done.get)
         shown = []
         for lr in lrs:
@@ -74,22 +80,22 @@ def main(root: Path) -> None:
                 text = f"{float(r['val_loss']):.4f} ± {float(r['val_loss_se']):.4f}"
                 shown.append(f"**{text}**" if lr == low else text)
         r = next(iter(by_lr.values()))
-        row = [
-            str(width),
-            r["params_total"],
-            f"{budget:.3g}",
-            r["batch_size"],
-            r["steps"],
-            *shown,
-            f"{optima[-1][1]:.3g}",
-        ]
-        print("| " + " | ".join(row) + " |")
-    ref, lr, exponent = fit_rule(optima)
-    print(
-        f"\nrule: train.lr_rule=power train.lr={lr:.3g} train.lr_ref_width={ref} "
-        f"train.lr_exponent={exponent:.3f}"
-    )
-    for width, opt in optima:
+        row = [str(width), r["params_total"], f"{budget:.3g}", r["batch_size"], r["steps"], *shown]
+        row.append(f"{opt:.3g}")
+        lines.append("| " + " | ".join(row) + " |")
+    ref, lr, exponent = fit_rule(best)
+    settings = f"train.lr={lr:.3g} train.lr_ref_width={ref} train.lr_exponent={exponent:.3f}"
+    lines += ["", f"rule: train.lr_rule=power {settings}"]
+    return "\n".join(lines)
+
+
+def main(root: Path) -> None:
+    rows = read_rows(root)
+    if not rows:
+        sys.exit(f"no results.csv under {root}")
+    print(table(rows))
+    ref, lr, exponent = fit_rule(optima(rows))
+    for width, opt in optima(rows):
         print(f"width={width} optimum={opt:.3g} rule={lr * min(1.0, ref / width) ** exponent:.3g}")
 
 

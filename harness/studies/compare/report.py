@@ -116,7 +116,7 @@ def markdown(c: Comparison) -> str:
     return "\n".join([*lines, "", "![comparison](comparison.png)", ""])
 
 
-def _rule(rule: dict) -> str:
+def rule_text(rule: dict) -> str:
     """A peak-LR rule (train.lr, lr_rule, lr_ref_width, lr_exponent) in words."""
     if rule.get("lr_rule") in ("inverse_width", "power"):
         exponent = rule.get("lr_exponent", 1.0) if rule["lr_rule"] == "power" else 1.0
@@ -144,7 +144,7 @@ def tuning_section(c: Comparison) -> list[str]:
         optimum = ", ".join(f"{w}: {o:.2g}" for w, o in zip(widths, t.get("optimum", []), strict=True))
         lines.append(
             f"| {name} | {t.get('procedure', 'not recorded')} | {t.get('scanned', '')} | {optimum} "
-            f"| {_rule(t.get('rule', {}))} |"
+            f"| {rule_text(t.get('rule', {}))} |"
         )
     return lines
 
