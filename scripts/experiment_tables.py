@@ -1,14 +1,13 @@
-"""The result tables of docs/experiments.md and docs/abilities.md, from the experiments' own files.
+"""The result tables of docs/experiments.md, from the experiments' own files.
 
     .venv/bin/python scripts/experiment_tables.py [runs]
 
 Reads each ingredient experiment's comparison.json and experiment.json (runs/exp-<name>/), its variants'
-results.csv (core time: the sum of the runs' wall_s) and the abilities study's abilities.json
-(runs/exp-abilities/), and prints, with the commit and date they were made from: the tuning of every
-arm, one row per compared variant (verdict, offset, slope, top gap with 95% intervals, lack of fit, the
-noise of a difference, the rule's right-verdict rates, core time), each variant's mean d per budget, and
-one row per ability at m = 1. tests/test_experiment_tables.py renders the same tables from the pinned
-results in tests/data/ and fails when the docs' tables differ.
+results.csv (core time: the sum of the runs' wall_s), and prints, with the commit and date they were
+made from: the tuning of every scanned arm, one row per compared variant (its tuning, verdict, offset,
+slope, top gap with 95% intervals, lack of fit, the noise of a difference, the rule's right-verdict
+rates, core time) and each variant's mean d per budget. tests/test_experiment_tables.py renders the same
+tables from the pinned results in tests/data/experiments/ and fails when the doc's tables differ.
 """
 
 from __future__ import annotations
@@ -129,40 +128,6 @@ def tuning_table(scans: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _width(w: dict, lo: float, hi: float) -> str:
-    if not lo <= w["mid"] <= hi:
-        return "rises below the range" if w["mid"] < lo else "rises above the range"
-    return f"{w['width']:.2f} [{w['width_ci'][0]:.2f}, {w['width_ci'][1]:.2f}]"
-
-
-def abilities_table(a: dict) -> str:
-    """One row per ability at m = 1 of an abilities.json (widths in decades of compute with 95%
-    intervals), and the count of abrupt abilities and snapping log-probs over every ability x m."""
-    x = [math.log10(c) for c in a["C"]]
-    lo, hi = min(x), max(x)
-    lines = [
-        "| ability (frequency) | exact match | log-prob u | predicted | exact / u at the top | abrupt |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for w in (w for w in a["widths"] if w["m"] == 1):
-        freq = "" if w["frequency"] is None else f" ({w['frequency']:.2g})"
-        lines.append(
-            f"| {w['ability']}{freq} | {_width(w['exact'], lo, hi)} | {_width(w['logp'], lo, hi)} "
-            f"| {_width(w['predicted'], lo, hi)} | {w['final']['exact']:.2f} / {w['final']['logp']:.2f} "
-            f"| {'yes' if w['abrupt'] else 'no'} |"
-        )
-    abrupt = [f"{w['ability']} (m={w['m']})" for w in a["widths"] if w["abrupt"]]
-    snaps = [f"{w['ability']} (m={w['m']})" for w in a["widths"] if w["snaps"]]
-    lines += [
-        "",
-        f"Abrupt by the pre-set rules: {len(abrupt)} of {len(a['widths'])} ability x m"
-        f"{': ' + ', '.join(abrupt) if abrupt else ''}; log-prob snaps: {len(snaps)}"
-        f"{': ' + ', '.join(snaps) if snaps else ''}. Frontier: {a['runs']} runs, {a['seeds']} seeds, "
-        f"{a['prompts']} prompts per ability, {min(a['C']):.2g} to {max(a['C']):.2g} FLOPs.",
-    ]
-    return "\n".join(lines)
-
-
 def provenance() -> str:
     """The commit the tables were made at (dirty when the tree has changes) and today's date."""
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout
@@ -171,11 +136,8 @@ def provenance() -> str:
 
 def main(root: Path) -> None:
     print(f"<!-- {provenance()} -->\n")
-    print(tuning_table(scanned_arms(root)), "\n")
-    print(experiments_table(root), "\n")
-    path = root / "exp-abilities" / "abilities.json"
-    if path.exists():
-        print(abilities_table(json.loads(path.read_text())))
+    print(tuning_table(scanned_arms(root)) + "\n")
+    print(experiments_table(root))
 
 
 if __name__ == "__main__":

@@ -359,10 +359,11 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 DATA = Path(__file__).parent / "data" / "experiments"
 LADDER_REF = "ladder-reference"
 MEASURED_EXPERIMENTS = {  # experiment: (reference table, {variant: (verdict, offset, slope, top)})
-    "architecture": (LADDER_REF, {"lstm": (SLOPE, -0.213, 0.036, -0.141)}),
-    "conditioning": (LADDER_REF, {"sgd": (SLOPE, 0.007, 0.050, 0.089)}),
-    "data_quality": (LADDER_REF, {"noisy": (TOP, 0.125, 0.039, 0.237)}),
-    "data_quantity": (LADDER_REF, {"repeated": (TOP, 0.069, 0.039, 0.338)}),
+    "architecture": (LADDER_REF, {"lstm": (OFFSET, -0.123, -0.010, -0.147)}),
+    "conditioning": (LADDER_REF, {"sgd": (SLOPE, 0.083, 0.012, 0.081)}),
+    "data_quality": (LADDER_REF, {"noisy": (SLOPE, 0.155, 0.029, 0.233)}),
+    "data_quantity": (LADDER_REF, {"repeated": (TOP, 0.076, 0.041, 0.343)}),
+    "objective": (LADDER_REF, {"last_token": (SLOPE, 0.310, 0.034, 0.397)}),
     "proportion": (
         "proportion-balanced",
         {"data_only": (OFFSET, 0.017, -0.000, 0.038), "model_only": (TOP, 0.002, 0.008, 0.021)},

@@ -303,7 +303,7 @@ def test_cli_reports_a_degenerate_parametric_fit_without_crashing(tmp_path: Path
     """SGD's runs (a real experiment's results) drive the parametric A to 0: no point estimate of tokens per
     parameter, no allocation line; the fit, report and plots are still written."""
     out = tmp_path / "out"
-    csv_path = ROOT / "tests" / "data" / "experiments" / "conditioning-sgd.csv"
+    csv_path = ROOT / "tests" / "data" / "sgd_degenerate_fit.csv"  # conditioning-sgd of 2026-11-30
     proc = run_cli(f"input={csv_path}", f"out={out}", "fit.bootstrap=50", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     fit = json.loads((out / "fit.json").read_text())
