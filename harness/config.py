@@ -187,6 +187,7 @@ class FitConfig:
     max_holdout_z: float = 2.5  # verdict: hold-out miss, in standard deviations of the prediction
     max_holdout_error: float = 0.10  # verdict: hold-out miss, relative
     calibration_draws: int = 200  # simulated sweeps per truth for the verdict's error rates; 0: none
+    min_likelihood_ratio: float = 3.0  # verdict: a yes/no its calibration makes less informative: untested
 
     @classmethod
     def from_mapping(cls, values: dict) -> FitConfig:

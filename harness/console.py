@@ -132,6 +132,21 @@ def outputs(sweep_dir: Path, rows: list[dict], wb: WandbIdentity, mode: Mode, fi
     return outputs_text(sweep_dir=sweep_dir, written=written, wandb=wandb)
 
 
+def next_step(preset: str) -> str:
+    """What to run for a verdict when this sweep's design cannot give one: the default sweep, whose
+    calibration can (docs/fit.md), from any other preset; from the default (or an unknown) one, how to
+    make a design that can."""
+    if preset in ("", "cpu", "gpu"):
+        return (
+            "for a verdict, a design whose calibration can tell: more budgets, or replicate seeds to measure "
+            "the noise (docs/fit.md, The verdict and its calibration)"
+        )
+    return (
+        "for a verdict, run the default sweep, whose design can give one: python -m harness.sweep "
+        "(with sweep.dry_run=true it shows its plan and time and stops)"
+    )
+
+
 def missing(sweep_dir: Path, rows: list[dict]) -> str:
     """'PARTIAL ...' when planned runs have no result: how many, and whether another process is still
     training them (its end refits the sweep) or they wait for a rerun; '' when every run finished."""

@@ -145,7 +145,7 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
     files = [sweep_dir / name for name in (store.RESULTS_CSV, store.FIT_JSON, store.REPORT_MD)]
     plots = sorted((sweep_dir / store.PLOTS).glob("*.png"))
     log_fit(cfg.logger, sweep_dir=sweep_dir, fit=report.to_dict(), plots=plots, rows=rows, files=files)
-    print(summary_text(report))
+    print(summary_text(report, next_step=console.next_step(meta.get("preset", ""))))
     return True
 
 

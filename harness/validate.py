@@ -223,6 +223,10 @@ def _check_fit(f: FitConfig) -> None:
     for name in ("max_misfit", "max_rise_z", "max_holdout_z", "max_holdout_error"):
         _positive(f"fit.{name}", getattr(f, name))
     _positive("fit.calibration_draws", f.calibration_draws, zero_ok=True)
+    if not (f.min_likelihood_ratio >= 1 and math.isfinite(f.min_likelihood_ratio)):
+        raise ConfigError(
+            f"fit.min_likelihood_ratio: must be a finite number >= 1, got {f.min_likelihood_ratio!r}"
+        )
 
 
 def _check_compare(c: CompareConfig) -> None:

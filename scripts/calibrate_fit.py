@@ -1,15 +1,18 @@
 """The verdict's error rates on two designs at three noise levels, by the fit's own calibration.
 
-    python scripts/calibrate_fit.py [--draws 400] [--noise 0.005 0.01 0.02] [--designs cpu dense]
+    python scripts/calibrate_fit.py [--draws 400] [--noise 0.005 0.01 0.02] [--designs cpu dense smoke]
                                     [--holdout-law offset|pure]
 
-Designs: `cpu`, the default cpu sweep (configs/sweep/cpu.yaml) planned by harness.plan without training;
+Designs: `cpu` and `smoke`, the presets' sweeps (configs/sweep/) planned by harness.plan without training;
 `dense`, the design issue 14 asks for (9 budgets a quarter decade apart over 1e10-1e12 FLOPs, 6 sizes
 1.5x apart around each optimum, the two sizes nearest the optimum trained twice at two budgets). Losses
 come from a surface at the cpu sweep's scale (L ~ 2.3 nats at 1e10 FLOPs, 1.2 at 1e12, alpha_C = 0.14);
 the noise is given as each run's val_loss_se and matched by the replicates' spread. For each design
 and noise level, prints one line: `design=... noise=... false_no=... false_yes=... <truth>=<share
-judged yes> ... wall_s=...` (wall_s: one whole fit without bootstrap, its calibration at --draws per law).
+judged yes> ... lr_yes=... lr_no=... wall_s=...`: lr_yes = (1 - false_no) / false_yes and lr_no =
+(1 - false_yes) / false_no, how many times likelier each outcome is under the laws it names than under
+the others (the verdict reports an outcome below fit.min_likelihood_ratio as "untested", docs/fit.md);
+wall_s: one whole fit without bootstrap, its calibration at --draws per law.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from harness.config import FitConfig  # noqa: E402
 from harness.fit import LossSurface, Observations, fit_sweep  # noqa: E402
 from harness.fit.synthetic import ladder_observations  # noqa: E402
+from harness.fit.verdict import likelihood_ratios  # noqa: E402
 
 REFERENCE = LossSurface(E=0.0, A=13.3, B=34.8, alpha=0.28, beta=0.28)
 K = 7.0  # C / (N D) of the cpu ladder under the full count (6.6-8.0)
 
 
-def cpu_design() -> Observations:
-    """The default cpu sweep's runs (N, D, C, budget), planned without training."""
+def planned_design(preset: str) -> Observations:
+    """A sweep preset's runs (N, D, C, budget), planned without training."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -44,7 +48,7 @@ def cpu_design() -> Observations:
     register_configs()
     configs = str(Path(__file__).resolve().parent.parent / "configs")
     with initialize_config_dir(config_dir=configs, version_base="1.3"):
-        cfg = OmegaConf.to_object(compose("config", overrides=["sweep=cpu", "logger=off"]))
+        cfg = OmegaConf.to_object(compose("config", overrides=[f"sweep={preset}", "logger=off"]))
     source = make_source(cfg.data)
     specs = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision="fp32"
@@ -54,7 +58,7 @@ def cpu_design() -> Observations:
     C = np.array([s.flops for s in specs])
     budget = np.array([f"{s.budget:g}" for s in specs])
     L = REFERENCE.loss(N, D)
-    return Observations([s.run_id for s in specs], N, D, C, L, budget=budget, design="isoflop")
+    return Observations([s.run_id for s in specs], N, D, C, L, budget=budget, design=cfg.sweep.design)
 
 
 def dense_design() -> Observations:
@@ -76,12 +80,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=400)
     ap.add_argument("--noise", type=float, nargs="+", default=[0.005, 0.01, 0.02])
-    ap.add_argument("--designs", nargs="+", choices=("cpu", "dense"), default=["cpu", "dense"])
+    ap.add_argument("--designs", nargs="+", choices=("cpu", "dense", "smoke"), default=["cpu", "dense"])
     ap.add_argument("--holdout-law", choices=("offset", "pure"), default="offset")
     args = ap.parse_args()
     cfg = FitConfig(bootstrap=0, calibration_draws=args.draws, holdout_law=args.holdout_law)
     for name in args.designs:
-        base = {"cpu": cpu_design, "dense": dense_design}[name]()
+        base = dense_design() if name == "dense" else planned_design(name)
         for noise in args.noise:
             obs = with_noise(base, noise)
             t0 = time.perf_counter()
@@ -89,10 +93,12 @@ def main() -> None:
             wall = time.perf_counter() - t0
             c = r.calibration
             rates = " ".join(f"{k}={v:.3f}" for k, v in c.yes_rate.items())
+            lr = likelihood_ratios(c.false_no, c.false_yes)
+            ratios = f"lr_yes={lr['yes']:.3g} lr_no={lr['no']:.3g}"
             print(
                 f"design={name} law={args.holdout_law} runs={r.n_runs} budgets={len(r.budgets.labels)} "
                 f"noise={noise} "
-                f"false_no={c.false_no:.3f} false_yes={c.false_yes:.3f} {rates} wall_s={wall:.2f}"
+                f"false_no={c.false_no:.3f} false_yes={c.false_yes:.3f} {rates} {ratios} wall_s={wall:.2f}"
             )
 
 

@@ -35,7 +35,7 @@ from harness.fit.sections import (
     per_decade,
     pure_section,
 )
-from harness.fit.verdict import judge
+from harness.fit.verdict import judge, weigh
 
 
 def frontier_bootstrap(
@@ -89,6 +89,10 @@ def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = N
         skipped=skipped,
     )
     par = attempt("parametric", parametric_section, prep, Y, cfg) if prep.parametric is not None else None
+    calibration = attempt("calibration", calibration_section, prep, rng_cal, cfg)
+    if calibration is not None:
+        c = calibration
+        verdict = weigh(verdict, c.false_no, c.false_yes, c.noise, cfg.min_likelihood_ratio)
     return FitReport(
         obs=obs,
         points=prep.points,
@@ -105,7 +109,7 @@ def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = N
         parametric=par,
         holdout=hold,
         verdict=verdict,
-        calibration=attempt("calibration", calibration_section, prep, rng_cal, cfg),
+        calibration=calibration,
         ground_truth=None if bayes_loss is None else ground_truth(float(bayes_loss), frontier, par),
         bootstrap=BootstrapInfo(int(Y.shape[0] - 1), cfg.ci, cfg.seed),
         thresholds=prep.design.thresholds,

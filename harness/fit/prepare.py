@@ -116,7 +116,9 @@ def prepare_fit(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None =
         split = split_holdout(points, budgets, frac=cfg.holdout_frac)
     except FitError as exc:
         skipped["holdout"] = str(exc)
-    th = Thresholds(cfg.max_misfit, cfg.max_rise_z, cfg.max_holdout_z, cfg.max_holdout_error)
+    th = Thresholds(
+        cfg.max_misfit, cfg.max_rise_z, cfg.max_holdout_z, cfg.max_holdout_error, cfg.min_likelihood_ratio
+    )
     design = Design(
         points, budgets, noise.of_points(points), cfg.isoflop_window, split, bayes_loss, cfg.holdout_law, th
     )

@@ -201,9 +201,10 @@ def _other_lines(r: FitReport) -> list[str]:
     return out
 
 
-def summary_text(report: FitReport) -> str:
+def summary_text(report: FitReport, next_step: str = "") -> str:
     """The fit in ten seconds: the law with its intervals, per-decade cut, hold-out errors, the other
-    approaches in a line each, what was not fitted and why, then the verdict and its reasons."""
+    approaches in a line each, what was not fitted and why, then the verdict and its reasons (an
+    untested one: why, and `next_step`, what to run for a verdict)."""
     r, obs = report, report.obs
     excluded = f", {len(r.excluded)} excluded" if r.excluded else ""
     head = (
@@ -214,14 +215,20 @@ def summary_text(report: FitReport) -> str:
     said = {"yes": "yes, loss scales", "no": "no, loss does not scale"}.get(
         v.outcome, f"{v.outcome}: whether loss scales"
     )
+    weighed = v.outcome == "untested" and v.checked != "untested"
     verdict = [
         f"VERDICT: {said} smoothly with compute"
-        + (" (a check could not run)" if v.outcome == "untested" else "")
+        + (f" (the checks say {v.checked}; this design cannot tell)" if weighed else "")
+        + (" (a check could not run)" if v.checked == "untested" else "")
     ]
+    notes = [("why", v.untested_why)] if weighed else []
     checks = list(v.checks.values()) if len(v.checks) == len(v.reasons) else [None] * len(v.reasons)
-    for ok, reason in zip(checks, v.reasons, strict=True):
-        mark = {True: "ok", False: "n/a" if v.outcome == "untested" else "FAIL", None: "-"}[ok]
-        verdict.append(textwrap.fill(reason, WIDTH, initial_indent=f"  {mark:<5}", subsequent_indent=" " * 7))
+    marks = {True: "ok", False: "n/a" if v.checked == "untested" else "FAIL", None: "-"}
+    notes += [(marks[ok], reason) for ok, reason in zip(checks, v.reasons, strict=True)]
+    if v.outcome == "untested" and next_step:
+        notes.append(("next", next_step))
+    for mark, text in notes:
+        verdict.append(textwrap.fill(text, WIDTH, initial_indent=f"  {mark:<5}", subsequent_indent=" " * 7))
     return "\n".join([head, *_law_lines(r), *_other_lines(r), *verdict])
 
 
