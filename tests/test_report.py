@@ -197,6 +197,37 @@ def test_summary_reads_at_a_glance(analysed) -> None:
     assert len(bullets) == len(report.verdict.reasons) and all(b.startswith("  ok   ") for b in bullets)
 
 
+def test_an_untested_verdict_says_why_and_what_to_run(tmp_path: Path) -> None:
+    """A 3x3 grid cannot tell (docs/fit.md): the summary's verdict says what the checks said, why it does
+    not stand, and the next step the sweep passes; report.md weighs the answer in a sentence."""
+    from dataclasses import replace
+
+    from harness.console import next_step
+    from harness.fit import fit_sweep
+    from harness.fit.synthetic import grid_observations
+    from harness.report.markdown import markdown
+
+    obs = grid_observations(SURFACE, [1e6, 4e6, 1.6e7], [2e7, 8e7, 3.2e8])
+    report = fit_sweep(replace(obs, L_se=0.02 * obs.L), FitConfig(bootstrap=0, calibration_draws=100))
+    v = report.verdict
+    assert v.outcome == "untested" and v.untested_why
+    lines = summary_text(report, next_step=next_step("smoke")).splitlines()
+    at = lines.index(
+        f"VERDICT: untested: whether loss scales smoothly with compute (the checks say {v.checked}; this "
+        "design cannot tell)"
+    )
+    assert lines[at + 1].startswith("  why  this design cannot tell: at 2.00% noise its checks say ")
+    assert " ".join(" ".join(lines[-2:]).split()) == (
+        "next for a verdict, run the default sweep, whose design can give one: python -m harness.sweep "
+        "(with sweep.dry_run=true it shows its plan and time and stops)"
+    )
+    assert "python -m harness.sweep" not in next_step("cpu") and "docs/fit.md" in next_step("")
+    md = markdown(report)
+    assert f"**{v.sentence}.**" in md
+    assert f'The checks\' "{v.checked}" is {v.likelihood_ratio:.3g} times likelier ' in md
+    assert 'it needs 3 (fit.min_likelihood_ratio): the verdict is "untested".' in md
+
+
 def test_summary_of_a_pure_power_law_says_so_once_on_the_law_line(tmp_path: Path) -> None:
     from dataclasses import replace
 
