@@ -194,8 +194,7 @@ def check_smoke(mode: Mode, timeout: float) -> None:
         table = Path(tmp, "sweep", "results.csv")
         rows = store.read_results_table(table.parent) if table.exists() else []
     finished = sum(r["status"] == "done" for r in rows)
-    smooth = fit.get("verdict", {}).get("smooth")
-    verdict = "none" if smooth is None else ("smooth" if smooth else "not_smooth")
+    verdict = fit.get("verdict", {}).get("outcome", "none")  # yes | no | untested; none: no fit
     preset = mode.smoke[0].split("=")[1]
     line(
         "smoke",

@@ -232,7 +232,7 @@ def weigh(v: Verdict, false_no: float, false_yes: float, noise: float, min_ratio
     p_named, p_other = (1 - false_no, false_yes) if answer == "yes" else (1 - false_yes, false_no)
     why = (
         f"this design cannot tell: at {noise:.2%} noise its checks say {answer} to a {named} law "
-        f"{p_named:.1%} of the time and to a {other} one {p_other:.1%}, so a {answer} is {lr:.2g} times "
+        f"{p_named:.1%} of the time and to a {other} one {p_other:.1%}, so a {answer} is {lr:.2f} times "
         f"likelier from a {named} law than from a {other} one (at least {min_ratio:g} needed)"
     )
     sentence = (

@@ -218,7 +218,7 @@ def summary_text(report: FitReport, next_step: str = "") -> str:
     weighed = v.outcome == "untested" and v.checked != "untested"
     verdict = [
         f"VERDICT: {said} smoothly with compute"
-        + (f" (the checks say {v.checked}; this design cannot tell)" if weighed else "")
+        + (f" (the checks say {v.checked})" if weighed else "")
         + (" (a check could not run)" if v.checked == "untested" else "")
     ]
     notes = [("why", v.untested_why)] if weighed else []
