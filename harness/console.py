@@ -5,16 +5,28 @@ offline W&B runs, which runs are still missing). The fit's own summary is `harne
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness import store
 from harness.config import Config, ConfigError
+from harness.data import TokenSource
+from harness.device import Device
 from harness.estimate import (
     ASSUMED_GPU_MFU,
+    CPU_COSTS,
+    REFERENCE_PEAK,
+    StepTimes,
+    SweepWork,
     Throughput,
     cpu_throughput,
     estimate_seconds,
+    eval_flops,
+    step_flops,
+    sweep_overheads,
     throughput_from_runs,
 )
 from harness.flops import peak_flops
@@ -22,29 +34,101 @@ from harness.plan import RunSpec
 from harness.report.terminal import line, outputs_text, start_text
 from harness.tracking import Mode, fell_back, group_name, sync_command, wandb_root
 
+MEASURED_RUNS = 4  # runs of a cpu plan whose steps are timed before it starts, spread over its step FLOPs
+TIMED_STEPS = 8  # steps timed per run, after 2 that warm it up
+MEASURE_LIMIT_S = 5.0  # a plan whose largest steps would take longer to time (at the matmul peak) is
+# estimated from the assumed MFU table instead (e.g. the gpu preset on a cpu)
 
-def throughput(device: str, finished: Sequence[dict]) -> Throughput:
-    """How fast this machine trains (harness.estimate): the MFU of the sweep's finished runs when there
-    are any, else the assumed MFU table, against the GPU's datasheet peak or a measured matmul peak
-    (a CPU, with this process's torch threads; a GPU missing from the peak table)."""
+
+def gpu_throughput(finished: Sequence[dict]) -> Throughput:
+    """How fast this GPU trains (harness.estimate): the MFU of the sweep's finished runs when there are
+    any, else the assumed MFU table, against the datasheet peak (measured for a GPU missing from it)."""
     import torch
 
     from harness.peak import matmul_peak_flops
 
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    peak = peak_flops(name) if device == "cuda" else None
-    if peak is None:
-        peak = (
-            matmul_peak_flops("cuda", dtype=torch.bfloat16, sizes=(8192,))
-            if device == "cuda"
-            else matmul_peak_flops()
-        )
+    name = torch.cuda.get_device_name()
+    peak = peak_flops(name) or matmul_peak_flops("cuda", dtype=torch.bfloat16, sizes=(8192,))
     measured = throughput_from_runs(finished, name, peak)
     if measured is not None:
         return measured
-    if device == "cuda":
-        return Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
-    return cpu_throughput(peak)
+    return Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
+
+
+def measure_steps(todo: Sequence[RunSpec], source: TokenSource, dev: Device, val_tokens: int) -> StepTimes:
+    """Seconds per step and per evaluation on this machine now, with this process's torch threads: the
+    training loop itself (harness.train.train_run, logging nothing, in a temporary directory) on up to
+    MEASURED_RUNS of the runs, spread over their FLOPs per step; 2 + TIMED_STEPS steps against 2 (the
+    difference leaves out the first steps' warm-up), and at the smallest and largest 2 steps with an
+    evaluation against 2 without."""
+    from harness.tracking.wandb_run import NullLogger
+    from harness.train import train_run
+
+    shapes = {(step_flops(s), s.shape, s.batch_size): s for s in todo}
+    ordered = [shapes[k] for k in sorted(shapes, key=lambda k: k[0])]
+    picks = sorted({round(i * (len(ordered) - 1) / max(MEASURED_RUNS - 1, 1)) for i in range(MEASURED_RUNS)})
+    with tempfile.TemporaryDirectory(prefix="harness-steps-") as tmp:
+
+        def loop_seconds(spec: RunSpec, steps: int, evals: int) -> float:
+            train = dataclasses.replace(spec.train, evals=evals, checkpoint_every=0)
+            short = dataclasses.replace(spec, steps=steps, parent=None, fork_step=0, forks=(), train=train)
+            path = Path(tmp, f"{len(os.listdir(tmp))}")
+            return train_run(short, source, path, NullLogger(), dev)["wall_s"]
+
+        steps, evals = [], []
+        for i in picks:
+            spec = ordered[i]
+            base = loop_seconds(spec, 2, 0)
+            steps.append(
+                (step_flops(spec), max(loop_seconds(spec, 2 + TIMED_STEPS, 0) - base, 1e-6) / TIMED_STEPS)
+            )
+            if i in (picks[0], picks[-1]):
+                evals.append((eval_flops(spec, val_tokens), max(loop_seconds(spec, 2, 1) - base, 1e-6)))
+    return StepTimes("cpu", tuple(steps), tuple(sorted(set(evals))))
+
+
+def process_age() -> float:
+    """Wall seconds since this process started (Linux's /proc); 0 where that cannot be read."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        started = int(stat.rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, float(Path("/proc/uptime").read_text().split()[0]) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def estimate(
+    cfg: Config, todo: Sequence[RunSpec], done: Sequence[dict], source: TokenSource, dev: Device,
+    *, runs_at_once: int, logging: bool,
+) -> tuple[float, str]:  # fmt: skip
+    """The start screen's estimate: the runs still to train (on a cpu their steps measured now, unless
+    that would take over MEASURE_LIMIT_S; on a GPU from its MFU) and the sweep's fixed costs
+    (harness.estimate.CPU_COSTS, host-CPU work: on a cpu scaled by this core's measured matmul peak)
+    from this process's start to the fit's end."""
+    from harness.peak import matmul_peak_flops
+
+    val_tokens = cfg.data.val_tokens
+    slowdown = 1.0
+    if dev.type == "cpu":
+        peak = matmul_peak_flops()
+        slowdown = REFERENCE_PEAK / peak
+        cost = MEASURED_RUNS * (TIMED_STEPS + 4) * max(step_flops(s) for s in todo) / peak
+        device = (
+            measure_steps(todo, source, dev, val_tokens) if cost <= MEASURE_LIMIT_S else cpu_throughput(peak)
+        )
+    else:
+        device = gpu_throughput(done)
+    work = SweepWork(
+        processes=min(len(todo), runs_at_once),
+        logging=logging,
+        resamples=cfg.fit.bootstrap if cfg.sweep.stage == "all" else -1,
+        draws=cfg.fit.calibration_draws,
+        abilities=source.val_tasks is not None,
+    )
+    overheads = sweep_overheads(CPU_COSTS, work, already=process_age(), slowdown=slowdown)
+    return estimate_seconds(
+        todo, device, val_tokens=val_tokens, runs_at_once=runs_at_once, overheads=overheads
+    )
 
 
 def start(
@@ -55,6 +139,9 @@ def start(
     device: str,
     precision: str,
     mode: Mode,
+    *,
+    source: TokenSource,
+    dev: Device | None,
     runs_at_once: int = 1,
 ) -> None:
     """Print the start screen; refuse a plan estimated beyond sweep.max_hours (a dry run only says so).
@@ -64,9 +151,8 @@ def start(
     todo = [s for s in mine if s.run_id not in finished]
     eta = None
     if todo:
-        eta = estimate_seconds(
-            todo, throughput(device, done), val_tokens=cfg.data.val_tokens, runs_at_once=runs_at_once
-        )
+        logging = mode.mode != "disabled"
+        eta = estimate(cfg, todo, done, source, dev, runs_at_once=runs_at_once, logging=logging)
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":
         wandb += f"\nfiles in {wandb_root(cfg.logger, sweep_dir)}"
