@@ -123,7 +123,6 @@ def estimate(
         logging=logging,
         resamples=cfg.fit.bootstrap if cfg.sweep.stage == "all" else -1,
         draws=cfg.fit.calibration_draws,
-        abilities=source.val_tasks is not None,
     )
     overheads = sweep_overheads(CPU_COSTS, work, already=process_age(), slowdown=slowdown)
     return estimate_seconds(
@@ -139,20 +138,22 @@ def start(
     device: str,
     precision: str,
     mode: Mode,
+    done: dict[str, dict],
     *,
     source: TokenSource,
     dev: Device | None,
     runs_at_once: int = 1,
 ) -> None:
     """Print the start screen; refuse a plan estimated beyond sweep.max_hours (a dry run only says so).
-    `runs_at_once`: runs training side by side, each as fast as alone (harness.execute: one per core)."""
-    done = [r for s in specs if (r := store.read_result(store.run_dir(sweep_dir, s.dirname))) is not None]
-    finished = {r["run_id"] for r in done}
+    `done`: the finished runs' results by run id (store.finished_results); `runs_at_once`: runs training
+    side by side, each as fast as alone (harness.execute: one per core)."""
+    finished = set(done)
     todo = [s for s in mine if s.run_id not in finished]
     eta = None
     if todo:
         logging = mode.mode != "disabled"
-        eta = estimate(cfg, todo, done, source, dev, runs_at_once=runs_at_once, logging=logging)
+        finished_rows = list(done.values())
+        eta = estimate(cfg, todo, finished_rows, source, dev, runs_at_once=runs_at_once, logging=logging)
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":
         wandb += f"\nfiles in {wandb_root(cfg.logger, sweep_dir)}"

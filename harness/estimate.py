@@ -207,15 +207,12 @@ class FixedCosts:
     fit: float  # the fit's fixed part: observations, parametric fit, report.md, plots, the W&B fit run
     resample: float  # the fit: per bootstrap resample
     draw: float  # the fit: per calibration draw (one simulated sweep of each of its five laws)
-    abilities: float  # the abilities section (a source with multi-token tasks)
 
 
 # `python scripts/estimate_costs.py --preset smoke --sweep <smoke> <proportion>` (2026-12-07, a shared 2-core
 # machine at load 9-11; the matmul peak by CPU time 7.9e10): fit = 1.0 + 1.3-1.5 for the report and the W&B
-# fit run; abilities 2.7 (smoke) and 3.6 (proportion).
-CPU_COSTS = FixedCosts(
-    pool=2.3, process=2.1, tracker=0.9, run=0.03, fit=2.4, resample=0.0014, draw=0.0044, abilities=3.2
-)
+# fit run.
+CPU_COSTS = FixedCosts(pool=2.3, process=2.1, tracker=0.9, run=0.03, fit=2.4, resample=0.0014, draw=0.0044)
 
 
 @dataclass(frozen=True)
@@ -237,7 +234,6 @@ class SweepWork:
     logging: bool  # runs and fit log to W&B
     resamples: int  # the fit's bootstrap resamples (fit.bootstrap); -1: no fit in this command
     draws: int  # the fit's calibration draws per law (fit.calibration_draws)
-    abilities: bool  # the source has multi-token tasks (an abilities section)
 
 
 def sweep_overheads(costs: FixedCosts, work: SweepWork, *, already: float, slowdown: float) -> Overheads:
@@ -247,8 +243,7 @@ def sweep_overheads(costs: FixedCosts, work: SweepWork, *, already: float, slowd
     start = costs.process + costs.tracker * work.logging + costs.pool * (work.processes > 1)
     after = 0.0
     if work.resamples >= 0:
-        fit = costs.fit + costs.resample * work.resamples + costs.draw * work.draws
-        after = fit + costs.abilities * work.abilities
+        after = costs.fit + costs.resample * work.resamples + costs.draw * work.draws
     return Overheads(already, start * slowdown, costs.run * slowdown, after * slowdown)
 
 

@@ -11,7 +11,8 @@ the noise is given as each run's val_loss_se and matched by the replicates' spre
 and noise level, prints one line: `design=... noise=... false_no=... false_yes=... <truth>=<share
 judged yes> ... lr_yes=... lr_no=... wall_s=...`: lr_yes = (1 - false_no) / false_yes and lr_no =
 (1 - false_yes) / false_no, how many times likelier each outcome is under the laws it names than under
-the others (the verdict reports an outcome below fit.min_likelihood_ratio as "untested", docs/fit.md);
+the others (the verdict reports an outcome below the rule's min_likelihood_ratio as "untested",
+docs/fit.md);
 wall_s: one whole fit without bootstrap, its calibration at --draws per law.
 """
 
@@ -29,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from harness.config import FitConfig  # noqa: E402
 from harness.fit import LossSurface, Observations, fit_sweep  # noqa: E402
-from harness.fit.synthetic import ladder_observations  # noqa: E402
+from harness.fit.rules import FitRules  # noqa: E402
+from harness.fit.simulate import ladder_observations  # noqa: E402
 from harness.fit.verdict import likelihood_ratios  # noqa: E402
 
 REFERENCE = LossSurface(E=0.0, A=13.3, B=34.8, alpha=0.28, beta=0.28)
@@ -83,13 +85,14 @@ def main() -> None:
     ap.add_argument("--designs", nargs="+", choices=("cpu", "dense", "smoke"), default=["cpu", "dense"])
     ap.add_argument("--holdout-law", choices=("offset", "pure"), default="offset")
     args = ap.parse_args()
-    cfg = FitConfig(bootstrap=0, calibration_draws=args.draws, holdout_law=args.holdout_law)
+    cfg = FitConfig(bootstrap=0, calibration_draws=args.draws)
+    rules = FitRules(holdout_law=args.holdout_law)
     for name in args.designs:
         base = dense_design() if name == "dense" else planned_design(name)
         for noise in args.noise:
             obs = with_noise(base, noise)
             t0 = time.perf_counter()
-            r = fit_sweep(obs, cfg)
+            r = fit_sweep(obs, cfg, rules=rules)
             wall = time.perf_counter() - t0
             c = r.calibration
             rates = " ".join(f"{k}={v:.3f}" for k, v in c.yes_rate.items())

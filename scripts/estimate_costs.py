@@ -15,7 +15,7 @@ caches still costs. Lines:
     fit       fit_sweep on the preset's planned runs (synthetic losses, 1% noise) without resamples or
               calibration; resample, draw: what each bootstrap resample and each calibration draw adds
     report    for each --sweep (a finished sweep): writing report.md and the plots, and the W&B fit run
-    abilities for each --sweep: its abilities section
+(The studies a Hydra callback runs after a sweep, abilities and compare, are not the sweep's: not here.)
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from harness.console import measure_steps
 from harness.data import make_source
 from harness.device import resolve_device
 from harness.plan import plan_runs
-from tests.conftest import compose_config
+from harness.compose import compose_config
 cfg = compose_config("sweep={preset}", "logger=off")
 source = make_source(cfg.data)
 dev = resolve_device(cfg.train, 1)
@@ -104,13 +104,13 @@ def fresh_costs(preset: str, tmp: str) -> dict[str, float]:
 
 def run_cost(preset: str, tmp: str) -> float:
     """A run's CPU outside its training loop in a process that has trained one: 5 runs of no steps."""
+    from harness.compose import compose_config
     from harness.config import LoggerConfig
     from harness.data import make_source
     from harness.device import resolve_device
     from harness.execute import Trainer
     from harness.plan import plan_runs
     from harness.tracking import open_run
-    from tests.conftest import compose_config
 
     cfg = compose_config(f"sweep={preset}", "logger=off")
     source = make_source(cfg.data)
@@ -139,33 +139,26 @@ def fit_costs(preset: str) -> dict[str, float]:
 
 
 def sweep_costs(sweep_dir: Path, tmp: str) -> dict[str, float]:
-    """A finished sweep's report (report.md, plots, the W&B fit run) and abilities section, CPU s."""
+    """A finished sweep's report (report.md, plots, the W&B fit run), CPU s."""
     from harness import report
-    from harness.config import AbilitiesConfig, FitConfig, LoggerConfig
+    from harness.config import FitConfig, LoggerConfig
     from harness.fit import fit_sweep
     from harness.refit import read_input
-    from harness.report import abilities as ab
-    from harness.report.observations import FLOP_COLUMNS
     from harness.tracking import log_fit
 
     cfg = FitConfig(bootstrap=100, calibration_draws=0)
     rows, curves, bayes, _, meta = read_input(sweep_dir, cfg)
     obs, _, _ = report.build_observations(rows, cfg, curves=curves, design=meta.get("design"))
     fitted = fit_sweep(obs, cfg, bayes_loss=bayes)
-    scores = ab.read_scores(sweep_dir, rows)
     out = Path(tmp, sweep_dir.name)
-    cost = {"report": cpu_of(lambda: report.write_report(fitted, out, meta=meta))}
+    write = cpu_of(lambda: report.write_report(fitted, out, meta=meta))
     plots = sorted(out.glob("plots/*.png"))
     logger = LoggerConfig(mode="offline")
     fit = fitted.to_dict()
-    cost["report"] += cpu_of(
+    log = cpu_of(
         lambda: log_fit(logger, sweep_dir=out, fit=fit, plots=plots, rows=rows, files=[], group="g", tags=())
     )
-    rules = AbilitiesConfig()
-    cost["abilities"] = cpu_of(
-        lambda: ab.analyse_abilities(rows, scores, c_col=FLOP_COLUMNS[obs.flops], rules=rules)
-    )
-    return cost
+    return {"report": write + log}
 
 
 def main() -> None:

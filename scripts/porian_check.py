@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from harness.config import FitConfig  # noqa: E402
 from harness.fit import Observations, fit_sweep  # noqa: E402
+from harness.fit.rules import FitRules  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "porian"
 
@@ -43,9 +44,10 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     args = ap.parse_args()
     authors = json.loads((DATA / "authors_a.json").read_text())
-    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=args.draws, isoflop_window=args.window)
+    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=args.draws)
+    rules = FitRules(isoflop_window=args.window)
     for name, want in authors.items():
-        r = fit_sweep(read(name), cfg)
+        r = fit_sweep(read(name), cfg, rules=rules)
         iso, v, c = r.isoflop, r.verdict, r.calibration
         rates = (
             f"false_no={c.false_no:.4f} false_yes={c.false_yes:.4f}" if c else "false_no=none false_yes=none"

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from harness.config import Config, ConfigError, FitConfig
+from harness.config import FitConfig
 from harness.fit import LossSurface, fit_sweep
 from harness.fit.calibration import make_truths
-from harness.fit.synthetic import grid_observations, ladder_observations
+from harness.fit.rules import FitRules
+from harness.fit.simulate import grid_observations, ladder_observations
 from harness.fit.verdict import likelihood_ratios
-from harness.validate import validate
 
 # a surface at the cpu sweep's scale: L ~ 2.3 nats at 1e10 FLOPs, 1.2 at 1e12, alpha_C = 0.14
 REFERENCE = LossSurface(E=0.0, A=13.3, B=34.8, alpha=0.28, beta=0.28)
@@ -88,7 +88,7 @@ def test_a_design_that_can_tell_keeps_its_answers(dense_report) -> None:
     b = bent.verdict
     assert b.outcome == b.checked == "no" and b.likelihood_ratio >= 10
     d = bent.to_dict()["verdict"]
-    assert d["checked"] == "no" and d["untested_why"] == "" and d["thresholds"]["min_likelihood_ratio"] == 3.0
+    assert d["checked"] == "no" and d["untested_why"] == "" and d["rules"]["min_likelihood_ratio"] == 3.0
 
 
 @pytest.mark.parametrize("truth", ["smooth", "plateau"])
@@ -107,12 +107,10 @@ def test_a_design_that_cannot_tell_is_untested_with_its_rates(truth: str) -> Non
 
 
 def test_unweighed_without_a_calibration_and_a_ratio_below_1_refused() -> None:
-    """fit.calibration_draws=0: the grid's checks stand as they are, with no ratio; a
-    fit.min_likelihood_ratio below 1 (an answer likelier from the laws it denies) is one line."""
+    """fit.calibration_draws=0: the grid's checks stand as they are, with no ratio; a rule asking a ratio
+    below 1 (an answer likelier from the laws it denies) is refused."""
     obs = grid_observations(REFERENCE, [4e3, 1.6e4, 3.6e4], [16384, 32768, 65536], k=7.0)
     r = fit_sweep(dataclasses.replace(obs, L_se=0.02 * obs.L), FitConfig(bootstrap=0, calibration_draws=0))
     assert r.verdict.outcome == r.verdict.checked != "untested" and r.verdict.likelihood_ratio is None
-    with pytest.raises(
-        ConfigError, match=r"^fit.min_likelihood_ratio: must be a finite number >= 1, got 0.5$"
-    ):
-        validate(Config(fit=FitConfig(min_likelihood_ratio=0.5)))
+    with pytest.raises(ValueError, match=r"^min_likelihood_ratio: must be a finite number >= 1, got 0.5$"):
+        FitRules(min_likelihood_ratio=0.5)

@@ -156,18 +156,18 @@ def test_step_times_interpolate_in_log_log_flat_below_proportional_above() -> No
 
 
 def test_fixed_costs_count_once_per_sweep_per_process_start_and_per_run() -> None:
-    costs = FixedCosts(pool=1, process=2, tracker=4, run=0.5, fit=8, resample=0.01, draw=0.1, abilities=16)
-    work = SweepWork(processes=2, logging=True, resamples=100, draws=10, abilities=True)
+    costs = FixedCosts(pool=1, process=2, tracker=4, run=0.5, fit=8, resample=0.01, draw=0.1)
+    work = SweepWork(processes=2, logging=True, resamples=100, draws=10)
     o = sweep_overheads(costs, work, already=3.0, slowdown=2.0)
-    assert o == Overheads(already=3.0, start=2 * (1 + 2 + 4), run=1.0, after=2 * (8 + 1 + 1 + 16))
-    alone = SweepWork(processes=1, logging=False, resamples=-1, draws=10, abilities=True)  # trains, no fit
+    assert o == Overheads(already=3.0, start=2 * (1 + 2 + 4), run=1.0, after=2 * (8 + 1 + 1))
+    alone = SweepWork(processes=1, logging=False, resamples=-1, draws=10)  # trains, no fit
     assert sweep_overheads(costs, alone, already=0.0, slowdown=1.0) == Overheads(0.0, 2.0, 0.5, 0.0)
     plan = _plan()
     flat = Throughput("test", 1e12, ((1.0, 0.5),), "fixed")
     wall, basis = estimate_seconds(plan, flat, runs_at_once=2, overheads=o)
     times = [flat.run_seconds(s, 0) + o.run for s in plan]
-    assert wall == pytest.approx(3.0 + 14.0 + max(sum(times) / 2, max(times)) + 52.0)
-    assert "s besides training (start 17 s, 1 s per run, fit and report 52 s)" in basis
+    assert wall == pytest.approx(3.0 + 14.0 + max(sum(times) / 2, max(times)) + 20.0)
+    assert "s besides training (start 17 s, 1 s per run, fit and report 20 s)" in basis
 
 
 def test_the_steps_are_timed_on_the_plans_own_runs() -> None:

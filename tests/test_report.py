@@ -14,7 +14,7 @@ import pytest
 
 from harness.config import FitConfig
 from harness.fit import FitError, LossSurface
-from harness.fit.synthetic import isoflop_observations
+from harness.fit.simulate import isoflop_observations
 from harness.report import PLOTS, analyse, build_observations, summary_text
 from tests.conftest import ROOT, run_module
 
@@ -204,7 +204,7 @@ def test_an_untested_verdict_says_why_and_what_to_run(tmp_path: Path) -> None:
 
     from harness.console import next_step
     from harness.fit import fit_sweep
-    from harness.fit.synthetic import grid_observations
+    from harness.fit.simulate import grid_observations
     from harness.report.markdown import markdown
 
     obs = grid_observations(SURFACE, [1e6, 4e6, 1.6e7], [2e7, 8e7, 3.2e8])
@@ -224,7 +224,7 @@ def test_an_untested_verdict_says_why_and_what_to_run(tmp_path: Path) -> None:
     md = markdown(report)
     assert f"**{v.sentence}.**" in md
     assert f'The checks\' "{v.checked}" is {v.likelihood_ratio:.3g} times likelier ' in md
-    assert 'it needs 3 (fit.min_likelihood_ratio): the verdict is "untested".' in md
+    assert 'it needs 3 (harness.fit.rules): the verdict is "untested".' in md
 
 
 def test_summary_of_a_pure_power_law_says_so_once_on_the_law_line(tmp_path: Path) -> None:

@@ -74,8 +74,8 @@ def _weight(r: FitReport) -> list[str]:
     stands = "it stands" if v.outcome == v.checked else 'the verdict is "untested"'
     return [
         f'The checks\' "{v.checked}" is {_g(v.likelihood_ratio, 3)} times likelier from a {named} law than '
-        f"from the others on this design; it needs {r.thresholds.min_likelihood_ratio:g} "
-        f"(fit.min_likelihood_ratio): {stands}."
+        f"from the others on this design; it needs {r.rules.min_likelihood_ratio:g} "
+        f"(harness.fit.rules): {stands}."
     ]
 
 
