@@ -93,7 +93,7 @@ def test_a_design_that_can_tell_keeps_its_answers(dense_report) -> None:
 
 @pytest.mark.parametrize("truth", ["smooth", "plateau"])
 def test_a_design_that_cannot_tell_is_untested_with_its_rates(truth: str) -> None:
-    """The smoke preset's 3x3 grid (LR of either answer 1.2-2.5 at 0.5-4% noise): whatever its checks say
+    """The smoke preset's 3x3 grid (LR of either answer 1.0-2.5 at 0.5-4% noise): whatever its checks say
     about a smooth law or a plateau, the verdict is untested, and says with which error rates."""
     obs = grid_observations(REFERENCE, [4e3, 1.6e4, 3.6e4], [16384, 32768, 65536], k=7.0)
     obs = dataclasses.replace(obs, L_se=0.02 * obs.L) if truth == "smooth" else _bent(obs, 0.02)

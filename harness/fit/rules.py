@@ -35,8 +35,8 @@ class FitRules:
     # The checks' yes or no stands only when this design's calibration gives it at least this many times
     # as often under the laws it names (smooth for yes, bent for no) as under the others; below, the
     # verdict is "untested" with the rates as its reason. 3: below it a likelihood ratio is "not worth more
-    # than a bare mention" (Kass and Raftery 1995); any value from 2.5 to 29 separates the smoke design
-    # (every answer <= 2.5 at 0.5-4% noise) from the dense and cpu designs at 0.5% (>= 29); fixed on those
+    # than a bare mention" (Kass and Raftery 1995); any value from 2.5 to 19 separates the smoke design
+    # (every answer <= 2.5 at 0.5-4% noise) from the dense and cpu designs at 0.5% (>= 19); fixed on those
     # simulations (docs/fit.md) before any sweep was judged by it.
     min_likelihood_ratio: float = 3.0
 
