@@ -137,10 +137,9 @@ class StepTimes:
 
     def run_seconds(self, spec: RunSpec, val_tokens: int) -> float:
         """Seconds of one run's training steps (a branch: its cooldown's) and evaluations."""
-        steps = spec.steps - spec.fork_step
-        evals = spec.train.evals * steps / spec.steps
         per_eval = _loglog(self.evals, eval_flops(spec, val_tokens)) if val_tokens else 0.0
-        return steps * _loglog(self.steps, step_flops(spec)) + evals * per_eval
+        steps = spec.steps - spec.fork_step
+        return steps * _loglog(self.steps, step_flops(spec)) + run_evals(spec) * per_eval
 
     def describe(self, runs: Sequence[RunSpec]) -> str:
         (f0, t0), (f1, t1) = self.steps[0], self.steps[-1]
@@ -183,11 +182,15 @@ def throughput_from_runs(rows: Iterable[Mapping], device: str, peak: float) -> T
     return Throughput(device, peak, points, f"MFU measured on {runs} finished runs")
 
 
+def run_evals(spec: RunSpec) -> float:
+    """Evaluations a run computes itself: train.evals, a branch's share in proportion to its own steps."""
+    return spec.train.evals * (spec.steps - spec.fork_step) / spec.steps
+
+
 def run_flops(spec: RunSpec, val_tokens: int = 0) -> float:
     """FLOPs a run computes itself: its training steps (a branch only its cooldown) plus its evaluations'
-    forward passes (train.evals of them, a branch's share in proportion to the steps it trains)."""
-    evals = spec.train.evals * (spec.steps - spec.fork_step) / spec.steps
-    return spec.flops_spent + evals * val_tokens * spec.flops_per_token / 3
+    forward passes."""
+    return spec.flops_spent + run_evals(spec) * eval_flops(spec, val_tokens)
 
 
 # A CPU sweep's costs besides its runs' steps and evaluations, in seconds on one core whose fp32 matmul
@@ -209,10 +212,10 @@ class FixedCosts:
     draw: float  # the fit: per calibration draw (one simulated sweep of each of its five laws)
 
 
-# `python scripts/estimate_costs.py --preset smoke --sweep <smoke> <proportion>` (2026-12-07, a shared 2-core
-# machine at load 9-11; the matmul peak by CPU time 7.9e10): fit = 1.0 + 1.3-1.5 for the report and the W&B
-# fit run.
-CPU_COSTS = FixedCosts(pool=2.3, process=2.1, tracker=0.9, run=0.03, fit=2.4, resample=0.0014, draw=0.0044)
+# `python scripts/estimate_costs.py --preset smoke --sweep <smoke>` (2026-12-07, a shared 2-core machine at
+# load 9-10; the matmul peak by CPU time 8.6e10; an earlier run at load 9-11 read 0.7x-1.3x these): fit =
+# 0.75 + 1.2 for the report and the W&B fit run.
+CPU_COSTS = FixedCosts(pool=2.3, process=2.8, tracker=0.7, run=0.02, fit=2.0, resample=0.0021, draw=0.0074)
 
 
 @dataclass(frozen=True)
@@ -262,8 +265,8 @@ def estimate_seconds(
     if runs_at_once < 1:
         raise ValueError(f"runs_at_once: must be >= 1, got {runs_at_once}")
     runs = training_order(plan)
-    times = [device.run_seconds(s, val_tokens) + overheads.run for s in runs]
     o = overheads
+    times = [device.run_seconds(s, val_tokens) + o.run for s in runs]
     wall = o.already + o.start + max(sum(times) / runs_at_once, max(times, default=0.0)) + o.after
     flops = sum(run_flops(s, val_tokens) for s in runs)
     at_once = f", {runs_at_once} runs at once" if runs_at_once > 1 else ""
