@@ -8,6 +8,7 @@ submitit_slurm) decides where they run, and this module sizes each job to its sh
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,25 @@ from harness.config import Config, ConfigError
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 SUBMITIT_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+def check_launcher(launcher: Mapping[str, Any], choice: str | None, *, multirun: bool) -> None:
+    """ConfigError, before anything is written, for a launcher that would not do what was asked: one
+    chosen without -m (Hydra ignores launchers outside a multirun: the sweep would train here), or
+    SLURM's where there is no SLURM (submitit's own test: `srun` on the PATH). `choice`: the
+    hydra/launcher option, `launcher`: its config."""
+    if not multirun:
+        if choice not in (None, "basic"):
+            raise ConfigError(
+                f"hydra/launcher={choice}: a launcher runs the jobs of a multirun; add -m (and "
+                "sweep.num_shards=K to split the sweep into K jobs), or drop it to train in this process"
+            )
+        return
+    if launcher.get("_target_") == SUBMITIT_SLURM and shutil.which("srun") is None:
+        raise ConfigError(
+            f"hydra/launcher={choice}: no SLURM on this machine (no srun on the PATH); submit from the "
+            "cluster's login node, or use hydra/launcher=local to run the jobs here"
+        )
 
 
 def runs_here(launcher: Mapping[str, Any]) -> bool:
