@@ -94,6 +94,34 @@ def test_smoke_sweep_end_to_end_then_rerun_trains_nothing(tmp_path: Path) -> Non
     assert read_rows(sweep_dir / "results.csv") == rows
 
 
+@pytest.mark.slow
+def test_each_training_run_logs_a_training_loss_curve_to_wandb(tmp_path: Path) -> None:
+    """The default preset's settings (sweep=cpu: train.evals=1, >= 200 steps a run) on two of its runs:
+    each offline W&B run read back has >= 20 training-loss points (one every ~1% of its steps) beside
+    its one eval, not the single eval row a run had when history was logged only at evals."""
+    args = (
+        "sweep=cpu",
+        "sweep.widths=[10,14]",
+        "sweep.flops=[1e10]",
+        "sweep.seeds=[]",
+        "sweep.replicate_budgets=[]",
+    )
+    out = sweep(*args, "logger.mode=offline", "train.threads=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep_dir = tmp_path / "runs" / "cpu"
+    rows = {r["run_id"]: r for r in read_rows(sweep_dir / "results.csv")}
+    runs = [read_offline_run(d) for d in offline_run_dirs(sweep_dir / "wandb")]
+    train = [r for r in runs if r.job_type == "train"]
+    assert len(train) == len(rows) == 2
+    for run in train:
+        steps = int(rows[run.config["run_id"]]["steps"])
+        curve = [h for h in run.history if "train/loss" in h]
+        assert 20 <= len(curve) <= steps, (steps, len(curve))
+        assert all(0 < h["train/loss"] < 10 and h["tokens"] > 0 for h in curve)
+        assert [h["_step"] for h in curve] == sorted({h["_step"] for h in curve})
+        assert sum("val/loss" in h for h in run.history) == 1  # evals: 1
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
