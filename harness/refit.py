@@ -143,7 +143,6 @@ def check_out(out: Path, overwrite: bool) -> None:
 
 def run(cfg: FitCLIConfig) -> int:
     from harness.report import analyse, build_observations, summary_text
-    from harness.report.abilities import read_scores
 
     try:
         if not cfg.input:
@@ -157,7 +156,6 @@ def run(cfg: FitCLIConfig) -> int:
             build_observations(rows, cfg.fit)  # row/column errors name the file before any fitting
         except FitError as exc:
             raise InputError(f"input: {path}: {exc}") from None
-        abilities = read_scores(path, rows) if curves is not None else None
         out = Path(cfg.out) if cfg.out else store.new_refit_dir(base)
         report = analyse(
             rows,
@@ -166,7 +164,6 @@ def run(cfg: FitCLIConfig) -> int:
             curves=curves,
             bayes_loss=bayes,
             meta=meta,
-            abilities=abilities,
             design=meta.get("design"),
         )
     except (InputError, ConfigError) as exc:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from harness.compare.verdict import EFFECTS, INCONCLUSIVE, NONE
 from harness.config import ConfigError, register_configs
 from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
+from harness.studies.compare.judge import EFFECTS, INCONCLUSIVE, NONE
 from tests.conftest import CONFIG_DIR, compose_config, run_module
 
 EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "proportion")
@@ -141,7 +141,7 @@ def test_paired_design_trains_each_width_on_its_own_budget() -> None:
 
 
 TINY = [
-    "data.val_tokens=1024", "train.evals=1", "fit.bootstrap=50", "abilities.bootstrap=20", "sweep.seeds=[1]",
+    "data.val_tokens=1024", "train.evals=1", "fit.bootstrap=50", "sweep.seeds=[1]",
     "logger=off",
 ]  # fmt: skip
 TINY_LADDER = ["sweep.widths=[8,16,24,32,40]", "sweep.tokens=[2048,3072,4096,6144,8192]"]

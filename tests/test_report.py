@@ -15,7 +15,7 @@ import pytest
 
 from harness.config import FitConfig
 from harness.fit import FitError, LossSurface
-from harness.fit.synthetic import isoflop_observations
+from harness.fit.simulate import isoflop_observations
 from harness.report import PLOTS, analyse, build_observations, summary_text
 from tests.conftest import ROOT, run_module
 
