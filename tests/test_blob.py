@@ -132,3 +132,23 @@ def test_a_verdict_that_flips_between_realizations_is_unstable() -> None:
     rows = {c.key: c for c in combine(first, second)}
     assert rows["1/synthetic"].verdict == UNSTABLE and rows["1/synthetic"].second == NO
     assert rows["4a/synthetic"].verdict == YES and rows["4a/synthetic"].second == YES
+
+
+def test_the_report_writes_every_claim_and_says_where_it_disagrees(tmp_path) -> None:
+    import json
+
+    from harness.studies.blob import report
+
+    comps = comparisons(data_quality=[("noisy", "no effect", 0.0)])
+    paths = {"synthetic": "runs/cpu/fit.json"}
+    rows = combine(*(judge_claims(Results({"synthetic": fit()}, comps, None, paths)) for _ in range(2)))
+    header = {"commit": "abc1234", "date": "2026-12-07", "realizations": ["as preset", "data.seed=7"]}
+    files = report.write(tmp_path, rows, header)
+    data = json.loads((tmp_path / "blob.json").read_text())
+    assert len(data["claims"]) == len(rows) and data["commit"] == "abc1234"
+    md = (tmp_path / "report.md").read_text()
+    assert "| 1/synthetic Loss falls as a smooth power law of compute |" in md and "runs/cpu/fit.json" in md
+    assert "- 4d Data quality: clean data beats noisy data" in md  # the disagreement, said plainly
+    assert (tmp_path / "plots" / "claims.png").stat().st_size > 10_000 and len(files) == 3
+    text = report.summary(rows)
+    assert "4d" in text and "disagree" in text.splitlines()[-1]

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from harness.config import ConfigError, register_configs
+from harness.compose import compose_raw
+from harness.config import ConfigError
 from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from harness.studies.compare.judge import EFFECTS, INCONCLUSIVE, NONE
@@ -23,9 +23,7 @@ LADDER = ("architecture", "conditioning", "data_quality", "data_quantity")
 
 
 def sweeper_params(experiment: str) -> dict:
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    cfg = compose_raw(f"experiment={experiment}")
     return {**cfg.hydra.sweeper.params, "compare": cfg.hydra.callbacks.compare}
 
 

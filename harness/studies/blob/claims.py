@@ -36,6 +36,8 @@ class Claim:
     error_rate: str  # e.g. "false yes 2.2%", or "not calibrated: ..."
     evidence: str
     second: str = ""  # the second realization's verdict, once combined
+    second_value: float | None = None  # and its number
+    second_interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -236,11 +238,14 @@ def judge_claims(results: Results) -> list[Claim]:
 def combine(first: list[Claim], second: list[Claim]) -> list[Claim]:
     """The first realization's rows with the second's verdict beside each; a row whose two verdicts
     differ is unstable, whatever either said."""
-    other = {c.key: c.verdict for c in second}
+    other = {c.key: c for c in second}
     out = []
     for c in first:
-        again = other.get(c.key, UNTESTED)
-        stable = again == c.verdict
-        out.append(replace(c, second=again, verdict=c.verdict if stable else UNSTABLE,
-                           agrees=c.agrees if stable else UNSTABLE))  # fmt: skip
+        again = other.get(c.key)
+        verdict = UNTESTED if again is None else again.verdict
+        stable = verdict == c.verdict
+        out.append(replace(
+            c, second=verdict, second_value=again and again.value, second_interval=again and again.interval,
+            verdict=c.verdict if stable else UNSTABLE, agrees=c.agrees if stable else UNSTABLE,
+        ))  # fmt: skip
     return out
