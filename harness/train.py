@@ -129,7 +129,9 @@ def train_run(
             progress(done, value)
         if done in evals or done % log_every == 0:  # a point of the training-loss curve
             train_loss = float(loss_sum) / n_since
-            point = {"step": done, "tokens": done * tokens_per_step, "train/loss": train_loss, "lr": lr}
+            tokens = done * tokens_per_step
+            flops = tokens * spec.flops_per_token
+            point = {"step": done, "tokens": tokens, "flops": flops, "train/loss": train_loss, "lr": lr}
             loss_sum.zero_()
             n_since = 0
             if done in evals:
@@ -153,11 +155,10 @@ def train_run(
 def _eval(
     model: torch.nn.Module, evaluators: list[Evaluator], spec: RunSpec, dev: Device, point: dict, tps: float
 ) -> tuple[dict, dict]:
-    """The eval at `point` (step, tokens, train/loss, lr): its metrics row (units: docs/results.md) from
-    every evaluator, and the per-item scores they return to keep with it."""
+    """The eval at `point` (step, tokens, flops, train/loss, lr): its metrics row (units: docs/results.md)
+    from every evaluator, and the per-item scores they return to keep with it."""
     row = {
         **point,
-        "flops": point["tokens"] * spec.flops_per_token,
         "flops_6n": point["tokens"] * spec.flops_per_token_6n,
         "perf/tokens_per_s": tps,
     }

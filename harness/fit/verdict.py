@@ -82,7 +82,8 @@ def run_checks(
         misfit = np.where(fitted, np.sqrt(np.where(fp.W > 0, z * z, 0.0).sum(axis=1) / dof), np.inf)
     L, s = best
     if L.shape[1] >= 2:
-        logL = np.log(L)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a drawn loss <= 0: nan, so its row fails
+            logL = np.log(L)
         run_min = np.minimum.accumulate(logL, axis=1)[:, :-1]
         arg = np.maximum.accumulate(np.where(logL[:, :-1] == run_min, np.arange(L.shape[1] - 1), 0), axis=1)
         s_prev = np.take_along_axis(s, arg, axis=1)
