@@ -137,6 +137,7 @@ def train_run(
     diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
     evals = eval_steps(spec.steps, t.evals)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
+    batches = dev.batches(source, spec.batch_size, seed)
 
     start, wall_before = 0, 0.0
     ckpt_path = run_path / store.CHECKPOINT
@@ -157,7 +158,7 @@ def train_run(
         lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = (dev.tensor(a) for a in source.train_batch(step, spec.batch_size, seed))
+        x, y = batches(step)
         with dev.autocast():
             logits = step_fn(input_ids=x).logits
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
