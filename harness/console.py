@@ -12,9 +12,11 @@ from harness import store
 from harness.config import Config, ConfigError
 from harness.estimate import (
     ASSUMED_GPU_MFU,
+    MEASURED_MFU_FILE,
     Throughput,
     cpu_throughput,
     estimate_seconds,
+    measured_throughput,
     throughput_from_runs,
 )
 from harness.flops import peak_flops
@@ -23,15 +25,18 @@ from harness.report.terminal import line, outputs_text, start_text
 from harness.tracking import Mode, fell_back, group_name, sync_command, wandb_root
 
 
-def throughput(device: str, finished: Sequence[dict]) -> Throughput:
+def throughput(device: str, finished: Sequence[dict], measured: Path) -> Throughput:
     """How fast this machine trains (harness.estimate): the MFU of the sweep's finished runs when there
-    are any, else the assumed MFU table, against the GPU's datasheet peak or a measured matmul peak
-    (a CPU, with this process's torch threads; a GPU missing from the peak table)."""
+    are any, else the peak and MFU the device check measured on this device (the file `measured`),
+    else the assumed MFU table, against the GPU's datasheet peak or a measured matmul peak (a CPU,
+    with this process's torch threads; a GPU missing from the peak table)."""
     import torch
 
     from harness.peak import matmul_peak_flops
 
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    if not finished and (checked := measured_throughput(measured, name)) is not None:
+        return checked
     peak = peak_flops(name) if device == "cuda" else None
     if peak is None:
         peak = (
@@ -63,9 +68,13 @@ def start(
     finished = {r["run_id"] for r in done}
     todo = [s for s in mine if s.run_id not in finished]
     eta = None
+    measured_mfu = Path(cfg.data.cache_dir) / MEASURED_MFU_FILE
     if todo:
         eta = estimate_seconds(
-            todo, throughput(device, done), val_tokens=cfg.data.val_tokens, runs_at_once=runs_at_once
+            todo,
+            throughput(device, done, measured_mfu),
+            val_tokens=cfg.data.val_tokens,
+            runs_at_once=runs_at_once,
         )
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":
@@ -87,6 +96,8 @@ def start(
         ),
         flush=True,
     )
+    if cfg.sweep.sized_for == "gpu" and device == "cpu":
+        print(no_cuda_line(), flush=True)
     hours = eta[0] / 3600 if eta else 0.0
     too_long = hours > cfg.sweep.max_hours
     refusal = (
@@ -98,6 +109,18 @@ def start(
         print(f"dry run: nothing trained or written{'; would be refused: ' + refusal if too_long else ''}")
     elif too_long:
         raise ConfigError(refusal)
+
+
+def no_cuda_line() -> str:
+    """The start screen's line for a gpu preset about to train on the cpu: why there is no CUDA."""
+    from harness.device import cuda_missing
+
+    why = cuda_missing() or "train.device=cpu was asked for"
+    return line(
+        "CUDA",
+        f"MISSING: {why}; this preset is sized for a GPU and trains on the cpu here "
+        "(train.device=cuda makes a missing GPU an error)",
+    )
 
 
 class WandbIdentity:

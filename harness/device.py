@@ -78,6 +78,18 @@ class Device:
         return torch.compile(model)
 
 
+def cuda_missing() -> str | None:
+    """Why torch sees no CUDA device here, in one phrase; None when it sees one."""
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build"
+    return (
+        f"torch {torch.__version__} (built for CUDA {torch.version.cuda}) sees no device: "
+        "torch.cuda.is_available() is False (no GPU visible, or its driver fails)"
+    )
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity: taskset, SLURM and cgroups narrow it)."""
     return len(os.sched_getaffinity(0))

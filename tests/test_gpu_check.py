@@ -6,6 +6,8 @@ import os
 import shlex
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,122 @@ def test_gpu_check_without_packages_or_wheels_says_so(tmp_path: Path) -> None:
 def test_parse_reads_quoted_values(text: str) -> None:
     ((section, fields),) = parse(text)
     assert section in ("check", "smoke") and all(fields.values())
+
+
+# --- faults: each is one line and the check goes on, inside its budget --------------------------------------
+
+BUDGET_S = 150  # the faulted checks' budget; each must end within it plus 30 s
+
+
+@pytest.fixture
+def gpu_check(monkeypatch: pytest.MonkeyPatch):
+    """scripts/gpu_check.py imported by name, so that the processes it spawns import the same module
+    (and, through the parent's sys.path, the faults below that a test puts in its place)."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import gpu_check
+
+    return gpu_check
+
+
+def run_check(gpu_check, capsys: pytest.CaptureFixture, *args: str) -> tuple[list, float]:
+    t0 = time.perf_counter()
+    gpu_check.main(["--device=cpu", f"--budget-s={BUDGET_S}", *args])
+    wall = time.perf_counter() - t0
+    return parse(capsys.readouterr().out), wall
+
+
+def fields_of(lines: list, section: str) -> list[dict[str, str]]:
+    return [f for s, f in lines if s == section]
+
+
+def out_of_memory(spec, source, dev) -> dict:
+    """A size measurement that runs out of memory, as a GPU's would."""
+    import torch
+
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total)")
+
+
+def dying_pack_worker(spec, source, dev, barrier, wait_s: float) -> float:
+    """With others packed beside it, the first worker to get here dies before the barrier (as if the OOM
+    killer took it); the rest wait there for it, as gpu_check's own workers would."""
+    if barrier.parties > 1:
+        try:
+            os.close(os.open(os.environ["GPU_CHECK_DEAD_FLAG"], os.O_CREAT | os.O_EXCL))
+            os._exit(9)
+        except FileExistsError:
+            pass
+    barrier.wait(timeout=wait_s)
+    return 1000.0
+
+
+@pytest.mark.slow
+def test_a_smoke_sweep_past_its_timeout_is_killed_and_the_check_goes_on(gpu_check, capsys, monkeypatch):
+    monkeypatch.setattr(gpu_check, "CPU", replace(gpu_check.CPU, smoke_s=3))
+    lines, wall = run_check(gpu_check, capsys, "--sizes=1", "--compile=off", "--pack=", "--skip=data")
+    assert wall < BUDGET_S + 30
+    (smoke,) = fields_of(lines, "smoke")
+    assert smoke["error"] == "timeout after 3 s: killed" and float(smoke["wall_s"]) < 3 + 10
+    (size,) = fields_of(lines, "size")
+    assert float(size["tokens_per_s"]) > 0  # measured after the smoke's fault
+    assert [s for s, _ in lines][-1] == "done"
+
+
+@pytest.mark.slow
+def test_a_failing_compile_is_one_line_and_the_check_goes_on(gpu_check, capsys, monkeypatch):
+    """torch.compile with no working C++ compiler (inductor calls $CXX; `false` fails every build)."""
+    monkeypatch.setenv("CXX", "false")
+    lines, wall = run_check(
+        gpu_check, capsys, "--sizes=1", "--compile=on,off", "--pack=", "--skip=smoke,data"
+    )
+    assert wall < BUDGET_S + 30
+    compiled, eager = fields_of(lines, "size")
+    assert compiled["compile"] == "1" and "error" in compiled and "tokens_per_s" not in compiled
+    assert eager["compile"] == "0" and float(eager["tokens_per_s"]) > 0
+    (mfu,) = fields_of(lines, "mfu")  # the cpu preset trains without compile: its MFU was measured
+    assert mfu["compile"] == "0" and mfu["sizes"] == "1"
+
+
+@pytest.mark.slow
+def test_a_dead_pack_worker_is_one_line_and_the_check_goes_on(gpu_check, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(gpu_check, "pack_worker", dying_pack_worker)
+    monkeypatch.setenv("GPU_CHECK_DEAD_FLAG", str(tmp_path / "dead"))
+    lines, wall = run_check(gpu_check, capsys, "--skip=smoke,size,data", "--pack=2,1")
+    assert wall < BUDGET_S + 30
+    two, one, planned = fields_of(lines, "pack")
+    assert two["runs"] == "2" and two["error"] == "a process died (exit code 9)"
+    assert one["runs"] == "1" and float(one["tokens_per_s"]) == 1000  # the next packing still ran
+    assert "planned_runs" in planned and [s for s, _ in lines][-1] == "done"
+
+
+@pytest.mark.slow
+def test_out_of_memory_is_one_line_and_the_check_goes_on(gpu_check, capsys, monkeypatch):
+    monkeypatch.setattr(gpu_check, "measure_size", out_of_memory)
+    lines, wall = run_check(gpu_check, capsys, "--sizes=2", "--compile=off", "--pack=1", "--skip=smoke,data")
+    assert wall < BUDGET_S + 30
+    sizes = fields_of(lines, "size")
+    assert len(sizes) == 2 and all(
+        f["error"].startswith("OutOfMemoryError: CUDA out of memory") for f in sizes
+    )
+    assert not fields_of(lines, "mfu")  # nothing measured, nothing written
+    assert float(fields_of(lines, "pack")[0]["tokens_per_s"]) > 0
+
+
+@pytest.mark.slow
+def test_a_short_budget_skips_what_does_not_fit_in_one_line(gpu_check, capsys):
+    """30 s: the peak, then the smoke sweep cut at what is left; the rest is skipped and said so."""
+    t0 = time.perf_counter()
+    gpu_check.main(["--device=cpu", "--budget-s=30", "--sizes=1", "--compile=off,on", "--pack=1,2"])
+    wall = time.perf_counter() - t0
+    lines = parse(capsys.readouterr().out)
+    assert wall < 30 + 30
+    assert [s for s, _ in lines][:3] == ["check", "check", "peak"] and [s for s, _ in lines][-1] == "done"
+    (skipped,) = fields_of(lines, "skipped")
+    w = min(compose_config("sweep=cpu").sweep.widths)
+    for step in (
+        f"size width={w} compile=0",
+        f"size width={w} compile=1",
+        "data",
+        "pack runs=1",
+        "pack runs=2",
+    ):
+        assert step in skipped["steps"]
