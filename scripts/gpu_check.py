@@ -56,7 +56,7 @@ from harness import store  # noqa: E402
 from harness.config import Config, register_configs  # noqa: E402
 from harness.data import TokenSource, make_source  # noqa: E402
 from harness.data.synthetic import CHUNK_SEQS, DEVICE_CHUNKS  # noqa: E402
-from harness.device import Device, resolve_device, usable_cores  # noqa: E402
+from harness.device import Device, cuda_missing, resolve_device, usable_cores  # noqa: E402
 from harness.estimate import MEASURED_MFU_FILE, record_measured_mfu  # noqa: E402
 from harness.execute import device_slots, plan_tasks  # noqa: E402
 from harness.flops import peak_flops  # noqa: E402
@@ -369,6 +369,9 @@ def main(argv: list[str]) -> None:
     budget = Budget(float(args.get("budget-s", 480)), time.perf_counter(), [])
     device = args.get("device", "auto")
     cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if cuda and (why := cuda_missing()):
+        line("check", error=f"--device=cuda: {why}")
+        raise SystemExit(2)
     mode = GPU if cuda else CPU
     if "steps" in args:
         mode = replace(mode, steps=int(args["steps"]))

@@ -25,7 +25,10 @@ def parse(stdout: str) -> list[tuple[str, dict[str, str]]]:
     """`section key=value ...` lines -> (section, fields); other lines are left out."""
     out = []
     for text in stdout.splitlines():
-        words = shlex.split(text)
+        try:
+            words = shlex.split(text)
+        except ValueError:  # prose with an apostrophe (a report's lines in first_contact's file)
+            continue
         if len(words) > 1 and all("=" in w for w in words[1:]):
             out.append((words[0], dict(w.split("=", 1) for w in words[1:])))
     return out
@@ -200,3 +203,33 @@ def test_a_short_budget_skips_what_does_not_fit_in_one_line(gpu_check, capsys):
         "pack runs=2",
     ):
         assert step in skipped["steps"]
+
+
+@pytest.mark.slow
+def test_first_contact_runs_end_to_end_in_its_cpu_mode(tmp_path: Path) -> None:
+    """scripts/first_contact.sh with FIRST_CONTACT_MODE=cpu: the same steps as on a GPU node (facts, the
+    node's package list, the check with its smoke sweep kept), every figure in one file."""
+    figures = tmp_path / "first_contact.txt"
+    env = {**os.environ, "PYTHON": sys.executable, "MPLBACKEND": "Agg", "FIRST_CONTACT_MODE": "cpu",
+           "FIRST_CONTACT_BUDGET_S": "400"}  # fmt: skip
+    argv = [
+        str(ROOT / "scripts" / "first_contact.sh"),
+        str(figures),
+        "--sizes=1",
+        "--compile=off",
+        "--pack=1",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    text = figures.read_text()
+    lines = parse(text)
+    sections = [s for s, _ in lines]
+    for section in ("first_contact", "node", "check", "peak", "smoke", "size", "mfu", "data", "pack", "done"):
+        assert section in sections, section
+    freeze = text.split("freeze end")[0].split("\n", 3)[-1]
+    assert any(row.startswith("torch==") for row in freeze.splitlines())  # the node's package list
+    (smoke,) = [f for s, f in lines if s == "smoke"]
+    assert smoke["rc"] == "0" and smoke["runs"] == "9/9"
+    assert "smoke_file results.csv begin" in text and "smoke_file report.md begin" in text
+    assert any(s == "check" and f.get("rc") == "0" for s, f in lines)  # the check's own exit status
+    assert lines[-1][0] == "first_contact" and "wall_s" in lines[-1][1]
