@@ -220,9 +220,10 @@ class OneBatch:
 
 
 def data_wait(spec: RunSpec, source: TokenSource, dev: Device, batches: int) -> dict:
-    """ms to make one of `batches` consecutive batches on the training device (`Device.batches`), and
-    the share of a training step spent waiting for data: 1 - tokens/s with the source's batches over
-    tokens/s with its first batch repeated (both steady, `steady_throughput`; near 0 when batches keep up)."""
+    """ms to make one of `batches` consecutive batches on the training device (`Device.batches`); whether
+    they are the host's tokens (first, last and one past them: a GPU walks its own); and the share of a
+    training step spent waiting for data: 1 - tokens/s with the source's batches over tokens/s with its
+    first batch repeated (both steady, `steady_throughput`; near 0 when batches keep up)."""
     one_thread(dev)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     make = dev.batches(source, spec.batch_size, spec.train.seed)
@@ -232,9 +233,19 @@ def data_wait(spec: RunSpec, source: TokenSource, dev: Device, batches: int) -> 
         make(step)
     sync()
     batch_s = (time.perf_counter() - t0) / batches
+    seed = spec.train.seed
+    same = all(
+        torch.equal(make(step)[0].cpu(), torch.from_numpy(source.train_batch(step, spec.batch_size, seed)[0]))
+        for step in (0, batches - 1, batches)
+    )
     real, _ = steady_throughput(spec, source, dev)
     fixed, _ = steady_throughput(spec, OneBatch(source), dev)
-    return {"batch_ms": 1e3 * batch_s, "tokens_per_s": real, "wait_share": 1 - real / fixed}
+    return {
+        "batch_ms": 1e3 * batch_s,
+        "same_as_host": int(same),
+        "tokens_per_s": real,
+        "wait_share": 1 - real / fixed,
+    }
 
 
 def one_thread(dev: Device) -> None:

@@ -109,12 +109,13 @@ def pip(*args: str) -> None:
 
 def resolve(args: list[str], folder: Path, constraints: Path | None) -> dict[str, dict] | None:
     """{name: metadata} of what `pip install ARGS` would install into an empty environment (downloading
-    no wheel: PyPI serves their metadata apart), under `constraints`; None when pip finds no resolution."""
+    no wheel: PyPI serves their metadata apart), under `constraints`; None when pip finds no resolution.
+    (--target: older pips take platform options only with it; a dry run writes nothing there.)"""
     report = folder / "resolved.json"
     pinned = ["-c", str(constraints)] if constraints else []
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--dry-run", "--ignore-installed", "--report",
-         str(report), *pinned, *args],
+         str(report), "--target", str(folder / "unused"), *pinned, *args],
     )  # fmt: skip
     if done.returncode != 0:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -49,8 +50,9 @@ def test_gpu_check_on_cpu_prints_every_section() -> None:
     sections = [s for s, _ in lines]
     assert sections[0] == "check" and sections[-1] == "done"
     check = lines[0][1]
-    assert check["mode"] == "cpu" and check["mfu_against"] == "measured"
-    assert float(check["peak_tflops_measured"]) > 0
+    assert check["mode"] == "cpu"
+    (peak,) = [f for s, f in lines if s == "peak"]
+    assert float(peak["tflops_measured"]) > 0 and peak["tflops_datasheet"] == "none"
     assert any(s == "check" and "not GPU figures" in f.get("note", "") for s, f in lines)
     (smoke,) = [f for s, f in lines if s == "smoke"]
     assert smoke["rc"] == "0" and smoke["runs"] == "9/9" and smoke["verdict"] in ("smooth", "not_smooth")
@@ -61,7 +63,10 @@ def test_gpu_check_on_cpu_prints_every_section() -> None:
     vocab = make_source(cpu.data).vocab_size
     model = build_model(shape_for_width(smallest, cpu.model, vocab, cpu.data.seq_len))
     for f in sizes:
-        assert float(f["tokens_per_s"]) > 0 and 0 < float(f["mfu"]) < 1 and float(f["peak_mem_mb"]) > 0
+        assert (
+            float(f["tokens_per_s"]) > 0 and 0 < float(f["mfu_measured"]) < 1 and float(f["peak_mem_mb"]) > 0
+        )
+        assert f["mfu_datasheet"] == "none"  # a CPU has no datasheet peak here
         assert int(f["params"]) == count_params(model).total  # the plan's count is the built model's
         assert int(f["params_nonembedding"]) == count_params(model).nonembedding
     packs = [f for s, f in lines if s == "pack" and "runs" in f]
@@ -69,6 +74,13 @@ def test_gpu_check_on_cpu_prints_every_section() -> None:
     assert all(float(f["tokens_per_s"]) > 0 for f in packs)
     (planned,) = [f for s, f in lines if s == "pack" and "planned_runs" in f]
     assert int(planned["planned_runs"]) == usable_cores()  # on cpu: one small run per usable core
+    (data,) = [f for s, f in lines if s == "data"]
+    assert float(data["batch_ms"]) > 0 and -1 < float(data["wait_share"]) < 1 and data["same_as_host"] == "1"
+    (mfu,) = [f for s, f in lines if s == "mfu"]  # what the estimate reads for this device
+    entry = json.loads(Path(mfu["file"]).read_text())["cpu"]
+    measured = [float(f["mfu_measured"]) for f in sizes if f["compile"] == "0"]
+    assert [m for _, m in entry["mfu"]] == pytest.approx(measured, rel=1e-3)
+    assert entry["peak_flops"] == pytest.approx(float(peak["tflops_measured"]) * 1e12, rel=1e-3)
 
 
 def test_gpu_check_without_packages_or_wheels_says_so(tmp_path: Path) -> None:
