@@ -35,8 +35,6 @@ def throughput(device: str, finished: Sequence[dict], measured: Path) -> Through
     from harness.peak import matmul_peak_flops
 
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    if not finished and (checked := measured_throughput(measured, name)) is not None:
-        return checked
     peak = peak_flops(name) if device == "cuda" else None
     if peak is None:
         peak = (
@@ -44,9 +42,12 @@ def throughput(device: str, finished: Sequence[dict], measured: Path) -> Through
             if device == "cuda"
             else matmul_peak_flops()
         )
-    measured = throughput_from_runs(finished, name, peak)
-    if measured is not None:
-        return measured
+    from_runs = throughput_from_runs(finished, name, peak)
+    if from_runs is not None:
+        return from_runs
+    checked = measured_throughput(measured, name)
+    if checked is not None:
+        return checked
     if device == "cuda":
         return Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
     return cpu_throughput(peak)

@@ -47,5 +47,5 @@ for f in results.csv report.md; do
 done
 MFU=${HARNESS_CACHE:-.cache/harness}/measured_mfu.json
 [ -f "$MFU" ] && { echo "mfu_file $MFU begin"; cat "$MFU"; echo "mfu_file end"; } | say
-echo "first_contact done wall_s=$(($(date +%s) - START)) file=$FILE" | say
+echo "first_contact wall_s=$(($(date +%s) - START)) file=$FILE" | say
 rm -rf "$WORK"
