@@ -30,24 +30,28 @@ left is skipped. Options: --device --budget-s --steps --sizes --compile=off,on -
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import platform
-import queue
-import resource
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import date
-from pathlib import Path
 
-import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+STARTED = time.perf_counter()  # the budget counts from here: importing torch can take a while on a busy node
+
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import queue  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from datetime import date  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
@@ -133,10 +137,10 @@ def _stop(procs: list) -> None:
             p.join(STOP_S)
 
 
-def collect(results, procs: list, n: int, timeout: float) -> list:
-    """n results from `procs` within `timeout` seconds; StepFailed naming the first error, a process
-    that died without answering, or the timeout. The processes are stopped in every case."""
-    deadline = time.monotonic() + timeout
+def collect(results, procs: list, n: int, deadline: float) -> list:
+    """n results from `procs` by `deadline` (time.monotonic); StepFailed naming the first error, a
+    process that died without answering, or the timeout. The processes are stopped in every case."""
+    timeout = deadline - time.monotonic()
     out = []
     try:
         while len(out) < n:
@@ -147,7 +151,7 @@ def collect(results, procs: list, n: int, timeout: float) -> list:
                 if dead:
                     raise StepFailed(f"a process died (exit code {dead[0]})") from None
                 if time.monotonic() > deadline:
-                    raise StepFailed(f"timeout after {timeout:.0f} s") from None
+                    raise StepFailed(f"timeout after {timeout:.0f} s of waiting") from None
                 continue
             if kind == "error":
                 raise StepFailed(value)
@@ -159,11 +163,12 @@ def collect(results, procs: list, n: int, timeout: float) -> list:
 
 def in_child(fn: Callable, args: tuple, timeout: float) -> object:
     """fn(*args) in a process of its own (spawned: a GPU's CUDA state is not forked), within `timeout`."""
+    deadline = time.monotonic() + timeout  # starting counts: a spawned child takes its pickle as it imports
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, args, results), daemon=True)
     proc.start()
-    return collect(results, [proc], 1, timeout)[0]
+    return collect(results, [proc], 1, deadline)[0]
 
 
 # --- what is measured
@@ -272,20 +277,26 @@ def measure_peak(cuda: bool) -> float:
 def pack_worker(spec: RunSpec, source: TokenSource, dev: Device, barrier, wait_s: float) -> float:
     """One of several runs packed on the device: steady tokens/s, started with the others."""
     one_thread(dev)
-    barrier.wait(timeout=wait_s)  # every run starts training at once; a dead sibling breaks the barrier
+    try:  # every run starts training at once; a sibling that died or is late breaks the barrier
+        barrier.wait(timeout=wait_s)
+    except threading.BrokenBarrierError:
+        raise RuntimeError(
+            f"the {barrier.parties} packed runs did not all start within {wait_s:.0f} s"
+        ) from None
     return steady_throughput(spec, source, dev)[0]
 
 
 def pack_throughput(spec: RunSpec, source: TokenSource, dev: Device, runs: int, timeout: float) -> float:
     """Summed steady tokens/s of `runs` copies of `spec` training at once on the device, each in its own
     process (sharing one GPU, or one core each on a CPU), as the sweep's executor runs them."""
+    deadline = time.monotonic() + timeout
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(runs), ctx.Queue()
     args = (pack_worker, (spec, source, dev, barrier, timeout), results)
     procs = [ctx.Process(target=_child, args=args, daemon=True) for _ in range(runs)]
     for p in procs:
         p.start()
-    return sum(collect(results, procs, runs, timeout))
+    return sum(collect(results, procs, runs, deadline))
 
 
 def cpu_name() -> str:
@@ -375,9 +386,10 @@ class Budget:
         return max(1.0, min(cap, self.left() - 2 * STOP_S))
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], started: float | None = None) -> None:
+    """The check; its budget counts from `started` (time.perf_counter; None: now)."""
     args = dict(a.removeprefix("--").split("=", 1) for a in argv)
-    budget = Budget(float(args.get("budget-s", 480)), time.perf_counter(), [])
+    budget = Budget(float(args.get("budget-s", 480)), started or time.perf_counter(), [])
     device = args.get("device", "auto")
     cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     if cuda and (why := cuda_missing()):
@@ -473,4 +485,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[1:], started=STARTED)
