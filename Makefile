@@ -25,7 +25,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: help install install-offline wheels node-wheels sweep smoke test test-fast lint bench gpu-check clean clean-results
+.PHONY: help install install-offline wheels node-wheels sweep smoke blob test test-fast lint bench gpu-check clean clean-results
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ sweep: install ## train the default sweep (cpu preset, gpu when CUDA is present)
 
 smoke: install ## the whole pipeline on the tiny smoke preset
 	$(PY) -m harness.sweep sweep=smoke $(ARGS)
+
+blob: install ## every seed claim in one report (docs/blob.md): trains what is missing; ARGS=blob.dry_run=true
+	$(PY) -m harness.blob $(ARGS)
 
 test: install ## all tests, slow end-to-end ones included
 	$(PY) -m pytest -q --timeout=900

@@ -61,22 +61,19 @@ def start(
     device: str,
     precision: str,
     mode: Mode,
+    done: dict[str, dict],
     runs_at_once: int = 1,
 ) -> None:
     """Print the start screen; refuse a plan estimated beyond sweep.max_hours (a dry run only says so).
-    `runs_at_once`: runs training side by side, each as fast as alone (harness.execute: one per core)."""
-    done = [r for s in specs if (r := store.read_result(store.run_dir(sweep_dir, s.dirname))) is not None]
-    finished = {r["run_id"] for r in done}
+    `done`: the finished runs' results by run id (store.finished_results); `runs_at_once`: runs training
+    side by side, each as fast as alone (harness.execute: one per core)."""
+    finished = set(done)
     todo = [s for s in mine if s.run_id not in finished]
     eta = None
     measured_mfu = Path(cfg.data.cache_dir) / MEASURED_MFU_FILE
     if todo:
-        eta = estimate_seconds(
-            todo,
-            throughput(device, done, measured_mfu),
-            val_tokens=cfg.data.val_tokens,
-            runs_at_once=runs_at_once,
-        )
+        speed = throughput(device, list(done.values()), measured_mfu)
+        eta = estimate_seconds(todo, speed, val_tokens=cfg.data.val_tokens, runs_at_once=runs_at_once)
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":
         wandb += f"\nfiles in {wandb_root(cfg.logger, sweep_dir)}"

@@ -95,6 +95,24 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def cpu_layout(threads: int, workers: int, cores: int) -> tuple[int, int]:
+    """(training processes at once, torch threads each) on `cores` usable cores: `train.threads` each
+    (0: one; the cpu sizes are too small for a second thread to pay, and a one-thread process keeps its
+    speed when other work shares the machine, where two threads made runs 6-65x slower:
+    docs/performance.md), `sweep.workers` at once (0: as many as the cores hold). ConfigError when they
+    would oversubscribe the cores."""
+    each = threads or 1
+    if each > cores:
+        raise ConfigError(f"train.threads: {threads} > {cores} usable cores; allowed: 0 (one) to {cores}")
+    processes = workers or cores // each
+    if processes * each > cores:
+        raise ConfigError(
+            f"sweep.workers: {workers} runs x {each} thread{'s' * (each > 1)} > {cores} usable cores; "
+            f"allowed: 0 (auto) to {cores // each}"
+        )
+    return processes, each
+
+
 def resolve_device(cfg: TrainConfig, threads: int) -> Device:
     """The device `cfg.device` asks for (auto: cuda when present) with its precision and compile
     resolved, and this process's numerics set for it (torch threads on cpu, TF32 on cuda).
@@ -118,7 +136,7 @@ def resolve_device(cfg: TrainConfig, threads: int) -> Device:
         torch.backends.cudnn.allow_tf32 = True
         precision = ("bf16" if bf16 else "fp32") if cfg.precision == "auto" else cfg.precision
         return Device("cuda", precision, cfg.compile, peak_flops(torch.cuda.get_device_name()))
-    torch.set_num_threads(threads or usable_cores())
+    torch.set_num_threads(threads or usable_cores())  # 0: fitting alone, no training
     precision = "fp32" if cfg.precision == "auto" else cfg.precision
     return Device("cpu", precision, cfg.compile, None)
 

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from harness.config import FitConfig  # noqa: E402
 from harness.fit import LossSurface, Observations, fit_sweep  # noqa: E402
-from harness.fit.synthetic import ladder_observations  # noqa: E402
+from harness.fit.rules import FitRules  # noqa: E402
+from harness.fit.simulate import ladder_observations  # noqa: E402
 
 REFERENCE = LossSurface(E=0.0, A=13.3, B=34.8, alpha=0.28, beta=0.28)
 K = 7.0  # C / (N D) of the cpu ladder under the full count (6.6-8.0)
@@ -79,13 +80,14 @@ def main() -> None:
     ap.add_argument("--designs", nargs="+", choices=("cpu", "dense"), default=["cpu", "dense"])
     ap.add_argument("--holdout-law", choices=("offset", "pure"), default="offset")
     args = ap.parse_args()
-    cfg = FitConfig(bootstrap=0, calibration_draws=args.draws, holdout_law=args.holdout_law)
+    cfg = FitConfig(bootstrap=0, calibration_draws=args.draws)
+    rules = FitRules(holdout_law=args.holdout_law)
     for name in args.designs:
         base = {"cpu": cpu_design, "dense": dense_design}[name]()
         for noise in args.noise:
             obs = with_noise(base, noise)
             t0 = time.perf_counter()
-            r = fit_sweep(obs, cfg)
+            r = fit_sweep(obs, cfg, rules=rules)
             wall = time.perf_counter() - t0
             c = r.calibration
             rates = " ".join(f"{k}={v:.3f}" for k, v in c.yes_rate.items())

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from harness.config import FitConfig  # noqa: E402
 from harness.fit import Observations, fit_sweep  # noqa: E402
+from harness.fit.rules import FitRules  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "porian"
 
@@ -39,9 +40,10 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=200)
     args = ap.parse_args()
     authors = json.loads((DATA / "authors_a.json").read_text())
-    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=0, isoflop_window=args.window)
+    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=0)
+    rules = FitRules(isoflop_window=args.window)
     for name, want in authors.items():
-        iso = fit_sweep(read(name), cfg).isoflop
+        iso = fit_sweep(read(name), cfg, rules=rules).isoflop
         lo, hi = want["a_ci95"]
         ci = iso.ci.get("a") or (float("nan"), float("nan"))
         print(

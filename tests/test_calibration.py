@@ -9,7 +9,7 @@ import pytest
 
 from harness.config import FitConfig
 from harness.fit import LossSurface, fit_sweep
-from harness.fit.synthetic import ladder_observations
+from harness.fit.simulate import ladder_observations
 
 # a surface at the cpu sweep's scale: L ~ 2.3 nats at 1e10 FLOPs, 1.2 at 1e12, alpha_C = 0.14
 REFERENCE = LossSurface(E=0.0, A=13.3, B=34.8, alpha=0.28, beta=0.28)

@@ -111,6 +111,16 @@ class TokenSource(Protocol):
         ...
 
 
+def pack_bits(correct: np.ndarray) -> list[int]:
+    """Each prompt's correct answer tokens ([P, M] bool) as one integer (bit t: token t), for storage."""
+    return (correct.astype(np.int64) << np.arange(correct.shape[1])).sum(axis=1).tolist()
+
+
+def unpack_bits(bits: list[int], answer_len: int) -> np.ndarray:
+    """The inverse of pack_bits: [P, answer_len] bool."""
+    return (np.asarray(bits, dtype=np.int64)[:, None] >> np.arange(answer_len)) & 1 == 1
+
+
 def epochs_over(source: TokenSource, tokens: int) -> float:
     """Passes a run of `tokens` makes over the source's distinct training tokens (0: fresh data)."""
     return tokens / source.train_tokens if source.train_tokens else 0.0

@@ -1,17 +1,18 @@
 """The verdict: does loss scale smoothly with compute? Four checks, each in units of the measured noise.
 
     frontier  a law L(C) = E + (C0/C)^alpha could be fitted through at least 4 frontier points;
-    residual  its residuals are at most fit.max_misfit noise standard deviations, root mean square
+    residual  its residuals are at most max_misfit noise standard deviations, root mean square
               with the degrees of freedom (sqrt(sum z^2 / (q - 3)), z = log(L / L_fit) / sigma): a
               kink or a bump shows as a misfit spread over several points;
     monotone  no budget's best loss rises above the best of every cheaper budget by more than
-              fit.max_rise_z standard deviations of the difference (sigma sqrt 2);
+              max_rise_z standard deviations of the difference (sigma sqrt 2);
     holdout   the deciding law fitted without the top budgets predicts every held-out frontier point
-              within fit.max_holdout_z standard deviations of the prediction (its own spread and the
-              point's noise) and within fit.max_holdout_error relative error.
+              within max_holdout_z standard deviations of the prediction (its own spread and the
+              point's noise) and within max_holdout_error relative error.
 Smooth = all four pass. Checks in noise units keep the false-"no" rate the same at any noise level;
-the thresholds are set by simulation (`harness.fit.calibration`, docs/fit.md). Every check runs on B
-rows of losses at once, so the calibration judges thousands of simulated sweeps with this code.
+the thresholds (harness.fit.rules) are set by simulation (`harness.fit.calibration`, docs/fit.md).
+Every check runs on B rows of losses at once, so the calibration judges thousands of simulated sweeps
+with this code.
 """
 
 from __future__ import annotations
@@ -24,18 +25,9 @@ from harness.fit.budgets import Budgets
 from harness.fit.frontier import FrontierPoints
 from harness.fit.holdout import Predictions
 from harness.fit.laws import power_law_values
+from harness.fit.rules import FitRules
 
 CHECKS = ("frontier", "residual", "monotone", "holdout")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The verdict's thresholds (FitConfig's, as numbers)."""
-
-    max_misfit: float
-    max_rise_z: float
-    max_holdout_z: float
-    max_holdout_error: float
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ def run_checks(
     frontier: tuple[np.ndarray, np.ndarray],
     best: tuple[np.ndarray, np.ndarray],
     holdout: Predictions | None,
-    th: Thresholds,
+    th: FitRules,
 ) -> CheckValues:
     """The four checks for every row; frontier = (params (B, 3), ok (B,)) of the offset law through
     each row's frontier points; best = `budget_best`; holdout: the deciding law's predictions."""
@@ -85,7 +77,8 @@ def run_checks(
         misfit = np.where(fitted, np.sqrt(np.where(fp.W > 0, z * z, 0.0).sum(axis=1) / dof), np.inf)
     L, s = best
     if L.shape[1] >= 2:
-        logL = np.log(L)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a drawn loss <= 0: nan, so its row fails
+            logL = np.log(L)
         run_min = np.minimum.accumulate(logL, axis=1)[:, :-1]
         arg = np.maximum.accumulate(np.where(logL[:, :-1] == run_min, np.arange(L.shape[1] - 1), 0), axis=1)
         s_prev = np.take_along_axis(s, arg, axis=1)
@@ -126,7 +119,7 @@ class Verdict:
 
 def judge(
     v: CheckValues,
-    th: Thresholds,
+    th: FitRules,
     *,
     n_frontier: int,
     budget_labels: tuple[str, ...],

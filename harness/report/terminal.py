@@ -63,6 +63,35 @@ def line(label: str, text: str) -> str:
     return "\n".join(out)
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def runs_summary(specs: Sequence[RunSpec], design: str) -> str:
+    """The start screen's count of runs, a product only where it is one: `20: 5 sizes x 1 grid budget x 4
+    seeds` (every size at every budget and seed), else the configurations (a size at a budget) and the
+    seed replicates of how many of them:
+    `77: 69 configurations (14 sizes, 9 isoflop budgets) + 8 replicates (seeds 1, 2 of 4)`."""
+    seeds: dict[tuple, set[int]] = {}
+    for s in specs:
+        seeds.setdefault((s.shape.width, s.shape.depth, s.tokens, s.budget), set()).add(s.train.seed)
+    sizes, budgets = len({s.shape.width for s in specs}), len({s.budget for s in specs})
+    size_text, budget_text = _plural(sizes, "size"), _plural(budgets, f"{design} budget")
+    if sizes * budgets == len(seeds):
+        text = f"{len(specs)}: {size_text} x {budget_text}"
+    else:
+        text = f"{len(specs)}: {len(seeds)} configurations ({size_text}, {budget_text})"
+    if len({frozenset(v) for v in seeds.values()}) == 1:
+        k = len(next(iter(seeds.values())))
+        return text + (f" x {k} seeds" if k > 1 else "")
+    extra = sorted(set.union(*seeds.values()) - set.intersection(*seeds.values()))
+    replicated = sum(len(v) > 1 for v in seeds.values())
+    return (
+        f"{text} + {len(specs) - len(seeds)} replicates (seed{'s' * (len(extra) > 1)} "
+        f"{', '.join(map(str, extra))} of {replicated})"
+    )
+
+
 def start_text(
     *,
     title: str,
@@ -89,10 +118,7 @@ def start_text(
     k, n = shard
     lines = [
         f"sweep {title}",
-        line(
-            "runs",
-            f"{len(specs)}: {len(widths)} sizes x {len(budgets)} {design} budget{'s' * (len(budgets) > 1)}",
-        ),
+        line("runs", runs_summary(specs, design)),
         line("sizes", f"widths {widths[0]}-{widths[-1]}: {count(params[0])}-{count(params[-1])} params"),
         line("budgets", f"{', '.join(shown)} {unit}"),
         line(
