@@ -18,6 +18,7 @@ from harness.device import Device
 from harness.estimate import (
     ASSUMED_GPU_MFU,
     CPU_COSTS,
+    MEASURED_MFU_FILE,
     REFERENCE_PEAK,
     StepTimes,
     SweepWork,
@@ -25,6 +26,7 @@ from harness.estimate import (
     cpu_throughput,
     estimate_seconds,
     eval_flops,
+    measured_throughput,
     step_flops,
     sweep_overheads,
     throughput_from_runs,
@@ -40,18 +42,22 @@ MEASURE_LIMIT_S = 20.0  # a plan whose largest steps would take longer to time (
 # preset's take 1.7 s) is estimated from the assumed MFU table instead (e.g. the gpu preset on a cpu: 1.1e4 s)
 
 
-def gpu_throughput(finished: Sequence[dict]) -> Throughput:
+def gpu_throughput(finished: Sequence[dict], measured: Path) -> Throughput:
     """How fast this GPU trains (harness.estimate): the MFU of the sweep's finished runs when there are
-    any, else the assumed MFU table, against the datasheet peak (measured for a GPU missing from it)."""
+    any, else the peak and MFU the device check measured on this GPU (the file `measured`), else the
+    assumed MFU table, against the datasheet peak (measured for a GPU missing from it)."""
     import torch
 
     from harness.peak import matmul_peak_flops
 
     name = torch.cuda.get_device_name()
     peak = peak_flops(name) or matmul_peak_flops("cuda", dtype=torch.bfloat16, sizes=(8192,))
-    measured = throughput_from_runs(finished, name, peak)
-    if measured is not None:
-        return measured
+    from_runs = throughput_from_runs(finished, name, peak)
+    if from_runs is not None:
+        return from_runs
+    checked = measured_throughput(measured, name)
+    if checked is not None:
+        return checked
     return Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
 
 
@@ -117,7 +123,7 @@ def estimate(
             measure_steps(todo, source, dev, val_tokens) if cost <= MEASURE_LIMIT_S else cpu_throughput(peak)
         )
     else:
-        device = gpu_throughput(done)
+        device = gpu_throughput(done, Path(cfg.data.cache_dir) / MEASURED_MFU_FILE)
     work = SweepWork(
         processes=min(len(todo), runs_at_once),
         logging=logging,
@@ -174,6 +180,8 @@ def start(
         ),
         flush=True,
     )
+    if cfg.sweep.sized_for == "gpu" and device == "cpu":
+        print(no_cuda_line(), flush=True)
     hours = eta[0] / 3600 if eta else 0.0
     too_long = hours > cfg.sweep.max_hours
     refusal = (
@@ -185,6 +193,18 @@ def start(
         print(f"dry run: nothing trained or written{'; would be refused: ' + refusal if too_long else ''}")
     elif too_long:
         raise ConfigError(refusal)
+
+
+def no_cuda_line() -> str:
+    """The start screen's line for a gpu preset about to train on the cpu: why there is no CUDA."""
+    from harness.device import cuda_missing
+
+    why = cuda_missing() or "train.device=cpu was asked for"
+    return line(
+        "CUDA",
+        f"MISSING: {why}; this preset is sized for a GPU and trains on the cpu here "
+        "(train.device=cuda makes a missing GPU an error)",
+    )
 
 
 class WandbIdentity:

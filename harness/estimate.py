@@ -19,10 +19,13 @@ of the gpu ladder on the device it runs on; `throughput_from_runs` reads it off 
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.flops import peak_flops
 from harness.plan import RunSpec, training_order
@@ -185,6 +188,32 @@ def throughput_from_runs(rows: Iterable[Mapping], device: str, peak: float) -> T
 def run_evals(spec: RunSpec) -> float:
     """Evaluations a run computes itself: train.evals, a branch's share in proportion to its own steps."""
     return spec.train.evals * (spec.steps - spec.fork_step) / spec.steps
+
+
+MEASURED_MFU_FILE = "measured_mfu.json"  # under data.cache_dir: scripts/gpu_check.py writes, the sweep reads
+
+
+def record_measured_mfu(
+    path: Path, device: str, peak: float, points: Sequence[tuple[float, float]], measured_by: str
+) -> None:
+    """Write `device`'s measured peak FLOP/s and MFU per size ((non-embedding params, MFU against that
+    peak) points) into the file at `path`, which holds one entry per device name."""
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    entries[device] = {"peak_flops": peak, "mfu": sorted(points), "measured_by": measured_by}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def measured_throughput(path: Path, device: str) -> Throughput | None:
+    """`device`'s Throughput as `record_measured_mfu` wrote it at `path`; None when there is none."""
+    entry = (json.loads(path.read_text()) if path.exists() else {}).get(device)
+    if entry is None:
+        return None
+    points = tuple((float(n), min(1.0, float(m))) for n, m in entry["mfu"])
+    basis = f"peak and MFU measured by {entry['measured_by']}, {path}"
+    return Throughput(device, float(entry["peak_flops"]), points, basis)
 
 
 def run_flops(spec: RunSpec, val_tokens: int = 0) -> float:

@@ -85,6 +85,7 @@ def train_run(
     evals = eval_steps(spec.steps, t.evals)
     log_every = max(1, spec.steps // TRAIN_LOG_POINTS)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
+    batches = dev.batches(source, spec.batch_size, seed)
 
     start, wall_before = 0, 0.0
     ckpt_path = run_path / store.CHECKPOINT
@@ -104,7 +105,7 @@ def train_run(
         lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = (dev.tensor(a) for a in source.train_batch(step, spec.batch_size, seed))
+        x, y = batches(step)
         with dev.autocast():
             logits = step_fn(input_ids=x).logits
         if t.objective == "last_token":  # each window's last target only: the same compute, less signal

@@ -152,6 +152,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
         )
     _choice("sweep.design", s.design, DESIGNS)
     _choice("sweep.stage", s.stage, ("all", "train", "fit"))
+    _choice("sweep.sized_for", s.sized_for, ("cpu", "gpu"))
     if not s.widths:
         raise ConfigError("sweep.widths: empty sweep; give at least one width")
     if len(set(s.widths)) != len(s.widths):
