@@ -42,7 +42,7 @@ MEASURE_LIMIT_S = 20.0  # a plan whose largest steps would take longer to time (
 # preset's take 1.7 s) is estimated from the assumed MFU table instead (e.g. the gpu preset on a cpu: 1.1e4 s)
 
 
-def gpu_throughput(finished: Sequence[dict], measured: Path) -> Throughput:
+def this_gpu(finished: Sequence[dict], measured: Path) -> Throughput:
     """How fast this GPU trains (harness.estimate): the MFU of the sweep's finished runs when there are
     any, else the peak and MFU the device check measured on this GPU (the file `measured`), else the
     assumed MFU table, against the datasheet peak (measured for a GPU missing from it)."""
@@ -123,7 +123,7 @@ def estimate(
             measure_steps(todo, source, dev, val_tokens) if cost <= MEASURE_LIMIT_S else cpu_throughput(peak)
         )
     else:
-        device = gpu_throughput(done, Path(cfg.data.cache_dir) / MEASURED_MFU_FILE)
+        device = this_gpu(done, Path(cfg.data.cache_dir) / MEASURED_MFU_FILE)
     work = SweepWork(
         processes=min(len(todo), runs_at_once),
         logging=logging,

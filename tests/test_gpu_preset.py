@@ -12,6 +12,7 @@ import pytest
 
 from harness.data import make_source
 from harness.device import resolve_device
+from harness.fit.rules import RULES
 from harness.plan import compute_summary, plan_runs
 from harness.tracking.wandb_run import NullLogger
 from harness.train import train_run
@@ -85,8 +86,8 @@ def test_gpu_4h_trains_on_one_h100_in_4_hours_by_the_estimate_and_holds_out_its_
     by_budget = {b: sum(r.budget == b for r in plan) for b in budgets}
     top2 = by_budget[budgets[-1]] + by_budget[budgets[-2]]
     top1 = by_budget[budgets[-1]]
-    # fit.holdout_frac holds out the fewest top budgets (at least 2) with that share of the runs: 2 here
-    assert top2 >= cfg.fit.holdout_frac * len(plan) > top1
+    # the fit's rule holds out the fewest top budgets (at least 2) with that share of the runs: 2 here
+    assert top2 >= RULES.holdout_frac * len(plan) > top1
     assert {(r.shape.width, r.budget) for r in plan} <= {(r.shape.width, r.budget) for r in full}
 
 
