@@ -38,8 +38,9 @@ def estimate(cfg: Config) -> Cost:
     """Runs planned, runs not yet finished and the start screen's estimate of their time."""
     from harness.sweep import plan_sweep
 
-    plan = plan_sweep(cfg)
-    return Cost(cfg, len(plan.specs), len(plan.todo), plan.eta_s)
+    planned = plan_sweep(cfg)
+    eta = planned.estimate()
+    return Cost(cfg, len(planned.specs), len(planned.todo), eta[0] if eta else 0.0)
 
 
 def plan_text(costs: list[Cost], parts: list[Part]) -> str:
