@@ -152,3 +152,18 @@ def test_the_report_writes_every_claim_and_says_where_it_disagrees(tmp_path) -> 
     assert (tmp_path / "plots" / "claims.png").stat().st_size > 10_000 and len(files) == 3
     text = report.summary(rows)
     assert "4d" in text and "disagree" in text.splitlines()[-1]
+
+
+def test_the_blob_plans_every_part_twice_and_the_second_realization_shares_no_directory() -> None:
+    from harness.studies.blob.parts import EXPERIMENTS, SECOND_SEED, distinct_sweeps, plan_parts
+
+    parts = plan_parts(("logger=off",))
+    names = {p.name for p in parts}
+    assert names == {"synthetic", "text", "abilities", *EXPERIMENTS} and "objective" in names
+    assert {p.realization for p in parts} == {1, 2} and len(parts) == 2 * len(names)
+    first = {c.sweep.dir for p in parts if p.realization == 1 for c in p.configs}
+    second = [c for p in parts if p.realization == 2 for c in p.configs]
+    assert all(c.sweep.dir.startswith("runs/r2/") and c.data.seed == SECOND_SEED for c in second)
+    assert not first & {c.sweep.dir for c in second}
+    assert all(str(p.evidence).startswith("runs/r2/") for p in parts if p.realization == 2)
+    assert len(distinct_sweeps(parts)) == len(first) + len({c.sweep.dir for c in second})

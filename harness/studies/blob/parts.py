@@ -55,8 +55,11 @@ def _second(cfg: Config) -> Config:
 
 
 def _moved(path: str) -> str:
-    p = Path(path)
-    return str(p.parent / SECOND_DIR / p.name) if p.parent.name == "runs" else str(Path(SECOND_DIR) / p)
+    """runs/x/y -> runs/r2/x/y; any other path p -> r2/p."""
+    parts = Path(path).parts
+    if parts[:1] == ("runs",):
+        return str(Path("runs", SECOND_DIR, *parts[1:]))
+    return str(Path(SECOND_DIR, *parts))
 
 
 def plan_parts(overrides: tuple[str, ...] = ()) -> list[Part]:
