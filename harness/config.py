@@ -152,6 +152,9 @@ class SweepConfig:
     progress: bool = True  # a progress bar per run (plain lines when the output is not a terminal)
     dry_run: bool = False  # print the plan, paths and estimated time, then exit without training
     max_hours: float = 168.0  # refuse a plan estimated to take longer than this on this device
+    # refuse a plan whose runs would pass over a finite source's training tokens more than this many
+    # times (0: no bound; the report still flags runs beyond 4, Muennighoff et al. 2023)
+    max_epochs: float = 0.0
 
 
 @dataclass

@@ -71,7 +71,17 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     try:
         mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
         at_once = workers if device == "cpu" else 1  # one run per core; a GPU's packed runs share it
-        console.start(cfg, specs, mine, sweep_dir, device, precision, mode, runs_at_once=at_once)
+        console.start(
+            cfg,
+            specs,
+            mine,
+            sweep_dir,
+            device,
+            precision,
+            mode,
+            runs_at_once=at_once,
+            train_tokens=source.train_tokens,
+        )
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {

@@ -73,8 +73,8 @@ def with_noise(obs: Observations, noise: float) -> Observations:
     `noise`, so that their pooled spread, which the fit prefers, measures the same."""
     L = obs.L.copy()
     if obs.seed is not None:
-        for key in set(zip(obs.N, obs.D, strict=True)):
-            runs = np.flatnonzero((obs.N == key[0]) & (obs.D == key[1]))
+        for n, d in set(zip(obs.N, obs.D, strict=True)):
+            runs = np.flatnonzero(np.isclose(obs.N, n) & np.isclose(obs.D, d))
             if runs.size > 1:
                 offsets = np.linspace(-1.0, 1.0, runs.size)
                 L[runs] *= np.exp(noise * offsets / offsets.std(ddof=1))
