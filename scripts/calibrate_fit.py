@@ -2,17 +2,18 @@
 
     python scripts/calibrate_fit.py [--draws 400] [--noise 0.005 0.01 0.02] [--designs cpu dense]
                                     [--holdout-law offset|pure] [--surface E A B alpha beta] [--k 7]
+                                    [--set KEY=VALUE ...]
 
 Designs: a preset planned by harness.plan without training (`cpu`: configs/sweep/cpu.yaml; `stdlib`: the
 same on data=stdlib, BPE of 1,024 ids; `cpu_text`: configs/sweep/cpu_text.yaml; the vocabulary is
-data.vocab_size, no source is built), or `dense`, the design issue 14 asked for (9 budgets a quarter
-decade apart over 1e10-1e12 FLOPs, 6 sizes 1.5x apart around each optimum, the two sizes nearest the
-optimum trained twice at two budgets). Losses come from --surface, L(N, D) = E + A/N^alpha + B/D^beta
-(default: one at the cpu sweep's scale, L ~ 2.3 nats at 1e10 FLOPs, 1.2 at 1e12, alpha_C = 0.14;
-`dense` places its runs by it with C = k N D); the noise is given as each run's val_loss_se and
-matched exactly by the replicates' spread. For each design and noise level, prints one line:
-`design=... noise=... false_no=... false_yes=... <truth>=<share judged yes> ... wall_s=...` (wall_s:
-one whole fit without bootstrap, its calibration at --draws per law).
+data.vocab_size, no source is built; --set adds overrides, such as other budgets), or `dense`, the
+design issue 14 asked for (9 budgets a quarter decade apart over 1e10-1e12 FLOPs, 6 sizes 1.5x apart
+around each optimum, the two sizes nearest the optimum trained twice at two budgets). Losses come from
+--surface, L(N, D) = E + A/N^alpha + B/D^beta (default: one at the cpu sweep's scale, L ~ 2.3 nats at
+1e10 FLOPs, 1.2 at 1e12, alpha_C = 0.14; `dense` places its runs by it with C = k N D); the noise is
+given as each run's val_loss_se and matched exactly by the replicates' spread. For each design and
+noise level, prints one line: `design=... noise=... false_no=... false_yes=... <truth>=<share judged
+yes> ... wall_s=...` (wall_s: one whole fit without bootstrap, its calibration at --draws per law).
 """
 
 from __future__ import annotations
@@ -89,11 +90,15 @@ def main() -> None:
     ap.add_argument("--holdout-law", choices=("offset", "pure"), default="offset")
     ap.add_argument("--surface", type=float, nargs=5, metavar=("E", "A", "B", "ALPHA", "BETA"))
     ap.add_argument("--k", type=float, default=K, help="C / (N D) of the dense design")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides of the presets")
     args = ap.parse_args()
     surface = LossSurface(*args.surface) if args.surface else REFERENCE
     cfg = FitConfig(bootstrap=0, calibration_draws=args.draws, holdout_law=args.holdout_law)
     for name in args.designs:
-        base = dense_design(surface, args.k) if name == "dense" else preset_design(PRESETS[name], surface)
+        if name == "dense":
+            base = dense_design(surface, args.k)
+        else:
+            base = preset_design([*PRESETS[name], *args.set], surface)
         for noise in args.noise:
             obs = with_noise(base, noise)
             t0 = time.perf_counter()
