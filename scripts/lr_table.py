@@ -13,7 +13,8 @@ scanned width as lr_ref_width, lr is the geometric mean of the optima at widths 
 lr_exponent the slope through the optima above it; the reference with the smallest squared error
 wins. Printed as the train.* settings that give it. Last, the surface E + A/N^alpha + B/D^beta with E
 held at 0 closest to each (width, budget)'s best run (harness.fit's parametric fit), for
-`scripts/calibrate_fit.py --surface`.
+`scripts/calibrate_fit.py --surface`, and where runs were trained with several seeds (sweep.seeds), the
+seed noise: the pooled standard deviation of log L within each configuration, as the fit measures it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def main(root: Path) -> None:
     lrs = sorted({float(r["peak_lr"]) for r in rows})
     cells: dict[tuple[int, float, int], dict[float, dict]] = {}
     for r in rows:
+        if r["seed"] not in ("", "0"):
+            continue  # replicates: the seed noise below
         key = (int(r["width"]), float(r["budget"]), int(r["batch_size"]))
         cells.setdefault(key, {})[float(r["peak_lr"])] = r
     head = [
@@ -104,6 +107,7 @@ def main(root: Path) -> None:
     for width, opt in optima:
         print(f"width={width} optimum={opt:.3g} rule={lr * min(1.0, ref / width) ** exponent:.3g}")
     print(surface_line(rows))
+    print(noise_line(rows))
 
 
 def fit_rule(optima: list[tuple[int, float]]) -> tuple[int, float, float]:
@@ -133,6 +137,21 @@ def surface_line(rows: list[dict]) -> str:
     except FitError as exc:
         return f"surface: not fitted ({exc})"
     return f"surface: E=0 A={s.A:.4g} B={s.B:.4g} alpha={s.alpha:.4g} beta={s.beta:.4g} points={len(best)}"
+
+
+def noise_line(rows: list[dict]) -> str:
+    """`noise: ...` the pooled standard deviation of log L over configurations trained with >1 seed."""
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for r in rows:
+        if r["status"] == "done":
+            key = (r["width"], r["budget"], r["batch_size"], r["peak_lr"])
+            groups.setdefault(key, []).append(math.log(float(r["val_loss"])))
+    replicated = [g for g in groups.values() if len(g) > 1]
+    dof = sum(len(g) - 1 for g in replicated)
+    if not dof:
+        return "noise: no replicate seeds"
+    ss = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in replicated)
+    return f"noise: seed_noise={math.sqrt(ss / dof):.4%} configurations={len(replicated)} dof={dof}"
 
 
 if __name__ == "__main__":
