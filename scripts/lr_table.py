@@ -1,9 +1,9 @@
 """The LR scan's table, the power-law LR rule through its optima, and a loss surface through its best runs.
 
     .venv/bin/python -m harness.sweep sweep=lr_scan      # one sweep per LR, runs/lr_scan/lr<LR>/
-    .venv/bin/python scripts/lr_table.py runs/lr_scan
+    .venv/bin/python scripts/lr_table.py runs/lr_scan [more scan directories]
 
-Reads every results.csv under the directory (one sweep per scanned LR) and prints a markdown table:
+Reads every results.csv in or under the directories (one sweep per scanned LR) and prints a markdown table:
 one row per (width, budget, batch), one column per peak LR, the val loss (± its SE; bold: the row's
 best; "div" where the run diverged). Each row's optimum is the vertex of a parabola in log10(LR)
 through its best LR and the two beside it (the grid's best at an edge), and `loss` the parabola's value
@@ -32,10 +32,10 @@ from harness.fit import FitError  # noqa: E402
 from harness.fit.parametric import fit_parametric, fit_surface_with_floor  # noqa: E402
 
 
-def read_rows(root: Path) -> list[dict]:
-    """Every results row of every sweep under root."""
+def read_rows(roots: list[Path]) -> list[dict]:
+    """Every results row of every sweep in or under the roots (a sweep's directory, or one of sweeps)."""
     rows = []
-    for path in sorted(root.glob("*/results.csv")):
+    for path in sorted(p for root in roots for p in [*root.glob("results.csv"), *root.glob("*/results.csv")]):
         with open(path, newline="") as f:
             rows += list(csv.DictReader(f))
     return rows
@@ -57,10 +57,10 @@ def optimum(points: dict[float, float]) -> tuple[float, float]:
     return 10**vertex, c - b * b / (4 * a)
 
 
-def main(root: Path) -> None:
-    rows = read_rows(root)
+def main(roots: list[Path]) -> None:
+    rows = read_rows(roots)
     if not rows:
-        sys.exit(f"no results.csv under {root}")
+        sys.exit(f"no results.csv under {', '.join(map(str, roots))}")
     lrs = sorted({float(r["peak_lr"]) for r in rows})
     cells: dict[tuple[int, float, int], dict[float, dict]] = {}
     for r in rows:
@@ -155,4 +155,4 @@ def noise_line(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/lr_scan"))
+    main([Path(a) for a in sys.argv[1:]] or [Path("runs/lr_scan")])
