@@ -14,7 +14,7 @@ from harness.console import passes
 from harness.flops import flops_per_token
 from harness.plan import check_config, plan_runs
 from harness.sweep import run_sweep
-from tests.conftest import compose_config, run_module
+from tests.conftest import compose_config, load_script, run_module
 
 WORDS = ("def", "return", "self", "value", "import", "class", "for", "in", "if", "else", "None", "x", "=")
 
@@ -127,3 +127,23 @@ def test_bad_text_settings_are_one_line_errors(tmp_path, overrides, field) -> No
     with pytest.raises(ConfigError) as err:
         run_sweep(cfg)
     assert str(err.value).startswith(field) and "\n" not in str(err.value)
+
+
+def test_lr_table_reads_several_scans_and_pools_the_seed_noise(tmp_path) -> None:
+    """scripts/lr_table.py over a directory of sweeps and a sweep's own directory (the batch scan with the
+    LR scan, the noise sweep): every row read, and the seed noise pooled over the replicated configuration."""
+    lr_table = load_script("lr_table")
+    fields = ["width", "budget", "batch_size", "peak_lr", "seed", "status", "val_loss"]
+
+    def write(path: Path, rows: list[tuple]) -> None:
+        path.mkdir(parents=True)
+        lines = [",".join(fields), *(",".join(map(str, r)) for r in rows)]
+        (path / "results.csv").write_text("\n".join(lines) + "\n")
+
+    write(tmp_path / "scan" / "lr0.01", [(10, 1e10, 3, 0.01, 0, "done", 2.4)])
+    write(tmp_path / "scan" / "lr0.02", [(10, 1e10, 3, 0.02, 0, "done", 2.3)])
+    write(tmp_path / "noise", [(20, 1e10, 3, 0.01, s, "done", v) for s, v in enumerate((2.5, 2.6, 2.55))])
+    rows = lr_table.read_rows([tmp_path / "scan", tmp_path / "noise"])
+    assert sorted(float(r["val_loss"]) for r in rows) == [2.3, 2.4, 2.5, 2.55, 2.6]
+    expected = np.std(np.log([2.5, 2.6, 2.55]), ddof=1)
+    assert lr_table.noise_line(rows) == f"noise: seed_noise={expected:.4%} configurations=1 dof=2"
