@@ -1,20 +1,21 @@
-"""Train a sweep's planned runs on this machine, several at once, each process on its share of it.
+"""Train a sweep's planned runs on this machine, several at once: the one local scheduler.
 
 On cpu each run trains in a process of its own with `train.threads` torch threads (1 by default), as
-many at once as the usable cores allow (`sweep.workers`; harness.launch.cpu_layout splits the cores):
+many at once as the usable cores allow (`sweep.workers`; harness.device.cpu_layout splits the cores):
 the models are too small for a second thread to pay, and a one-thread process keeps its speed when
 other work shares the machine. On cuda several small runs share each GPU, as many as their memory and
 size allow (`runs_per_device`). A size's WSD main run and its branches are one task, trained in order
 by one process; tasks start largest first, so the longest does not end up last. With one process
 (or one task) the runs train in this process.
 
-This is the executor for one machine: the standard library's ProcessPoolExecutor (spawn) and no
-queue or retry of our own; Hydra's launchers (`-m`) spread jobs over machines, and each job runs this
-on its own share. The sweep's guarantees hold in every process: a run is finished exactly when its
-result.json exists (written last, atomically) and trains only under its lock (store.try_lock), so two
-sweeps on one directory never train the same run. A failure in a process stops the others and is
-raised here; Ctrl-C stops them all (they ignore SIGINT; this process terminates them), and if this
-process is killed they exit too (`_exit_with`), so no process outlives the sweep.
+This is the executor for one machine: the standard library's ProcessPoolExecutor (forkserver) and no
+queue or retry of our own; a cluster's jobs (Hydra's submitit launcher, `-m hydra/launcher=slurm`)
+each run this on their own allocation. The sweep's guarantees hold in every process: a run is finished
+exactly when its result.json exists (written last, atomically) and trains only under its lock
+(store.try_lock), so two sweeps on one directory never train the same run. A failure in a process
+stops the others and is raised here; Ctrl-C stops them all (they ignore SIGINT; this process
+terminates them), and if this process is killed they exit too (`_exit_with`), so no process outlives
+the sweep.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from harness import store
 from harness.config import Config
 from harness.data import TokenSource, epochs_over, make_source
 from harness.device import Device, resolve_device, usable_cores
-from harness.plan import RunSpec, training_order
+from harness.plan import RunSpec, run_groups, training_order
 from harness.progress import RunProgress
 from harness.tracking import RunLogger
 
@@ -114,29 +115,26 @@ class Task:
 
 
 def plan_tasks(specs: list[RunSpec], where: str = "") -> list[Task]:
-    """The runs as tasks, largest first (a branch's main run first within its task); `where` prefixes
-    their progress labels (a multirun's shard)."""
+    """The runs as tasks (`run_groups`), largest first (a branch's main run first within its task);
+    `where` prefixes their progress labels (a cluster job's shard)."""
     order = training_order(specs)
     prefixes = {s.run_id: f"{where}[{i}/{len(order)}] " for i, s in enumerate(order, 1)}
-    groups: dict[str, list[RunSpec]] = {}
-    for spec in order:
-        groups.setdefault(spec.parent.run_id if spec.parent else spec.run_id, []).append(spec)
-    tasks = [Task(tuple(g), tuple(prefixes[s.run_id] for s in g)) for g in groups.values()]
+    groups = [training_order(group) for group in run_groups(specs)]
+    tasks = [Task(tuple(g), tuple(prefixes[s.run_id] for s in g)) for g in groups]
     return sorted(tasks, key=lambda t: -t.flops)
 
 
 def train_planned(
-    cfg: Config, specs: list[RunSpec], sweep_dir: Path, *, source: TokenSource, dev: Device, workers: int,
-    threads: int, open_run: Callable[..., RunLogger],
+    cfg: Config, specs: list[RunSpec], sweep_dir: Path, *, done: set[str], source: TokenSource, dev: Device,
+    workers: int, threads: int, open_run: Callable[..., RunLogger],
 ) -> None:  # fmt: skip
-    """Train every run of `specs` not yet finished (the start screen counts those): up to `workers`
-    processes at once on cpu (each with `threads` torch threads), packed per GPU on cuda; in this process
-    when one would do. `open_run(cfg.logger, **run)` opens each run's logger (harness.tracking.open_run
-    with the sweep's W&B group; picklable)."""
+    """Train every run of `specs` not in `done` (the run ids the start screen counted finished): up to
+    `workers` processes at once on cpu (each with `threads` torch threads), packed per GPU on cuda; in
+    this process when one would do. `open_run(cfg.logger, **run)` opens each run's logger
+    (harness.tracking.open_run with the sweep's W&B group; picklable)."""
     store.release_forks(sweep_dir, specs)  # fork states left by a kill just after their last branch
     where = f"shard {cfg.sweep.shard + 1}/{cfg.sweep.num_shards} " if cfg.sweep.num_shards > 1 else ""
-    finished = lambda task: all(store.read_result(store.run_dir(sweep_dir, s.dirname)) for s in task.specs)  # noqa: E731
-    tasks = [task for task in plan_tasks(specs, where) if not finished(task)]
+    tasks = plan_tasks([s for s in specs if s.run_id not in done], where)
     slots = device_slots(cfg, tasks, dev, workers)
     processes = min(len(tasks), sum(max(per, default=1) for per in slots.values()))
     if processes <= 1:

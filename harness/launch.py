@@ -1,13 +1,13 @@
-"""Where a multirun's jobs run: how many share this machine, how many CPU threads and which GPU each
-gets, and each job's config, for Hydra's launchers.
-
-`python -m harness.sweep -m hydra/launcher=joblib sweep.num_shards=K` splits the planned runs into K
-jobs (configs/config.yaml sweeps `sweep.shard` over range(K)); the launcher (joblib, submitit_local,
-submitit_slurm) decides where they run, and this module sizes each job to its share of the machine.
+"""A cluster's jobs: `python -m harness.sweep -m hydra/launcher=slurm sweep.num_shards=K` splits the
+planned runs into K jobs (configs/config.yaml sweeps `sweep.shard` over range(K)) that Hydra's submitit
+launcher submits; this module checks that shards only go to a cluster, puts each job on its GPU, and
+reads every job's config back for the fit after them (harness.sweep.FitAfterJobs). On one machine the
+sweep's own process pool is the scheduler (harness.execute).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,52 +15,37 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.config import Config, ConfigError
 
-JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 SUBMITIT_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
 
-def runs_here(launcher: Mapping[str, Any]) -> bool:
-    """Whether the launcher runs its jobs on this machine (all but a cluster's, submitit_slurm)."""
-    return launcher.get("_target_") != SUBMITIT_SLURM
-
-
-def jobs_at_once(launcher: Mapping[str, Any], num_jobs: int) -> int:
-    """How many of num_jobs jobs the launcher (the `hydra.launcher` config) runs at the same time on
-    this machine: joblib up to its n_jobs (joblib's count: -1 = every usable core), submitit_local all
-    of them; the basic launcher runs them one after another and a cluster gives each its own
-    allocation (whose cores the job's CPU affinity already is), so one."""
-    target = launcher.get("_target_", "")
-    if target == JOBLIB:
-        from joblib import effective_n_jobs
-
-        return min(effective_n_jobs(launcher["n_jobs"]), num_jobs)
-    return num_jobs if target == SUBMITIT_LOCAL else 1
-
-
-def cpu_layout(threads: int, workers: int, jobs: int, cores: int) -> tuple[int, int]:
-    """(training processes at once, torch threads each) of one of `jobs` jobs at once on `cores` usable
-    cores: `sweep.workers` x `train.threads`, where 0 takes the job's share of the cores: one thread per
-    process and a process per core by default (the models are too small for a second thread to pay,
-    and one-thread processes keep their speed when anything else runs). ConfigError when jobs x
-    processes x threads would oversubscribe the cores."""
-    if jobs > cores:
+def check_launcher(launcher: Mapping[str, Any] | None, choice: str | None) -> None:
+    """ConfigError, before anything is written, for a launcher that would not do what was asked: one
+    chosen without -m (`launcher` None: Hydra ignores launchers outside a multirun, so the sweep would
+    train here), or SLURM's where there is no SLURM (submitit's own test: `srun` on the PATH).
+    `choice`: the hydra/launcher option, `launcher`: the multirun's `hydra.launcher`."""
+    if launcher is None:
+        if choice not in (None, "basic"):
+            raise ConfigError(
+                f"hydra/launcher={choice}: a launcher runs the jobs of a multirun; add -m (and "
+                "sweep.num_shards=K to split the sweep into K jobs), or drop it to train in this process"
+            )
+    elif launcher.get("_target_") == SUBMITIT_SLURM and shutil.which("srun") is None:
         raise ConfigError(
-            f"hydra.launcher: {jobs} jobs at once > {cores} usable cores; allowed: at most {cores} at once "
-            "(sweep.num_shards, or hydra.launcher.n_jobs with joblib)"
+            f"hydra/launcher={choice}: no SLURM on this machine (no srun on the PATH); submit from the "
+            "cluster's login node, or drop -m and the launcher to train here"
         )
-    share = cores // jobs
-    per_process = threads or max(1, share // (workers or share))
-    processes = workers or max(1, share // per_process)
-    if jobs * processes * per_process <= cores:
-        return processes, per_process
-    at_once = f"{jobs} job{'s' * (jobs > 1)} at once > {cores} usable cores"
-    if workers:
+
+
+def check_sharding(launcher: Mapping[str, Any] | None, num_shards: int) -> None:
+    """ConfigError when a sweep would be split into shards that run on this machine: one machine trains
+    through one scheduler, the sweep's process pool (`sweep.workers` runs at once, harness.execute);
+    shards are the jobs of a cluster launcher (`launcher`: the multirun's `hydra.launcher`, None
+    without -m)."""
+    if num_shards > 1 and (launcher is None or launcher.get("_target_") != SUBMITIT_SLURM):
         raise ConfigError(
-            f"sweep.workers: {workers} runs x {per_process} thread{'s' * (per_process > 1)} x {at_once}; "
-            f"allowed: 0 (auto) to {share // per_process}"
+            f"sweep.num_shards: {num_shards} shards are jobs of a cluster (-m hydra/launcher=slurm); "
+            "allowed here: 1 (on one machine sweep.workers sets the runs trained at once)"
         )
-    raise ConfigError(f"train.threads: {threads} threads x {at_once}; allowed: 0 (auto) to {share}")
 
 
 def place_on_gpu(shard: int, device: str) -> int | None:

@@ -242,7 +242,7 @@ def _plan_seed(
             batch_size=kept[0][1],
             tokens=0,
             budget=0.0,
-            peak_lr=peak_lr(shape.width, t) if branches else 0.0,  # else per run below: it may depend on C
+            peak_lr=peak_lr(shape.width, t),
             warmup_steps=0,
             schedule_steps=0,
             flops_per_token=flops.flops_per_token(shape, "full"),
@@ -254,8 +254,7 @@ def _plan_seed(
             runs += _branches(template, ident, kept, wanted)
             continue
         for budget, batch, steps in wanted:
-            run_flops = template.flops_per_token * steps * batch * shape.seq_len
-            run = replace(template, batch_size=batch, peak_lr=peak_lr(shape.width, t, run_flops))
+            run = replace(template, batch_size=batch)
             warmup = warmup_steps(run.params.total, steps, batch * shape.seq_len, t)
             runs.append(_resolve(run, ident, budget=budget, steps=steps, warmup=warmup))
     return tuple(runs)
@@ -358,13 +357,18 @@ def training_order(specs: Iterable[RunSpec]) -> list[RunSpec]:
     return order
 
 
-def shard(specs: Iterable[RunSpec], index: int, count: int) -> list[RunSpec]:
-    """Shard `index` of `count`: every count-th group of runs, where a group is a single run or all the
-    branches of one main run (they start from its state, so one job trains them all)."""
+def run_groups(specs: Iterable[RunSpec]) -> list[list[RunSpec]]:
+    """The runs in groups that one process trains: a single run, or all the branches of one main run
+    (they start from its state), in the order of their first run."""
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.parent.run_id if spec.parent else spec.run_id, []).append(spec)
-    return [spec for i, group in enumerate(groups.values()) if i % count == index for spec in group]
+    return list(groups.values())
+
+
+def shard(specs: Iterable[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """Shard `index` of `count` (a cluster's job): every count-th group of `run_groups`."""
+    return [spec for i, group in enumerate(run_groups(specs)) if i % count == index for spec in group]
 
 
 def compute_summary(specs: Iterable[RunSpec]) -> dict[str, float]:

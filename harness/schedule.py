@@ -13,24 +13,16 @@ import math
 from harness.config import TrainConfig
 
 
-def peak_lr(width: int, cfg: TrainConfig, flops: float | None = None) -> float:
-    """Peak LR for a model of this width trained on `flops` FLOPs: cfg.lr up to lr_ref_width, and above
-    it by lr_rule: constant (cfg.lr everywhere); inverse_width, as 1/width; power, as width^-lr_exponent
-    (the cpu preset's rule, fitted to an LR scan, configs/sweep/lr_scan.yaml). Narrower models keep
-    cfg.lr (not raised): the scan found the optimum flat there, and it never makes the smallest runs less
-    stable. With lr_compute_exponent > 0 (not under the constant rule) the LR also falls with the run's
-    compute, times (lr_ref_flops / flops)^lr_compute_exponent: a longer run wants a lower LR (the scan's
-    optimum at one width falls with the budget; DeepSeek LLM 2024 fit LR_opt ~ C^-0.125).
+def peak_lr(width: int, cfg: TrainConfig) -> float:
+    """Peak LR for a model of this width: cfg.lr up to lr_ref_width, and above it by lr_rule: constant
+    (cfg.lr everywhere); inverse_width, as 1/width; power, as width^-lr_exponent (the cpu preset's rule,
+    fitted to an LR scan, configs/sweep/lr_scan.yaml). Narrower models keep cfg.lr (not raised): the scan
+    found the optimum flat there, and it never makes the smallest runs less stable.
     """
     if cfg.lr_rule == "constant":
         return cfg.lr
     exponent = cfg.lr_exponent if cfg.lr_rule == "power" else 1.0
-    lr = cfg.lr * min(1.0, cfg.lr_ref_width / width) ** exponent
-    if cfg.lr_compute_exponent > 0:
-        if flops is None or flops <= 0:
-            raise ValueError("peak_lr: train.lr_compute_exponent > 0 needs the run's FLOPs")
-        lr *= (cfg.lr_ref_flops / flops) ** cfg.lr_compute_exponent
-    return lr
+    return cfg.lr * min(1.0, cfg.lr_ref_width / width) ** exponent
 
 
 def warmup_steps(params_total: int, steps: int, tokens_per_step: int, cfg: TrainConfig) -> int:

@@ -10,8 +10,7 @@ Layout (everything a fit needs, readable without torch; every name is a constant
     <sweep.dir>/wandb/                 W&B's files, unless logger.dir or WANDB_DIR says otherwise
     <sweep.dir>/runs/<name>-<run_id>/  one run, e.g. runs/w32-d1-t4096-3fa9c1e2b7d0/:
         spec.json        the resolved RunSpec
-        metrics.jsonl    one JSON object per eval
-        abilities.json   per-ability scores at each eval
+        metrics.jsonl    one JSON object per eval: its metrics, and its evaluators' per-item `scores`
         result.json      written last and atomically: the run is finished
         checkpoint.pt    resumable state of an unfinished run
         fork-<step>.pt   a main run's state where branches fork (sweep.branches), kept until those
@@ -51,7 +50,6 @@ WANDB = "wandb"
 RUNS = "runs"
 SPEC = "spec.json"
 METRICS = "metrics.jsonl"
-ABILITIES = "abilities.json"
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.pt"
 
@@ -119,6 +117,21 @@ def read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a sweep directory could not be made or written at path, or None when it can. A temporary
+    directory is made and removed in path, or in its nearest existing parent, so the check leaves
+    nothing behind (and, unlike os.access, holds for root and for filesystems such as /proc)."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".harness-probe-"))
+    except OSError as exc:
+        return f"cannot create or write {path} ({existing}: {exc.strerror or exc})"
+    return None
 
 
 def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> dict:
@@ -206,6 +219,12 @@ def read_result(run_path: Path) -> dict | None:
     return result if result is not None and result.get("status") in FINISHED else None
 
 
+def finished_results(sweep_dir: Path, specs: Iterable[RunSpec]) -> dict[str, dict]:
+    """The result of every finished run among `specs`, by run id: what the sweep has done, read once."""
+    results = ((spec.run_id, read_result(run_dir(sweep_dir, spec.dirname))) for spec in specs)
+    return {run_id: result for run_id, result in results if result is not None}
+
+
 def run_lock(run_path: Path) -> FileLock:
     """An exclusive per-run lock (released by the OS if the holder dies)."""
     run_path.mkdir(parents=True, exist_ok=True)
@@ -267,12 +286,18 @@ def read_metrics(run_path: Path, *, max_step: int | None = None) -> list[dict]:
     return rows
 
 
+def scalars(row: dict) -> dict:
+    """An eval row without its per-item scores: what a tracker logs."""
+    return {k: v for k, v in row.items() if k != "scores"}
+
+
 def write_metrics(run_path: Path, rows: Iterable[dict]) -> None:
     write_atomic(run_path / METRICS, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def truncate_metrics(run_path: Path, max_step: int) -> None:
-    """Drop eval rows after a checkpoint, so a resumed run does not log them twice."""
+    """Drop eval rows (and their scores) after a checkpoint, so a resumed run does not log them twice:
+    the one resume rule of everything a run measures."""
     write_metrics(run_path, read_metrics(run_path, max_step=max_step))
 
 

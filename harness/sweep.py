@@ -25,9 +25,10 @@ from harness import console, store
 from harness.config import Config, ConfigError, register_configs
 from harness.data import make_source
 from harness.hashing import stable_hash
-from harness.launch import cpu_layout, job_configs, jobs_at_once, place_on_gpu, runs_here
+from harness.launch import check_launcher, check_sharding, job_configs, place_on_gpu
 from harness.overrides import check_overrides
 from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, check_config, compute_summary, plan_runs, shard
+from harness.tracking import Mode, resolve_mode
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
@@ -42,18 +43,27 @@ class Interrupted(Exception):
     """Ctrl-C during a sweep; the message says what finished and how to continue."""
 
 
-def run_sweep(cfg: Config, jobs: int = 1) -> Path:
-    """Run the stage (`sweep.stage`) of the sweep described by cfg, as one of `jobs` jobs sharing this
-    machine's cores at once; return the sweep directory. Prints the start screen first (the plan,
-    paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+def preflight(cfg: Config) -> Mode:
+    """Every check of a sweep before anything is written (a dry run's too): its config, that its
+    directory can be made and written, and WANDB_MODE; return the W&B mode its runs log in."""
     check_config(cfg)
+    if problem := store.unwritable(Path(cfg.sweep.dir)):
+        raise ConfigError(f"sweep.dir: {problem}")
+    return resolve_mode(cfg.logger)
+
+
+def run_sweep(cfg: Config) -> Path:
+    """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
+    the start screen first (the plan, paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+    mode = preflight(cfg)  # decided once: the runs need not each probe the server
     # torch loads only once the config is known to be good (the models in the training processes).
-    from harness.device import resolve_device, usable_cores
+    from harness.device import cpu_layout, resolve_device, usable_cores
+    from harness.evaluate import describe
     from harness.execute import train_planned
-    from harness.tracking import log_fit, open_run, resolve_mode
+    from harness.tracking import log_fit, open_run
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
-    layout = (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, jobs, usable_cores())
+    layout = (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
     workers, threads = layout
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
@@ -65,23 +75,16 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
     specs = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=precision
     )
-    mode = resolve_mode(cfg.logger)  # decided once: the runs need not each probe the server
     if mode.mode != "disabled":
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
     try:
         mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
         at_once = workers if device == "cpu" else 1  # one run per core; a GPU's packed runs share it
+        done = store.finished_results(sweep_dir, specs)
         console.start(
-            cfg,
-            specs,
-            mine,
-            sweep_dir,
-            device,
-            precision,
-            mode,
-            runs_at_once=at_once,
-            train_tokens=source.train_tokens,
-        )
+            cfg, specs, mine, sweep_dir, device, precision, mode, done, source=source, dev=dev,
+            runs_at_once=at_once, train_tokens=source.train_tokens,
+        )  # fmt: skip
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {
@@ -95,7 +98,8 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
             "compute": compute_summary(specs),
         }
         fingerprint = settings_fingerprint(cfg, source.fingerprint, precision)
-        info = store.open_sweep(sweep_dir, name=cfg.sweep.name, fingerprint=fingerprint, meta=meta)
+        record = {**meta, "evaluators": describe(source)}  # what the studies need to read the scores
+        info = store.open_sweep(sweep_dir, name=cfg.sweep.name, fingerprint=fingerprint, meta=record)
         wb = console.WandbIdentity(cfg, sweep_dir, info, device)
         if mine:
             opener = partial(open_run, group=wb.group, tags=wb.tags)
@@ -103,6 +107,7 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
                 cfg,
                 mine,
                 sweep_dir,
+                done=set(done),
                 source=source,
                 dev=dev,
                 workers=workers,
@@ -120,9 +125,9 @@ def run_sweep(cfg: Config, jobs: int = 1) -> Path:
                 fitted = _fit(cfg, rows, sweep_dir, source.bayes_loss, meta, logger)
             print(console.outputs(sweep_dir, rows, wb, mode, fitted))
     except KeyboardInterrupt:
-        done = sum(store.read_result(store.run_dir(sweep_dir, s.dirname)) is not None for s in specs)
+        finished = len(store.finished_results(sweep_dir, specs))
         raise Interrupted(
-            f"interrupted: {done} of {len(specs)} runs done; rerun the same command to continue"
+            f"interrupted: {finished} of {len(specs)} runs done; rerun the same command to continue"
         ) from None
     return sweep_dir
 
@@ -131,13 +136,11 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
     """Fit the finished runs and write the report (True); a sweep too small to fit says why (False)."""
     from harness.fit import FitError
     from harness.report import analyse, summary_text
-    from harness.report.abilities import read_scores
 
     previous = store.read_json(sweep_dir / store.FIT_JSON) or {}
     if previous.get("meta", {}).get("config", {}).get("fit", asdict(cfg.fit)) != asdict(cfg.fit):
         print(f"the previous fit (other fit settings) is kept in {store.keep_fit(sweep_dir)}/")
     curves = store.read_curves(sweep_dir, rows)
-    abilities = read_scores(sweep_dir, rows)
     try:
         report = analyse(
             rows,
@@ -146,7 +149,6 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
             curves=curves,
             bayes_loss=bayes_loss,
             meta=meta,
-            abilities=abilities,
             design=cfg.sweep.design,
         )
     except FitError as exc:
@@ -154,8 +156,16 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
         return False
     files = [sweep_dir / name for name in (store.RESULTS_CSV, store.FIT_JSON, store.REPORT_MD)]
     plots = sorted((sweep_dir / store.PLOTS).glob("*.png"))
-    log_fit(cfg.logger, sweep_dir=sweep_dir, fit=report.to_dict(), plots=plots, rows=rows, files=files)
-    print(summary_text(report))
+    log_fit(
+        cfg.logger,
+        sweep_dir=sweep_dir,
+        fit=report.to_dict(),
+        settings=asdict(cfg.fit),
+        plots=plots,
+        rows=rows,
+        files=files,
+    )
+    print(summary_text(report, next_step=console.next_step(meta.get("preset", ""))))
     return True
 
 
@@ -173,30 +183,35 @@ def _device(cfg: Config, sweep_dir: Path, threads: int, resolve_device) -> tuple
 
 def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
     """One row per planned run: its result when finished, else its plan with status pending."""
-    rows = []
-    for spec in specs:
-        result = store.read_result(store.run_dir(sweep_dir, spec.dirname))
-        rows.append(result if result is not None else {**spec.planned_row(), "status": "pending"})
-    return rows
+    done = store.finished_results(sweep_dir, specs)
+    return [done.get(spec.run_id) or {**spec.planned_row(), "status": "pending"} for spec in specs]
 
 
 class FitAfterJobs(Callback):
-    """Hydra callback of a multirun (registered in configs/config.yaml): checks every job's config before
-    any starts, and once all have returned (each trained its shard) writes the results table of each
-    sweep and fits it, once, in the launching process."""
+    """Hydra callback of a multirun (registered in configs/config.yaml): checks the launcher and every
+    job's config before any starts (a dry run prints every job's start screen here and stops, before
+    Hydra's launcher writes <sweep.dir>/multirun/ or an experiment's callback its experiment.json), and
+    once all have returned (each trained its shard) writes the results table of each sweep and fits
+    it, once, in the launching process."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from harness.device import usable_cores
+        from harness.device import cpu_layout, usable_cores
 
         launcher = config.hydra.launcher
         try:
-            for cfg in job_configs(config):
-                check_config(cfg)
-                if runs_here(launcher):  # a cluster's job checks its own allocation when it starts
-                    jobs = jobs_at_once(launcher, cfg.sweep.num_shards)
-                    cpu_layout(cfg.train.threads, cfg.sweep.workers, jobs, usable_cores())
+            check_launcher(launcher, config.hydra.runtime.choices.get("hydra/launcher"))
+            configs = job_configs(config)
+            for cfg in configs:
+                preflight(cfg)
+                check_sharding(launcher, cfg.sweep.num_shards)
+                if cfg.sweep.num_shards == 1:  # a cluster's job checks its own allocation when it starts
+                    cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
         except ConfigError as exc:
             _config_error(exc)
+        if all(cfg.sweep.dry_run for cfg in configs):
+            for cfg in configs:
+                _run(cfg)
+            sys.exit(0)  # the first callback: the later ones' starts (and the launcher) never run
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         fitted = set()
@@ -223,10 +238,10 @@ def _preset() -> str:
         return ""
 
 
-def _run(cfg: Config, jobs: int = 1) -> None:
+def _run(cfg: Config) -> None:
     """run_sweep; an expected failure (Ctrl-C included) is one line on stderr and the exit status."""
     try:
-        run_sweep(cfg, jobs=jobs)
+        run_sweep(cfg)
     except ConfigError as exc:
         _config_error(exc)
     except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way
@@ -248,7 +263,13 @@ def _hydra_main(dcfg) -> None:
         if cfg.sweep.stage == "fit":
             return
         cfg = replace(cfg, sweep=replace(cfg.sweep, stage="train"))
-    _run(cfg, jobs=jobs_at_once(hydra_cfg.launcher, cfg.sweep.num_shards))
+    else:  # FitAfterJobs checked a multirun's launcher and shards
+        try:
+            check_launcher(None, hydra_cfg.runtime.choices.get("hydra/launcher"))
+            check_sharding(None, cfg.sweep.num_shards)
+        except ConfigError as exc:
+            _config_error(exc)
+    _run(cfg)
 
 
 def default_sweep(argv: list[str]) -> list[str]:

@@ -10,80 +10,28 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from harness import store
-from harness.data import Questions, TokenSource, ValWeights, epochs_over, val_loss_with_se
+from harness.data import TokenSource, epochs_over
 from harness.device import Device
+from harness.evaluate import Evaluator, evaluators_for
 from harness.flops import mfu
 from harness.models.build import build_model
 from harness.plan import RunSpec
 from harness.schedule import lr_at
-from harness.scoring import ScoreLog, eval_metrics, group_scores, score_tasks, task_metrics
 from harness.tracking import RunLogger
+
+ADAM_EPS = 1e-8  # AdamW's epsilon (PyTorch's default)
+TRAIN_LOG_POINTS = 100  # training-loss points a run logs (to W&B) besides its evals: every ~1% of its steps
 
 
 def eval_steps(steps: int, evals: int) -> list[int]:
     """Steps (1-based counts) after which to evaluate: evenly spaced, the last at the end."""
     return sorted({max(1, round(steps * i / evals)) for i in range(1, evals + 1)})
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One pass over the held-out set."""
-
-    loss: float  # next-token cross-entropy, nats/token, weighted as the source's val_weights say
-    loss_se: float  # its standard error (harness.data.validation)
-    answer_logp: np.ndarray  # [Q] log-probability the model gives each question's answer
-    answer_correct: np.ndarray  # [Q] bool: the answer is the model's top-1 token
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    val: tuple[torch.Tensor, torch.Tensor],
-    dev: Device,
-    questions: Questions | None = None,
-    chunk: int = 64,
-    *,
-    weights: ValWeights | None = None,
-) -> Evaluation:
-    """Next-token cross-entropy (nats/token) on the fixed held-out set, each sequence weighted as
-    `weights` says (None: equally, `ValWeights.systematic`), with its standard error; and the model's
-    answers to `questions` read off the same log-probabilities (a gather and an argmax per chunk)."""
-    model.eval()
-    per_sequence = []
-    x_all, y_all = val
-    seq_len = y_all.shape[1]
-    none = np.empty(0, dtype=np.int64)
-    pos, answer = (none, none) if questions is None else (questions.pos, questions.answer)
-    pos_t, answer_t = (torch.from_numpy(a).to(dev.torch) for a in (pos, answer))
-    bounds = np.searchsorted(pos, np.arange(0, len(x_all) + chunk, chunk) * seq_len)  # questions per chunk
-    answer_logp, correct = [], []
-    for k, i in enumerate(range(0, len(x_all), chunk)):
-        x, y = x_all[i : i + chunk], y_all[i : i + chunk]
-        with dev.autocast():
-            logits = model(input_ids=x).logits
-        logp = logits.float().log_softmax(-1).flatten(0, 1)
-        per_sequence.append(-logp.gather(1, y.reshape(-1, 1)).view(len(y), seq_len).double().mean(1))
-        rows = logp[pos_t[bounds[k] : bounds[k + 1]] - i * seq_len]
-        answer = answer_t[bounds[k] : bounds[k + 1]]
-        answer_logp.append(rows.gather(1, answer[:, None])[:, 0])
-        correct.append(rows.argmax(-1) == answer)
-    model.train()
-    weights = weights or ValWeights.systematic(len(x_all))
-    loss, se = val_loss_with_se(torch.cat(per_sequence).cpu().numpy(), weights)
-    return Evaluation(
-        loss=loss,
-        loss_se=se,
-        answer_logp=torch.cat(answer_logp).cpu().numpy(),
-        answer_correct=torch.cat(correct).cpu().numpy(),
-    )
 
 
 def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
@@ -95,7 +43,7 @@ def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimiz
     groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=spec.peak_lr, momentum=t.beta1)
-    return torch.optim.AdamW(groups, lr=spec.peak_lr, betas=(t.beta1, t.beta2), eps=t.eps, fused=True)
+    return torch.optim.AdamW(groups, lr=spec.peak_lr, betas=(t.beta1, t.beta2), eps=ADAM_EPS, fused=True)
 
 
 def train_run(
@@ -110,9 +58,10 @@ def train_run(
     one starts from its main run's state at its fork step, its metrics up to there copied).
 
     Returns the result row (see store.RESULT_COLUMNS): status 'done' or 'diverged'. Writes eval rows
-    to metrics.jsonl and logs them; the caller writes result.json. `progress(steps done, loss)` is
-    called after every step (harness.progress.RunProgress); the loss is None where reading it would
-    sync the host (cuda, between evals). One loop read top to bottom, as nanoGPT's is: its parts that
+    (each evaluator's metrics, and its per-item scores) to metrics.jsonl and logs them with a point of
+    the training-loss curve every ~1% of the steps; the caller writes result.json. `progress(steps done,
+    loss)` is called after every step (harness.progress.RunProgress); the loss is None where reading it
+    would sync the host (cuda, between evals). One loop read top to bottom, as nanoGPT's is: its parts that
     stand alone (evals, checkpoints, the result row) are functions of their own.
     """
     t = spec.train
@@ -127,16 +76,16 @@ def train_run(
         ckpt["wall_s"] = 0.0  # a branch's own time is its cooldown's
         store.write_metrics(run_path, store.read_metrics(main_path, max_step=spec.fork_step))
         for row in store.read_metrics(run_path):  # its curve up to the fork is its main run's
-            logger.log(row, step=row["step"])
+            logger.log(store.scalars(row), step=row["step"])
     model = build_model(spec.shape, seed=seed).to(dev.torch)
     opt = make_optimizer(model, spec)
     step_fn = dev.compiled(model)  # evals call the eager model: their batch shape would recompile
-    val = tuple(dev.tensor(a) for a in source.val_set())
-    tasks = source.val_tasks  # multi-token tasks on prompts of their own, scored at each eval too
-    task_set = None if tasks is None else tuple(dev.tensor(a) for a in (tasks.x, tasks.y))
-    diverge_at = t.diverge_loss or 2 * math.log(spec.shape.vocab_size)
+    evaluators = evaluators_for(source, dev)
+    diverge_at = 2 * math.log(spec.shape.vocab_size)  # twice a uniform guess's loss: diverged
     evals = eval_steps(spec.steps, t.evals)
+    log_every = max(1, spec.steps // TRAIN_LOG_POINTS)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
+    batches = dev.batches(source, spec.batch_size, seed)
 
     start, wall_before = 0, 0.0
     ckpt_path = run_path / store.CHECKPOINT
@@ -148,18 +97,19 @@ def train_run(
     elif (run_path / store.METRICS).exists():
         (run_path / store.METRICS).unlink()
 
-    ability_log = ScoreLog(run_path / store.ABILITIES, source.val_questions, keep_until=start, tasks=tasks)
-    loss_sum = torch.zeros((), device=dev.torch)
-    n_since, t_since = 0, time.perf_counter()
+    loss_sum = torch.zeros((), device=dev.torch)  # training loss summed since the last log point
+    n_since, steps_since_eval, t_since = 0, 0, time.perf_counter()
     t0 = time.perf_counter()
     status, diverged_step, train_loss, val_loss, val_loss_se = "done", None, math.nan, math.nan, math.nan
     for step in range(start, spec.steps):
         lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = (dev.tensor(a) for a in source.train_batch(step, spec.batch_size, seed))
+        x, y = batches(step)
         with dev.autocast():
             logits = step_fn(input_ids=x).logits
+        if t.objective == "last_token":  # each window's last target only: the same compute, less signal
+            logits, y = logits[:, -1:], y[:, -1:]
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         loss.backward()
         if t.grad_clip > 0:
@@ -168,6 +118,7 @@ def train_run(
         opt.zero_grad(set_to_none=True)
         loss_sum += loss.detach()
         n_since += 1
+        steps_since_eval += 1
         done = step + 1
         value = None
         if dev.check_every_step or done in evals:
@@ -177,17 +128,20 @@ def train_run(
                 break
         if progress is not None:
             progress(done, value)
-        if done in evals:
-            tps = n_since * tokens_per_step / (time.perf_counter() - t_since)
-            row, scores, task_scores = _eval(
-                model, spec, source, dev, (val, task_set), done, lr, float(loss_sum) / n_since, tps
-            )
-            train_loss, val_loss, val_loss_se = row["train/loss"], row["val/loss"], row["val/loss_se"]
-            store.append_metrics(run_path, row)
-            ability_log.add({k: row[k] for k in ("step", "tokens", "flops", "flops_6n")}, scores, task_scores)
-            logger.log(row, step=done)
+        if done in evals or done % log_every == 0:  # a point of the training-loss curve
+            train_loss = float(loss_sum) / n_since
+            tokens = done * tokens_per_step
+            flops = tokens * spec.flops_per_token
+            point = {"step": done, "tokens": tokens, "flops": flops, "train/loss": train_loss, "lr": lr}
             loss_sum.zero_()
-            n_since, t_since = 0, time.perf_counter()
+            n_since = 0
+            if done in evals:
+                tps = steps_since_eval * tokens_per_step / (time.perf_counter() - t_since)
+                point, scores = _eval(model, evaluators, spec, dev, point, tps)
+                val_loss, val_loss_se = point["val/loss"], point["val/loss_se"]
+                store.append_metrics(run_path, {**point, "scores": scores} if scores else point)
+                steps_since_eval, t_since = 0, time.perf_counter()
+            logger.log(point, step=done)
         if done in spec.forks:  # a main run's state where branches start (also a resume point)
             save_checkpoint(
                 store.fork_path(run_path, done), model, opt, done, wall_before + time.perf_counter() - t0
@@ -200,43 +154,24 @@ def train_run(
 
 
 def _eval(
-    model: torch.nn.Module,
-    spec: RunSpec,
-    source: TokenSource,
-    dev: Device,
-    sets: tuple,
-    done: int,
-    lr: float,
-    train_loss: float,
-    tps: float,
-) -> tuple[dict, dict, dict | None]:
-    """The eval at step `done`: its metrics row (units: docs/results.md), the ability scores of the
-    validation questions and the task scores (None without tasks). `sets`: the device's (val, task) sets."""
-    (val, task_set), questions, tasks = sets, source.val_questions, source.val_tasks
-    tokens = done * spec.batch_size * spec.shape.seq_len
-    evaluation = evaluate(model, val, dev, questions, weights=source.val_weights)
-    scores = group_scores(questions, evaluation.answer_logp, evaluation.answer_correct)
+    model: torch.nn.Module, evaluators: list[Evaluator], spec: RunSpec, dev: Device, point: dict, tps: float
+) -> tuple[dict, dict]:
+    """The eval at `point` (step, tokens, flops, train/loss, lr): its metrics row (units: docs/results.md)
+    from every evaluator, and the per-item scores they return to keep with it."""
     row = {
-        "step": done,
-        "tokens": tokens,
-        "flops": tokens * spec.flops_per_token,
-        "flops_6n": tokens * spec.flops_per_token_6n,
-        "train/loss": train_loss,
-        "val/loss": evaluation.loss,
-        "val/loss_se": evaluation.loss_se,
-        "lr": lr,
+        **point,
+        "flops_6n": point["tokens"] * spec.flops_per_token_6n,
         "perf/tokens_per_s": tps,
     }
     util = mfu(tps * spec.flops_per_token, dev.peak_flops)
     if util is not None:
         row["perf/mfu"] = util
-    row.update(eval_metrics(scores, questions.names))
-    task_scores = None
-    if tasks is not None:
-        answered = evaluate(model, task_set, dev, tasks.questions)
-        task_scores = score_tasks(tasks, answered.answer_logp, answered.answer_correct)
-        row.update(task_metrics(tasks, task_scores))
-    return row, scores, task_scores
+    scores = {}
+    for evaluator in evaluators:
+        measured = evaluator(model)
+        row.update(measured.metrics)
+        scores.update(measured.scores)
+    return row, scores
 
 
 def _result(

@@ -10,17 +10,15 @@ from harness.config import (
     DESIGNS,
     DEVICES,
     FLOP_CONVENTIONS,
-    HOLDOUT_LAWS,
     LOGGER_BACKENDS,
     LR_RULES,
+    OBJECTIVES,
     PARAM_CONVENTIONS,
     PRECISIONS,
     REPLICATE_RULES,
     SCHEDULES,
     TOKENIZERS,
     WANDB_MODES,
-    AbilitiesConfig,
-    CompareConfig,
     Config,
     ConfigError,
     DataConfig,
@@ -50,6 +48,12 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
         raise ConfigError(f"{name}: must be in [0, 1{']' if closed else ')'}, got {value!r}")
 
 
+def _seed(name: str, value: int) -> None:
+    # numpy's generators (data, batches, bootstrap) take seeds >= 0 only
+    if value < 0:
+        raise ConfigError(f"{name}: a seed must be >= 0, got {value}")
+
+
 def validate(cfg: Config) -> None:
     """Check every value a type cannot; raise ConfigError with one line naming the field."""
     _check_model(cfg.model)
@@ -58,8 +62,6 @@ def validate(cfg: Config) -> None:
     _check_sweep(cfg.sweep, cfg.train, cfg.data)
     _check_logger(cfg.logger)
     _check_fit(cfg.fit)
-    _check_compare(cfg.compare)
-    _check_abilities(cfg.abilities)
 
 
 def _check_model(m: ModelConfig) -> None:
@@ -71,6 +73,7 @@ def _check_model(m: ModelConfig) -> None:
 
 
 def _check_data(d: DataConfig) -> None:
+    _seed("data.seed", d.seed)
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
     _positive("data.seq_len", d.seq_len)
     if d.vocab_size < 2:
@@ -115,12 +118,11 @@ def _check_data(d: DataConfig) -> None:
 
 
 def _check_train(t: TrainConfig) -> None:
+    _seed("train.seed", t.seed)
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
     _positive("train.lr_exponent", t.lr_exponent, zero_ok=True)
-    _positive("train.lr_compute_exponent", t.lr_compute_exponent, zero_ok=True)
-    _positive("train.lr_ref_flops", t.lr_ref_flops)
     _positive("train.batch_size", t.batch_size)
     _positive("train.min_steps", t.min_steps, zero_ok=True)
     _positive("train.batch_exponent", t.batch_exponent, zero_ok=True)
@@ -132,14 +134,13 @@ def _check_train(t: TrainConfig) -> None:
     _positive("train.weight_decay", t.weight_decay, zero_ok=True)
     _fraction("train.beta1", t.beta1)
     _fraction("train.beta2", t.beta2)
-    _positive("train.eps", t.eps)
     _positive("train.grad_clip", t.grad_clip, zero_ok=True)
     _choice("train.optimizer", t.optimizer, ("adamw", "sgd"))
+    _choice("train.objective", t.objective, OBJECTIVES)
     _positive("train.evals", t.evals)
     _choice("train.device", t.device, DEVICES)
     _choice("train.precision", t.precision, PRECISIONS)
     _positive("train.threads", t.threads, zero_ok=True)
-    _positive("train.diverge_loss", t.diverge_loss, zero_ok=True)
     _positive("train.checkpoint_every", t.checkpoint_every, zero_ok=True)
 
 
@@ -151,6 +152,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
         )
     _choice("sweep.design", s.design, DESIGNS)
     _choice("sweep.stage", s.stage, ("all", "train", "fit"))
+    _choice("sweep.sized_for", s.sized_for, ("cpu", "gpu"))
     if not s.widths:
         raise ConfigError("sweep.widths: empty sweep; give at least one width")
     if len(set(s.widths)) != len(s.widths):
@@ -180,11 +182,6 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
             f"sweep.branches: cooldown branches need train.schedule=wsd (warmup, stable, decay), "
             f"got {t.schedule}"
         )
-    if s.branches and t.lr_compute_exponent > 0:
-        raise ConfigError(
-            "train.lr_compute_exponent: must be 0 with sweep.branches (a size's budgets share one main "
-            f"run, so one peak LR), got {t.lr_compute_exponent}"
-        )
     if s.branches and not 0 < t.cooldown_frac < 1:
         raise ConfigError(
             f"train.cooldown_frac: sweep.branches needs a cooldown in (0, 1), got {t.cooldown_frac}"
@@ -211,39 +208,19 @@ def _check_logger(lg: LoggerConfig) -> None:
 
 
 def _check_fit(f: FitConfig) -> None:
+    _seed("fit.seed", f.seed)
     _choice("fit.flops", f.flops, FLOP_CONVENTIONS)
     _choice("fit.params", f.params, PARAM_CONVENTIONS)
     _positive("fit.bootstrap", f.bootstrap, zero_ok=True)
     if not 0 < f.ci < 1:
         raise ConfigError(f"fit.ci: must be in (0, 1), got {f.ci}")
-    _fraction("fit.holdout_frac", f.holdout_frac)
-    _choice("fit.holdout_law", f.holdout_law, HOLDOUT_LAWS)
-    if not f.isoflop_window > 1:
-        raise ConfigError(f"fit.isoflop_window: must be a factor > 1, got {f.isoflop_window!r}")
-    _fraction("fit.min_noise", f.min_noise)
-    for name in ("max_misfit", "max_rise_z", "max_holdout_z", "max_holdout_error"):
-        _positive(f"fit.{name}", getattr(f, name))
     _positive("fit.calibration_draws", f.calibration_draws, zero_ok=True)
-
-
-def _check_compare(c: CompareConfig) -> None:
-    for name in ("min_offset", "min_slope", "min_top"):
-        _positive(f"compare.{name}", getattr(c, name))
-    for name in ("level", "lof_level", "ci"):
-        if not 0 < getattr(c, name) < 1:
-            raise ConfigError(f"compare.{name}: must be in (0, 1), got {getattr(c, name)!r}")
-
-
-def _check_abilities(a: AbilitiesConfig) -> None:
-    _positive("abilities.max_width", a.max_width)
-    _positive("abilities.bootstrap", a.bootstrap)
-    for name in ("level", "ci"):
-        if not 0 < getattr(a, name) < 1:
-            raise ConfigError(f"abilities.{name}: must be in (0, 1), got {getattr(a, name)!r}")
 
 
 def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:
     """Replicate seeds distinct and other than train.seed; the near_optimum rule's settings usable."""
+    for i, replicate in enumerate(s.seeds):
+        _seed(f"sweep.seeds[{i}]", replicate)
     if len(set(s.seeds)) != len(s.seeds):
         raise ConfigError(f"sweep.seeds: duplicate seeds in {list(s.seeds)}; each seed once")
     if seed in s.seeds:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from harness.config import FitConfig  # noqa: E402
 from harness.fit import LossSurface, fit_sweep  # noqa: E402
-from harness.fit.synthetic import isoflop_observations  # noqa: E402
+from harness.fit.simulate import isoflop_observations  # noqa: E402
 
 SURFACE = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. 2022
 

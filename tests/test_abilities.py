@@ -1,6 +1,6 @@
 """Abilities: exact-answer questions (synthetic skills, the copy skill, text induction) and multi-token
-tasks, their scores from known logits, the per-run score file, the logistic widths along the frontier
-and the pre-set rules on made-up runs, and the report section of a real sweep."""
+tasks, their evaluators' scores from known logits, the scores kept with the eval rows, the logistic
+widths along the frontier and the pre-set rules on made-up runs, and the study of a real sweep."""
 
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ import numpy as np
 import pytest
 import torch
 
-import harness.refit as fit_cli
-from harness import scoring
-from harness.config import AbilitiesConfig, FitConfig, SyntheticConfig
+from harness import evaluate, store
+from harness.config import SyntheticConfig
 from harness.data import Questions, make_source
+from harness.data.source import pack_bits, unpack_bits
 from harness.data.synthetic import TASK_SKILL_POSTERIOR, SkillMixture
 from harness.data.text import induction_questions
 from harness.device import Device
 from harness.plan import plan_runs
-from harness.report import abilities as ab
+from harness.studies.abilities import ABILITIES_JSON, ABILITIES_MD, study_abilities
+from harness.studies.abilities import report as ab_report
+from harness.studies.abilities import widths as ab
 from harness.sweep import run_sweep
 from harness.tracking.wandb_run import NullLogger
-from harness.train import evaluate, train_run
+from harness.train import train_run
 from tests.conftest import compose_config
 
 CPU = Device("cpu", "fp32", False, None)
@@ -39,6 +41,9 @@ class _Bigram(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> SimpleNamespace:
         return SimpleNamespace(logits=self.table[input_ids])
+
+
+NO_QUESTIONS = Questions(*(np.empty(0, dtype=np.int64),) * 4, names=(), description="none")
 
 
 def test_evaluate_scores_questions_from_known_logits() -> None:
@@ -56,24 +61,24 @@ def test_evaluate_scores_questions_from_known_logits() -> None:
         description="test",
     )
     for chunk in (1, 2, 64):  # questions split across chunks land in order
-        ev = evaluate(_Bigram(table), (x, y), CPU, q, chunk=chunk)
-        assert ev.loss == pytest.approx(float(-lp[x, y].mean()), rel=1e-6)
+        ev = evaluate.answer(_Bigram(table), (x, y), CPU, q, chunk=chunk)
+        np.testing.assert_allclose(ev.seq_loss, (-lp[x, y].mean(1)).numpy(), rtol=1e-6)
         expected_logp = [lp[0, 0], lp[1, 1], lp[1, 1], lp[1, 2]]
-        np.testing.assert_allclose(ev.answer_logp, [float(v) for v in expected_logp], rtol=1e-6)
-        np.testing.assert_array_equal(ev.answer_correct, [True, True, True, False])
+        np.testing.assert_allclose(ev.logp, [float(v) for v in expected_logp], rtol=1e-6)
+        np.testing.assert_array_equal(ev.correct, [True, True, True, False])
 
-    s = scoring.group_scores(q, ev.answer_logp, ev.answer_correct)
+    s = evaluate.group_scores(q, ev.logp, ev.correct)
     np.testing.assert_array_equal(s.n, [2, 2, 0])
     np.testing.assert_array_equal(s.items, [2, 1, 0])
     np.testing.assert_allclose(s.acc[:2], [1.0, 0.5])
     assert s.logp[0] == pytest.approx(float(lp[0, 0] + lp[1, 1]) / 2)
     assert math.isnan(s.acc[2])  # no questions: no score
-    metrics = scoring.eval_metrics(s, q.names)
+    metrics = evaluate.ability_metrics(s, q.names)
     assert metrics["val/answer_acc"] == pytest.approx(0.75)
     assert metrics["val/a_acc"] == 1.0 and metrics["val/b_acc"] == 0.5 and "val/c_acc" not in metrics
     assert "val/abilities_learned" not in metrics  # no ability is asked about MIN_ITEMS items
 
-    assert evaluate(_Bigram(table), (x, y), CPU).answer_logp.size == 0  # no questions: loss only
+    assert evaluate.answer(_Bigram(table), (x, y), CPU, NO_QUESTIONS).logp.size == 0  # loss only
 
 
 def test_skill_questions_need_the_skill() -> None:
@@ -108,25 +113,14 @@ def test_induction_questions_ask_for_unambiguous_repeats() -> None:
     np.testing.assert_array_equal(q.item, q.answer)
 
 
-def test_score_log_keeps_evals_up_to_the_resume_step(tmp_path: Path) -> None:
-    q = Questions(
-        np.array([0]), np.array([0]), np.array([1]), np.array([0]), ("a", "b"), "test", np.array([0.9, 0.1])
-    )
-    nan = np.nan
-    scores = scoring.Scores(
-        acc=np.array([nan, 0.5]), logp=np.array([nan, -1.0]), n=np.array([0, 30]), items=np.array([0, 9])
-    )
-    log = scoring.ScoreLog(tmp_path / scoring.FILE, q, keep_until=0)
+def test_scores_kept_with_eval_rows_follow_the_one_resume_rule(tmp_path: Path) -> None:
     for step in (10, 20, 30):
-        log.add({"step": step, "flops": step * 1e6}, scores)
-    record = json.loads((tmp_path / scoring.FILE).read_text())
-    assert record["names"] == ["b"] and record["frequency"] == [0.1] and record["questions"] == [30]
-    assert record["items"] == [9]
-    assert [e["step"] for e in record["evals"]] == [10, 20, 30] and record["evals"][0]["acc"] == [0.5]
-    resumed = scoring.ScoreLog(tmp_path / scoring.FILE, q, keep_until=20)
-    resumed.add({"step": 30, "flops": 3e7}, scores)
-    assert [e["step"] for e in json.loads((tmp_path / scoring.FILE).read_text())["evals"]] == [10, 20, 30]
-    assert scoring.ScoreLog(tmp_path / scoring.FILE, q, keep_until=0).evals == []  # a fresh start drops them
+        scores = {"tasks": {"correct": [step], "logp": [[-1.0]]}}
+        store.append_metrics(tmp_path, {"step": step, "val/loss": 1.0 / step, "scores": scores})
+    store.truncate_metrics(tmp_path, 20)  # a resume from the checkpoint after step 20
+    rows = store.read_metrics(tmp_path)
+    assert [r["step"] for r in rows] == [10, 20] and rows[-1]["scores"]["tasks"]["correct"] == [20]
+    assert store.scalars(rows[-1]) == {"step": 20, "val/loss": 0.05}  # what a tracker logs
 
 
 def test_copy_skill_repeats_its_block_and_keeps_the_bayes_loss_exact() -> None:
@@ -176,22 +170,21 @@ def test_tasks_ask_each_skills_most_likely_path_after_a_prompt_that_identifies_i
     np.testing.assert_array_equal(tasks.y.ravel()[q.pos], q.answer)
 
 
-def test_task_scores_round_trip_through_the_score_log(tmp_path: Path) -> None:
+def test_task_scoring_keeps_each_prompts_answers(tmp_path: Path) -> None:
     mixture = SkillMixture.create(SyntheticConfig(n_skills=8), vocab_size=8, seed=0)
     tasks = mixture.tasks((0, 1), prompts=3, prompt_len=10, answer_len=4, rng=np.random.default_rng(0))
-    correct = np.random.default_rng(0).random((6, 4)) < 0.5
-    logp = -np.arange(24.0).reshape(6, 4) / 7
-    ts = scoring.score_tasks(tasks, logp.ravel(), correct.ravel())
-    q = Questions(np.array([0]), np.array([0]), np.array([0]), np.array([0]), ("a",), "t")
-    nothing = scoring.Scores(np.array([1.0]), np.array([-1.0]), np.array([1]), np.array([1]))
-    log = scoring.ScoreLog(tmp_path / scoring.FILE, q, keep_until=0, tasks=tasks)
-    log.add({"step": 1, "flops": 1e6}, nothing, ts)
-    record = json.loads((tmp_path / scoring.FILE).read_text())
-    assert record["tasks"]["names"] == ["skill 0", "skill 1"] and record["tasks"]["vocab_size"] == 8
-    saved = record["evals"][0]["tasks"]
-    np.testing.assert_array_equal(scoring.unpack_bits(saved["correct"], 4), correct)
-    np.testing.assert_allclose(saved["logp"], logp, atol=1e-4)
-    assert scoring.task_metrics(tasks, ts)["val/task_exact4"] == pytest.approx(correct.all(axis=1).mean())
+    table = torch.randn(8, 8, generator=torch.Generator().manual_seed(0))
+    measured = evaluate.TaskScoring(tasks, CPU)(_Bigram(table))
+    lp = table.log_softmax(-1).numpy()
+    x, y = tasks.x[:, -4:], tasks.y[:, -4:]  # the answer tokens and what precedes each
+    saved = measured.scores["tasks"]
+    np.testing.assert_array_equal(unpack_bits(saved["correct"], 4), lp[x].argmax(-1) == y)
+    np.testing.assert_allclose(saved["logp"], np.take_along_axis(lp[x], y[..., None], -1)[..., 0], atol=1e-4)
+    exact = (lp[x].argmax(-1) == y).all(axis=1).mean()
+    assert measured.metrics["val/task_exact4"] == pytest.approx(exact)
+    assert unpack_bits(pack_bits(np.eye(4, dtype=bool)), 4).tolist() == np.eye(4, dtype=bool).tolist()
+    meta = evaluate.describe(SimpleNamespace(val_tasks=tasks))["tasks"]
+    assert meta["names"] == ["skill 0", "skill 1"] and meta["vocab_size"] == 8 and meta["answer_len"] == 4
 
 
 def test_fit_logistic_recovers_midpoint_and_width() -> None:
@@ -203,13 +196,16 @@ def test_fit_logistic_recovers_midpoint_and_width() -> None:
     assert width == pytest.approx(0.879, abs=1e-3)
 
 
-def _task_scores(C: np.ndarray, seeds: int, rng: np.random.Generator) -> tuple[list[dict], dict]:
+def _task_scores(C: np.ndarray, seeds: int, rng: np.random.Generator) -> tuple[list[dict], dict, dict]:
     """Made-up runs along a frontier with three 8-token task abilities of 32 prompts each:
     'snap' (its log-prob and exact match jump together at 1e10), 'step' (its exact match jumps at 1e10,
-    its log-prob rises over two decades), 'smooth' (both rise over two decades, right where likely)."""
+    its log-prob rises over two decades), 'smooth' (both rise over two decades, right where likely).
+    Returns the rows, the tasks' description and each run's last task scores."""
     P, M = 32, 8
     group = np.repeat([0, 1, 2], P)
     bayes = np.full((3 * P, M), math.log(0.9))
+    meta = {"names": ["snap", "step", "smooth"], "frequency": [0.5, 0.3, 0.2], "group": group.tolist()}
+    meta.update(answer_len=M, vocab_size=32, bayes_logp=bayes.tolist(), description="made up")
     rows, scores = [], {}
     for s in range(seeds):
         for i, c in enumerate(C):
@@ -224,25 +220,18 @@ def _task_scores(C: np.ndarray, seeds: int, rng: np.random.Generator) -> tuple[l
             rid = f"r{s}-{i}"
             row = {"run_id": rid, "status": "done", "budget": str(c), "seed": str(s), "flops": str(c)}
             rows.append({**row, "val_loss": "1.0", "tokens": "1"})
-            meta = {
-                "names": ["snap", "step", "smooth"],
-                "frequency": [0.5, 0.3, 0.2],
-                "group": group.tolist(),
-            }
-            meta.update(answer_len=M, vocab_size=32, bayes_logp=bayes.tolist(), description="made up")
-            tasks = {"correct": scoring.pack_bits(correct), "logp": np.log(p).tolist()}
-            scores[rid] = {"tasks": meta, "evals": [{"step": 1, "flops": c, "tasks": tasks}]}
-    return rows, scores
+            scores[rid] = {"correct": pack_bits(correct), "logp": np.log(p).tolist()}
+    return rows, meta, scores
 
 
 def test_abilities_along_the_frontier_by_the_preset_rules() -> None:
     C = np.geomspace(1e9, 1e11, 9)
-    rows, scores = _task_scores(C, 2, np.random.default_rng(0))
+    rows, meta, scores = _task_scores(C, 2, np.random.default_rng(0))
     rows.append(
         {**rows[0], "run_id": "worse", "val_loss": "2.0"}
     )  # not on the frontier: its budget has a better run
-    rules = AbilitiesConfig(bootstrap=100)
-    rep = ab.analyse_abilities(rows, scores, c_col="flops", rules=rules)
+    rules = ab.Rules(bootstrap=100)
+    rep = ab.analyse_abilities(rows, meta, scores, c_col="flops", rules=rules)
     assert rep.runs == 18 and rep.seeds == 2 and rep.prompts == 32 and rep.tests == 12
     by = {(r.name, r.m): r for r in rep.rows}
     assert {m for _, m in by} == {1, 2, 4, 8}
@@ -252,11 +241,11 @@ def test_abilities_along_the_frontier_by_the_preset_rules() -> None:
     assert not smooth.abrupt and not smooth.snaps and smooth.widths["logp"].width > 1
     assert smooth.widths["predicted"].width < by["smooth", 1].widths["predicted"].width  # p^m sharpens with m
     assert all(w.width_ci[0] <= w.width_ci[1] for a in rep.rows for w in a.widths.values())
-    md = ab.markdown(rep, ["abilities_tasks"])
+    md = ab_report.markdown(rep, ["abilities_tasks"])
     assert "| step | 0.3 | 1 |" in md and "Bonferroni over 12 tests" in md
     data = rep.to_dict()
     assert len(data["widths"]) == 12 and data["rules"]["max_width"] == 0.5
-    assert ab.analyse_abilities(rows[:2], scores, c_col="flops", rules=rules) is None  # < 3 frontier runs
+    assert ab.analyse_abilities(rows[:2], meta, scores, c_col="flops", rules=rules) is None  # < 3 runs
 
 
 def test_text_training_logs_the_induction_probe(tmp_path: Path) -> None:
@@ -284,40 +273,31 @@ def test_text_training_logs_the_induction_probe(tmp_path: Path) -> None:
     rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(-math.log(256) * 2 < r["val/induction_logp"] < 0 for r in rows)
     assert all(0 <= r["val/induction_acc"] <= 1 for r in rows)
-    record = json.loads((tmp_path / "run" / scoring.FILE).read_text())
-    assert record["names"] == ["induction"] and record["questions"][0] == len(source.val_questions.pos) > 50
-    assert record["evals"][-1]["acc"] == [rows[-1]["val/induction_acc"]]
+    assert len(source.val_questions.pos) > 50 and "scores" not in rows[-1]  # text poses no tasks
 
 
 @pytest.mark.slow
-def test_synthetic_sweep_writes_ability_scores_report_and_plot(tmp_path: Path) -> None:
+def test_the_abilities_study_reads_a_finished_sweep(tmp_path: Path) -> None:
     cfg = compose_config(
         "sweep=smoke", "logger=off", f"sweep.dir={tmp_path}", "data.synthetic.copy_frac=0.05",
-        "sweep.seeds=[1]", "sweep.replicate=all", "abilities.bootstrap=50",
+        "sweep.seeds=[1]", "sweep.replicate=all",
     )  # fmt: skip
     cfg.sweep.progress = False
     sweep_dir = run_sweep(cfg)
+    tasks = json.loads((sweep_dir / "sweep.json").read_text())["evaluators"]["tasks"]
+    assert tasks["names"][-1] == "copy" and tasks["answer_len"] == 8
     runs = sorted((sweep_dir / "runs").iterdir())
     assert len(runs) == 18
     for run in runs:
-        record = json.loads((run / scoring.FILE).read_text())
-        assert len(record["evals"]) == cfg.train.evals and record["tasks"]["names"][-1] == "copy"
-        last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-        assert last["val/abilities_learned"] == scoring.learned_fraction(
-            np.array(record["evals"][-1]["acc"]), np.array(record["items"])
-        )
-        bits = record["evals"][-1]["tasks"]["correct"]
-        assert last["val/task_exact8"] == pytest.approx(np.mean(scoring.unpack_bits(bits, 8).all(axis=1)))
-    fit = json.loads((sweep_dir / "fit.json").read_text())
-    assert fit["abilities"]["runs"] == 6 and len(fit["abilities"]["widths"]) == 9 * 4
-    md = (sweep_dir / "report.md").read_text()
+        evals = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+        assert len(evals) == cfg.train.evals and all("tasks" in e["scores"] for e in evals)
+        bits = evals[-1]["scores"]["tasks"]["correct"]
+        assert evals[-1]["val/task_exact8"] == pytest.approx(np.mean(unpack_bits(bits, 8).all(axis=1)))
+    assert "abilities" not in json.loads((sweep_dir / "fit.json").read_text())  # the core fit knows none
+    rep = study_abilities(sweep_dir, ab.Rules(bootstrap=50))
+    data = json.loads((sweep_dir / ABILITIES_JSON).read_text())
+    assert rep.runs == data["runs"] == 6 and len(data["widths"]) == 9 * 4 and data["rules"]["bootstrap"] == 50
+    md = (sweep_dir / ABILITIES_MD).read_text()
     assert "## Abilities: smooth loss, abrupt skills?" in md and "| copy | 0.05 | 8 |" in md
-    for plot in ab.PLOTS:
-        assert (sweep_dir / "plots" / f"{plot}.png").stat().st_size > 10_000
-        assert f"(plots/{plot}.png)" in md
-
-    # a refit of the sweep directory keeps the section
-    out = str(tmp_path / "refit")
-    refit = fit_cli.FitCLIConfig(input=str(sweep_dir), out=out, fit=FitConfig(bootstrap=20))
-    assert fit_cli.run(refit) == 0
-    assert (tmp_path / "refit" / "report.md").read_text().count("## Abilities") == 1
+    assert (sweep_dir / "plots" / "abilities_tasks.png").stat().st_size > 10_000
+    assert "(plots/abilities_tasks.png)" in md

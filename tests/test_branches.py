@@ -99,7 +99,6 @@ def test_compute_summary_states_the_saving() -> None:
         (["train.schedule=cosine"], "sweep.branches: cooldown branches need train.schedule=wsd"),
         (["train.cooldown_frac=0"], "train.cooldown_frac: sweep.branches needs a cooldown in (0, 1)"),
         (["train.cooldown_frac=0.95"], "train.cooldown_frac: a 0.95 cooldown of the 16-step budget"),
-        (["train.lr_compute_exponent=0.1"], "train.lr_compute_exponent: must be 0 with sweep.branches"),
     ],
 )
 def test_invalid_combinations_are_one_line_config_errors(overrides: list[str], expected: str) -> None:

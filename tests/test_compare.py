@@ -13,37 +13,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.compare import compare_dir
-from harness.compare.__main__ import main
-from harness.compare.calibrate import TRUTHS, calibrate, true_difference, verdict_counts
-from harness.compare.experiment import record_experiment
-from harness.compare.paired import (
-    Curve,
-    Estimate,
-    Pairs,
-    budget_points,
-    interp_loglog,
-    pair_runs,
-    paired_test,
-)
-from harness.compare.repetition import fit_repetition, onset_epochs, repetition_cost
-from harness.compare.verdict import (
+from harness.fit import FitError
+from harness.stats import Estimate, Pairs, TooFewBudgets, is_effect, is_equivalent, paired_test
+from harness.studies.compare import compare_dir
+from harness.studies.compare.__main__ import main
+from harness.studies.compare.calibrate import TRUTHS, calibrate, true_difference, verdict_counts
+from harness.studies.compare.experiment import record_experiment
+from harness.studies.compare.judge import (
     INCONCLUSIVE,
     NONE,
     OFFSET,
     SLOPE,
     TOP,
+    Rules,
     ingredient_verdict,
-    is_effect,
-    is_equivalent,
     judge,
 )
-from harness.config import CompareConfig
-from harness.fit import FitError
+from harness.studies.compare.paired import Curve, budget_points, interp_loglog, pair_runs
+from harness.studies.compare.repetition import fit_repetition, onset_epochs, repetition_cost
 
 # the ladder experiments' budgets, FLOPs (configs/experiment/common/ladder.yaml; depth 2 from width 48)
 LADDER_C = np.array([1.16e9, 2.97e9, 6.95e9, 1.45e10, 5.44e10, 1.03e11, 1.87e11, 3.23e11, 5.6e11])
-RULES = CompareConfig()
+RULES = Rules()
 
 
 def curve(name: str, C: np.ndarray, lnL: np.ndarray, epochs: np.ndarray | None = None) -> Curve:
@@ -144,7 +135,7 @@ def test_lack_of_fit_flags_a_difference_that_is_not_a_line() -> None:
 def test_one_seed_uses_the_lines_residuals() -> None:
     t = paired_test(pairs(np.array([[0.0], [0.01], [0.0], [0.01]]), LADDER_C[:4]))
     assert t.offset.df == 2 and math.isnan(t.lack_of_fit_p) and t.offset.se > 0
-    with pytest.raises(FitError, match="at least 2"):
+    with pytest.raises(TooFewBudgets, match="at least 2"):
         paired_test(pairs(np.zeros((1, 2)), LADDER_C[:1]))
 
 

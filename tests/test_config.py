@@ -9,7 +9,7 @@ from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from tests.conftest import CONFIG_DIR, compose_config
 
-GROUPS = ("model", "data", "train", "sweep", "logger", "fit", "compare", "abilities", "hydra/launcher")
+GROUPS = ("model", "data", "train", "sweep", "logger", "fit", "hydra/launcher")
 # what an option needs beside it: the user's input (files, a dataset), or the sweep it is sized for
 NEEDS = {
     ("data", "text"): ["data.files=[README.md]"],
@@ -39,7 +39,7 @@ def test_the_option_list_is_complete() -> None:
     """Every group directory under configs/ (but experiment/, tested in test_experiments) is covered."""
     yamls = [p for p in CONFIG_DIR.rglob("*.yaml") if p.parent != CONFIG_DIR]
     dirs = {str(p.parent.relative_to(CONFIG_DIR)) for p in yamls}
-    assert {d for d in dirs if not d.startswith("experiment")} == set(GROUPS)
+    assert {d for d in dirs if not d.startswith(("experiment", "sweep/common"))} == set(GROUPS)
 
 
 def test_cpu_preset_spans_the_required_ladder() -> None:
@@ -65,11 +65,15 @@ def test_cpu_preset_spans_the_required_ladder() -> None:
         (["model.family=rnn"], "model.family"),
         (["train.lr=-1"], "train.lr"),
         (["data.source=nope"], "data.source"),
-        (["sweep.design=isoflop"], "sweep.flops"),
+        (["sweep.design=isoflop", "sweep.flops=[]"], "sweep.flops"),
         (["sweep.design=paired", "sweep.tokens=[16384]"], "sweep.tokens: design=paired needs one budget"),
         (["sweep.name=.."], "sweep.name: must be one directory name inside the sweeps folder"),
         (["sweep.name=."], "sweep.name"),
         (["sweep.max_hours=0"], "sweep.max_hours: must be > 0"),
+        (["sweep.seeds=[1,-1]"], "sweep.seeds[1]: a seed must be >= 0, got -1"),
+        (["train.seed=-3"], "train.seed: a seed must be >= 0"),
+        (["data.seed=-1"], "data.seed: a seed must be >= 0"),
+        (["fit.seed=-1"], "fit.seed: a seed must be >= 0"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], field: str) -> None:

@@ -288,8 +288,11 @@ def test_non_text_file(tmp_path):
 
 
 def test_jsonl_without_the_text_field(tmp_path):
-    (tmp_path / "d.jsonl").write_text('{"body": "hello"}\n')
+    records = (json.dumps({"body": f"story {i} " * 40}) + "\n" for i in range(50))
+    (tmp_path / "d.jsonl").write_text("".join(records))
     _one_line_error(_text_cfg(tmp_path, [tmp_path / "d.jsonl"]), "no string field 'text'")
+    src = make_source(_text_cfg(tmp_path, [tmp_path / "d.jsonl"], text_field="body"))  # data.text_field=body
+    assert sum(src.info["documents"].values()) == 50
 
 
 def test_hub_dataset_offline_fails_fast(tmp_path, monkeypatch):

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from harness.compare.verdict import EFFECTS, INCONCLUSIVE, NONE
-from harness.config import ConfigError, register_configs
+from harness.compose import compose_raw
+from harness.config import ConfigError
 from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
+from harness.studies.compare.judge import EFFECTS, INCONCLUSIVE, NONE
 from tests.conftest import CONFIG_DIR, compose_config, run_module
 
 EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "proportion")
@@ -23,9 +23,7 @@ LADDER = ("architecture", "conditioning", "data_quality", "data_quantity")
 
 
 def sweeper_params(experiment: str) -> dict:
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    cfg = compose_raw(f"experiment={experiment}")
     return {**cfg.hydra.sweeper.params, "compare": cfg.hydra.callbacks.compare}
 
 
@@ -141,7 +139,7 @@ def test_paired_design_trains_each_width_on_its_own_budget() -> None:
 
 
 TINY = [
-    "data.val_tokens=1024", "train.evals=1", "fit.bootstrap=50", "abilities.bootstrap=20", "sweep.seeds=[1]",
+    "data.val_tokens=1024", "train.evals=1", "fit.bootstrap=50", "sweep.seeds=[1]",
     "logger=off",
 ]  # fmt: skip
 TINY_LADDER = ["sweep.widths=[8,16,24,32,40]", "sweep.tokens=[2048,3072,4096,6144,8192]"]

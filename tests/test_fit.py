@@ -26,7 +26,7 @@ from harness.fit.frontier import (
 )
 from harness.fit.isoflop import fit_isoflop
 from harness.fit.parametric import fit_parametric, refit_parametric
-from harness.fit.synthetic import grid_observations, isoflop_observations
+from harness.fit.simulate import grid_observations, isoflop_observations
 
 CHINCHILLA = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 OTHER = LossSurface(E=0.8, A=30.0, B=200.0, alpha=0.25, beta=0.4)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from harness import store
-from harness.compare import compare_dir
 from harness.config import FitConfig
 from harness.fit import LossSurface
-from harness.fit.synthetic import ladder_observations
+from harness.fit.simulate import ladder_observations
 from harness.report import analyse
+from harness.studies.compare import compare_dir
 
 CFG = FitConfig(bootstrap=60, calibration_draws=0)
 

@@ -14,7 +14,7 @@ import pytest
 from harness.config import FitConfig
 from harness.fit import LossSurface, Observations
 from harness.fit.budgets import group_budgets
-from harness.fit.synthetic import grid_observations, isoflop_observations
+from harness.fit.simulate import grid_observations, isoflop_observations
 from harness.report import analyse
 
 SURFACE = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)

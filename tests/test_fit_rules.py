@@ -18,7 +18,8 @@ from harness.fit.intervals import summarise
 from harness.fit.isoflop import fit_isoflop
 from harness.fit.observations import prepare_points
 from harness.fit.prepare import prepare_fit
-from harness.fit.synthetic import grid_observations, isoflop_observations
+from harness.fit.rules import RULES
+from harness.fit.simulate import grid_observations, isoflop_observations
 from harness.report.formatting import ci as format_ci
 
 SURFACE = LossSurface(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
@@ -172,7 +173,7 @@ def test_random_monotone_frontiers_are_rarely_judged_smooth() -> None:
     """Budget minima drawn at random (then sorted) pass every check at most a few times in a hundred."""
     base = isoflop_observations(SURFACE, np.logspace(16, 19, 9), sizes=7, span=4.0)
     base = dataclasses.replace(base, L_se=0.005 * base.L, design="isoflop")
-    prep = prepare_fit(base, QUICK)
+    prep = prepare_fit(base, RULES)
     p, b = prep.points, prep.budgets
     rng = np.random.default_rng(6)
     minima = -np.sort(-rng.uniform(2.0, 4.0, (200, len(b.labels))), axis=1)  # (draws, budgets)

@@ -1,13 +1,15 @@
-"""A sweep split into jobs by Hydra's launchers: every job trains its shard into the one sweep dir, the
-fit runs once after all of them in the launching process and equals the single-process fit; jobs at
-once x threads never oversubscribe the usable cores; shards take GPUs in turn. (Each launcher run
-starts a process per job, ~10 s of imports each, so only submitit_local runs end to end here.)"""
+"""One scheduler per machine, shards only for a cluster: the local layout (runs at once x threads) never
+oversubscribes the usable cores and gives one torch thread per run by default; shards on this machine are
+refused with one line; a cluster's shards (trained here one after another, as its jobs would) each train
+their share into the one sweep dir, and the fit once after them equals the single-process fit; shards
+take GPUs in turn."""
 
 from __future__ import annotations
 
 import csv
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from harness import sweep as sweep_module
+from harness.compose import compose_raw
 from harness.config import Config, ConfigError, register_configs
-from harness.device import usable_cores
-from harness.launch import cpu_layout, job_configs, jobs_at_once, place_on_gpu, runs_here
+from harness.device import cpu_layout, usable_cores
+from harness.launch import check_sharding, job_configs, place_on_gpu
 from tests.conftest import CONFIG_DIR, assert_close, compose_config, run_module
 
 # 6 runs, enough for a fit; smaller than the smoke preset.
@@ -29,23 +32,15 @@ SUMMARY = "\nVERDICT: "  # the verdict line of the fit's printed summary
 
 def launcher(*overrides: str) -> dict:
     """The resolved `hydra.launcher` config `python -m harness.sweep -m OVERRIDES` launches with."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-    return OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    return OmegaConf.to_container(compose_raw(*overrides).hydra.launcher, resolve=True)
 
 
-def test_jobs_at_once_follows_the_launcher() -> None:
-    from joblib import cpu_count
-
-    assert jobs_at_once(launcher("hydra/launcher=basic"), 4) == 1
-    assert jobs_at_once(launcher("hydra/launcher=joblib", "hydra.launcher.n_jobs=3"), 5) == 3
-    assert jobs_at_once(launcher("hydra/launcher=joblib", "hydra.launcher.n_jobs=3"), 2) == 2
-    assert jobs_at_once(launcher("hydra/launcher=joblib"), 64) == min(cpu_count(), 64)  # n_jobs=-1
-    assert jobs_at_once(launcher("hydra/launcher=local"), 3) == 3  # submitit_local starts every job
-    assert jobs_at_once(launcher("hydra/launcher=submitit_local"), 3) == 3
-    assert jobs_at_once(launcher("hydra/launcher=slurm"), 8) == 1  # each job in its own allocation
-    assert not runs_here(launcher("hydra/launcher=slurm")) and runs_here(launcher("hydra/launcher=local"))
+def test_shards_go_only_to_a_cluster_launcher() -> None:
+    check_sharding(launcher("hydra/launcher=slurm"), 8)
+    check_sharding(None, 1)
+    for where in (launcher("hydra/launcher=basic"), None):
+        with pytest.raises(ConfigError, match="sweep.num_shards: 2 shards are jobs of a cluster"):
+            check_sharding(where, 2)
 
 
 def test_slurm_config_has_the_cluster_fields() -> None:
@@ -56,45 +51,34 @@ def test_slurm_config_has_the_cluster_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    ("threads", "workers", "jobs", "cores", "expected"),
+    ("threads", "workers", "cores", "expected"),
     [
-        (0, 0, 1, 2, (2, 1)),  # the default: a one-thread process per core
-        (0, 0, 2, 2, (1, 1)),
-        (0, 0, 3, 8, (2, 1)),
-        (0, 1, 1, 2, (1, 2)),  # one process: its threads take the cores
-        (2, 0, 1, 2, (1, 2)),
-        (2, 0, 1, 5, (2, 2)),
-        (1, 2, 2, 4, (2, 1)),
-        (4, 0, 1, 16, (4, 4)),
-        (0, 3, 1, 16, (3, 5)),
+        (0, 0, 2, (2, 1)),  # the default: a one-thread process per core
+        (0, 1, 2, (1, 1)),  # one run at once still takes one thread (a shared machine)
+        (2, 0, 2, (1, 2)),
+        (2, 0, 5, (2, 2)),
+        (4, 0, 16, (4, 4)),
+        (0, 3, 16, (3, 1)),
+        (3, 2, 8, (2, 3)),
     ],
 )
-def test_cpu_layout_splits_the_cores(
-    threads: int, workers: int, jobs: int, cores: int, expected: tuple
-) -> None:
-    assert cpu_layout(threads, workers, jobs, cores) == expected
+def test_cpu_layout_splits_the_cores(threads: int, workers: int, cores: int, expected: tuple) -> None:
+    assert cpu_layout(threads, workers, cores) == expected
 
 
 @pytest.mark.parametrize(
     ("layout", "message"),
     [
-        ((0, 0, 3, 2), "hydra.launcher: 3 jobs at once > 2 usable cores; allowed: at most 2 at once (sweep"),
-        ((2, 0, 2, 2), "train.threads: 2 threads x 2 jobs at once > 2 usable cores; allowed: 0 (auto) to 1"),
-        (
-            (0, 3, 1, 2),
-            "sweep.workers: 3 runs x 1 thread x 1 job at once > 2 usable cores; allowed: 0 (auto) to 2",
-        ),
-        (
-            (2, 3, 1, 4),
-            "sweep.workers: 3 runs x 2 threads x 1 job at once > 4 usable cores; allowed: 0 (auto) to 2",
-        ),
+        ((3, 0, 2), "train.threads: 3 > 2 usable cores; allowed: 0 (one) to 2"),
+        ((0, 3, 2), "sweep.workers: 3 runs x 1 thread > 2 usable cores; allowed: 0 (auto) to 2"),
+        ((2, 3, 4), "sweep.workers: 3 runs x 2 threads > 4 usable cores; allowed: 0 (auto) to 2"),
     ],
 )
-def test_oversubscription_is_refused(layout: tuple[int, int, int, int], message: str) -> None:
-    """(train.threads, sweep.workers, jobs at once, usable cores) beyond the cores: one line."""
+def test_oversubscription_is_refused(layout: tuple[int, int, int], message: str) -> None:
+    """(train.threads, sweep.workers, usable cores) beyond the cores: one line."""
     with pytest.raises(ConfigError) as err:
         cpu_layout(*layout)
-    assert str(err.value).startswith(message)
+    assert str(err.value) == message
 
 
 def test_shards_take_the_visible_gpus_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +119,7 @@ def test_after_the_jobs_each_sweep_is_fitted_once(monkeypatch: pytest.MonkeyPatc
     jobs = [compose_config(*TINY, k, "sweep.num_shards=2", f"sweep.dir={d}") for d in "ab" for k in shards]
     fitted = []
 
-    def fit(cfg: Config, jobs: int = 1) -> None:
+    def fit(cfg: Config) -> None:
         fitted.append((cfg.sweep.dir, cfg.sweep.stage))
 
     monkeypatch.setattr(sweep_module, "job_configs", lambda config: jobs)
@@ -147,7 +131,7 @@ def test_after_the_jobs_each_sweep_is_fitted_once(monkeypatch: pytest.MonkeyPatc
 def test_a_failed_fit_fails_the_multirun(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def crash(cfg: Config, jobs: int = 1) -> None:
+    def crash(cfg: Config) -> None:
         raise RuntimeError("the fit crashed")
 
     monkeypatch.setattr(sweep_module, "job_configs", lambda config: [compose_config(*TINY)])
@@ -174,39 +158,36 @@ def read_fit(sweep_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_submitit_local_splits_the_sweep_and_fits_once_like_one_process(tmp_path: Path) -> None:
+def test_a_clusters_shards_train_their_share_and_fit_once_like_one_process(tmp_path: Path) -> None:
     plain = sweep_module.run_sweep(compose_config(*TINY, f"sweep.dir={tmp_path / 'plain'}"))
     rows = read_rows(plain)
     assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"done"}
-
-    cwd = tmp_path / "cwd"
-    shards = min(2, usable_cores())  # jobs at once never exceed the cores (1 under `taskset -c 1`)
-    out = sweep("-m", "hydra/launcher=local", f"sweep.num_shards={shards}", "sweep.dir=local", cwd=cwd)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert f"#{shards - 1} : sweep.shard={shards - 1}" in out.stdout + out.stderr
-    got = read_rows(cwd / "local")
+    sharded = tmp_path / "sharded"
+    for k in (0, 1):  # what each of 2 cluster jobs runs: its shard, training only
+        job = compose_config(*TINY, f"sweep.dir={sharded}", "sweep.num_shards=2", f"sweep.shard={k}")
+        sweep_module.run_sweep(replace(job, sweep=replace(job.sweep, stage="train")))
+        assert len(list((sharded / "runs").glob("*/result.json"))) == 3 * (k + 1)
+    fit = compose_config(*TINY, f"sweep.dir={sharded}", "sweep.num_shards=2", "sweep.stage=fit")
+    sweep_module.run_sweep(fit)
+    got = read_rows(sharded)
     assert got.keys() == rows.keys() and {r["status"] for r in got.values()} == {"done"}
-    # 1-thread jobs against a 2-thread process: equal within a tolerance, not bit for bit
     assert {k: float(r["val_loss"]) for k, r in got.items()} == pytest.approx(
         {k: float(r["val_loss"]) for k, r in rows.items()}, rel=1e-4
     )
-    assert_close(read_fit(cwd / "local"), read_fit(plain))
-    assert out.stdout.count(SUMMARY) == 1  # the launching process fits once
-    # each job logs inside the sweep dir: it trained its shard and did not fit
-    logs = sorted((cwd / "local" / "multirun" / ".submitit").glob("*/*_log.out"))
-    assert len(logs) == shards and sum(p.read_text().count("val_loss=") for p in logs) == 6
-    assert all(p.read_text().count("val_loss=") and SUMMARY not in p.read_text() for p in logs)
-    assert [p.name for p in cwd.iterdir()] == ["local"]
+    assert_close(read_fit(sharded), read_fit(plain))
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("-m", "hydra/launcher=local", "sweep.num_shards={over}"), "hydra.launcher: {over} jobs at once >"),
-        (("train.threads={over}",), "train.threads: {over} threads x 1 job at once > {cores} usable cores"),
+        (("-m", "sweep.num_shards=2"), "sweep.num_shards: 2 shards are jobs of a cluster"),
+        (("sweep.num_shards=2",), "sweep.num_shards: 2 shards are jobs of a cluster"),
+        (("train.threads={over}",), "train.threads: {over} > {cores} usable cores"),
     ],
 )
-def test_oversubscription_is_one_line_and_writes_nothing(tmp_path: Path, args: tuple, expected: str) -> None:
+def test_local_shards_and_oversubscription_are_one_line_and_write_nothing(
+    tmp_path: Path, args: tuple, expected: str
+) -> None:
     cores = usable_cores()
     out = sweep(*(a.format(over=cores + 1) for a in args), cwd=tmp_path)
     lines = [line for line in out.stderr.splitlines() if line.strip()]

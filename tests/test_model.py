@@ -20,7 +20,8 @@ VOCAB, SEQ_LEN = 256, 32
 
 
 def make_shape(family: str, width: int = 32, tie: bool = False) -> ModelShape:
-    return shape_for_width(width, ModelConfig(family=family, tie_embeddings=tie), VOCAB, SEQ_LEN)
+    rule = ModelConfig(family=family, tie_embeddings=tie, depth=0, n_heads=0)  # the shape rule
+    return shape_for_width(width, rule, VOCAB, SEQ_LEN)
 
 
 def batch(shape: ModelShape, seed: int = 0) -> torch.Tensor:
@@ -49,6 +50,14 @@ def test_built_model_follows_shape(family: str) -> None:
     assert cfg.use_cache is False and model.training
     assert all(m.p == 0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     assert getattr(cfg, "attention_dropout", 0.0) == 0.0
+
+
+@pytest.mark.parametrize(("family", "hidden"), [("llama", 256), ("gpt2", 384), ("neox", 384)])
+def test_ffn_mult_sets_the_mlp_width(family: str, hidden: int) -> None:
+    """model.ffn_mult=8 at width 48: llama's gated MLP 2/3 of 8 x 48, rounded up to 8; plain MLPs 8 x 48."""
+    shape = shape_for_width(48, ModelConfig(family=family, ffn_mult=8.0), VOCAB, SEQ_LEN)
+    assert shape.ffn_hidden == hidden  # and the built module has exactly the counted parameters:
+    assert count_params(build_model(shape)) == param_counts(shape)
 
 
 @pytest.mark.parametrize("family", TRANSFORMER_FAMILIES)

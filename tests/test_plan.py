@@ -10,6 +10,9 @@ from harness.config import ConfigError
 from harness.plan import check_config, plan_runs
 from tests.conftest import compose_config
 
+# the smoke grid turned IsoFLOP, with no tokens-per-parameter window (the default preset's is 5-500)
+ISO = ("sweep.design=isoflop", "sweep.min_tokens_per_param=0", "sweep.max_tokens_per_param=0")
+
 
 def _plan(*overrides: str, data_fingerprint: str = "abc"):
     cfg = compose_config("sweep=smoke", *overrides)
@@ -35,7 +38,7 @@ def test_run_ids_are_stable_and_change_with_numbers_only() -> None:
 
 
 def test_isoflop_derives_tokens_from_compute() -> None:
-    runs = _plan("sweep.design=isoflop", "sweep.flops=[1e10,4e10]")
+    runs = _plan(*ISO, "sweep.flops=[1e10,4e10]")
     for r in runs:
         assert abs(r.flops - r.budget) <= r.flops_per_token * r.batch_size * r.shape.seq_len
     small = [r for r in runs if r.budget == 1e10]
@@ -45,11 +48,11 @@ def test_isoflop_derives_tokens_from_compute() -> None:
 
 def test_isoflop_budget_too_small_for_smallest_model() -> None:
     with pytest.raises(ConfigError, match="too small for the smallest model"):
-        _plan("sweep.design=isoflop", "sweep.flops=[1e3]")
+        _plan(*ISO, "sweep.flops=[1e3]")
 
 
 def test_isoflop_leaves_out_sizes_that_cannot_spend_the_budget_in_whole_batches() -> None:
-    runs = _plan("sweep.design=isoflop", "sweep.flops=[4e8,1e10]")
+    runs = _plan(*ISO, "sweep.flops=[4e8,1e10]")
     for r in runs:
         assert abs(r.flops - r.budget) <= 0.1 * r.budget
     widths = {b: sorted(r.shape.width for r in runs if r.budget == b) for b in (4e8, 1e10)}
@@ -58,11 +61,11 @@ def test_isoflop_leaves_out_sizes_that_cannot_spend_the_budget_in_whole_batches(
 
 
 def test_isoflop_window_keeps_only_sizes_near_the_budgets_optimum() -> None:
-    everything = _plan("sweep.design=isoflop", "sweep.flops=[1e10,4e10]")
+    everything = _plan(*ISO, "sweep.flops=[1e10,4e10]")
     ratios = sorted(r.tokens / r.params.total for r in everything)
     lo, hi = ratios[1], ratios[-2]  # a window that must cut the two extremes
     runs = _plan(
-        "sweep.design=isoflop",
+        *ISO,
         "sweep.flops=[1e10,4e10]",
         f"sweep.min_tokens_per_param={lo}",
         f"sweep.max_tokens_per_param={hi}",
@@ -92,7 +95,7 @@ def test_seeds_replicate_every_run_under_their_own_ids_and_names() -> None:
 
 
 def test_near_optimum_replicates_the_sizes_nearest_the_prior_ratio_at_the_chosen_budgets() -> None:
-    overrides = ("sweep.design=isoflop", "sweep.flops=[1e10,4e10]", "sweep.widths=[16,32,48,64]")
+    overrides = (*ISO, "sweep.flops=[1e10,4e10]", "sweep.widths=[16,32,48,64]")
     base = _plan(*overrides)
     runs = _plan(
         *overrides, "sweep.seeds=[5]", "sweep.replicate_budgets=[4e10]", "sweep.replicate_tokens_per_param=20"
@@ -163,7 +166,7 @@ def test_min_steps_gives_short_runs_the_largest_batch_that_keeps_them_long_enoug
 
 def test_the_sizes_of_an_isoflop_budget_share_its_batch() -> None:
     runs = _plan(
-        "sweep.design=isoflop", "sweep.flops=[2e9,2e10]", "train.min_steps=50", "sweep.widths=[16,32,48]"
+        *ISO, "sweep.flops=[2e9,2e10]", "train.min_steps=50", "sweep.widths=[16,32,48]"
     )
     top = [r for r in runs if r.budget == 2e10]
     assert len(top) == 3 and {r.batch_size for r in top} == {15}  # width 48's 48000 tokens // (50 x 64)
@@ -173,14 +176,14 @@ def test_the_sizes_of_an_isoflop_budget_share_its_batch() -> None:
 
 def test_a_batch_exponent_makes_the_batch_a_power_of_the_budget_within_the_step_rule() -> None:
     flops = "sweep.flops=[1e9,4e9,1.6e10]"
-    runs = _plan("sweep.design=isoflop", flops, "train.batch_size=16", "train.batch_exponent=0.5")
+    runs = _plan(*ISO, flops, "train.batch_size=16", "train.batch_exponent=0.5")
     assert {b: {r.batch_size for r in runs if r.budget == b} for b in (1e9, 4e9, 1.6e10)} == {
         1e9: {4},  # 16 x (1/16)^0.5
         4e9: {8},
         1.6e10: {16},
     }
-    steps_rule = _plan("sweep.design=isoflop", flops, "train.batch_size=16", "train.min_steps=50")
-    both = _plan("sweep.design=isoflop", flops, "train.batch_size=16", "train.min_steps=50",
+    steps_rule = _plan(*ISO, flops, "train.batch_size=16", "train.min_steps=50")
+    both = _plan(*ISO, flops, "train.batch_size=16", "train.min_steps=50",
                  "train.batch_exponent=0.5")  # fmt: skip
     smooth = {1e9: 4, 4e9: 8, 1.6e10: 16}
     for b in smooth:  # the smaller of the two rules' batches: the step rule's 50 steps still hold
@@ -195,21 +198,6 @@ def test_branches_of_a_size_share_the_batch_of_its_shortest_budget() -> None:
     )
     assert {(r.batch_size, r.parent.batch_size) for r in runs} == {(12, 12)}
     assert sorted({r.steps for r in runs}) == [21, 85]
-
-
-def test_a_compute_term_gives_each_run_the_lr_of_its_own_flops() -> None:
-    runs = _plan(
-        "sweep.design=isoflop", "sweep.flops=[1e10,1e11]", "train.lr_rule=power", "train.lr=0.01",
-        "train.lr_ref_width=16", "train.lr_exponent=1", "train.lr_compute_exponent=0.2",
-        "train.lr_ref_flops=1e10",
-    )  # fmt: skip
-    assert len({r.shape.width for r in runs if r.budget == 1e10}) >= 2
-    for r in runs:
-        assert r.peak_lr == pytest.approx(0.01 * min(1, 16 / r.shape.width) * (1e10 / r.flops) ** 0.2)
-    w16 = {r.budget: r.peak_lr for r in runs if r.shape.width == 16}
-    assert w16[1e11] / w16[1e10] == pytest.approx(10**-0.2, rel=0.03)  # runs spend their budget to 10%
-    plain = _plan("sweep.design=isoflop", "sweep.flops=[1e10,1e11]")
-    assert len({r.peak_lr for r in plain if r.shape.width == 16}) == 1  # no compute term: one LR per width
 
 
 def test_a_fixed_depth_gives_every_width_the_same_layers() -> None:

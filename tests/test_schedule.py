@@ -11,7 +11,7 @@ from harness.schedule import lr_at, peak_lr, warmup_steps
 
 
 def test_peak_lr_inverse_width_above_reference_only() -> None:
-    cfg = TrainConfig(lr=3e-3, lr_ref_width=64)
+    cfg = TrainConfig(lr=3e-3, lr_rule="inverse_width", lr_ref_width=64)
     assert peak_lr(128, cfg) == pytest.approx(1.5e-3)
     assert peak_lr(32, cfg) == pytest.approx(3e-3)
     assert peak_lr(128, TrainConfig(lr=3e-3, lr_rule="constant")) == 3e-3
@@ -22,16 +22,6 @@ def test_peak_lr_power_rule_is_flat_then_a_line_in_log_log() -> None:
     assert peak_lr(32, cfg) == pytest.approx(4e-3)
     assert peak_lr(128, cfg) == pytest.approx(5e-4)
     assert peak_lr(8, cfg) == pytest.approx(4e-3)  # not raised below the reference
-
-
-def test_peak_lr_compute_term_falls_as_a_power_of_the_runs_flops() -> None:
-    cfg = TrainConfig(lr=1e-2, lr_rule="power", lr_ref_width=24, lr_exponent=1.0, lr_compute_exponent=0.25)
-    assert peak_lr(48, cfg, flops=1e11) == pytest.approx(5e-3)  # lr_ref_flops: the factor is 1
-    assert peak_lr(48, cfg, flops=1.6e12) == pytest.approx(5e-3 / 2)  # 16x the compute: 16^-0.25
-    assert peak_lr(12, cfg, flops=1e11 / 16) == pytest.approx(2e-2)
-    assert peak_lr(48, TrainConfig(lr=1e-2, lr_rule="constant", lr_compute_exponent=0.25), 1e13) == 1e-2
-    with pytest.raises(ValueError, match="needs the run's FLOPs"):
-        peak_lr(48, cfg)
 
 
 def test_warmup_is_capped_by_params_and_run_share() -> None:

@@ -96,3 +96,27 @@ def test_progress_hook_sees_every_step_with_its_loss(tmp_path: Path) -> None:
     assert [s for s, _ in seen] == list(range(1, spec.steps + 1))
     assert all(loss is not None and 0 < loss < 2 * math.log(spec.shape.vocab_size) for _, loss in seen)  # cpu
     assert result["status"] == "done"
+
+
+def test_the_last_token_objective_predicts_one_target_per_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train.objective=last_token: each step's loss covers one target per window (batch x 1), not every
+    position; the same steps and compute then learn less, judged on the same next-token validation."""
+    targets = []
+
+    def recording(logits, target, **kw):
+        if logits.requires_grad:
+            targets.append(target.numel())
+        return F.cross_entropy(logits, target, **kw)
+
+    monkeypatch.setattr(train, "F", SimpleNamespace(cross_entropy=recording))
+    spec, source, dev = _setup("train.objective=last_token", "sweep.tokens=[65536]")
+    last = train_run(spec, source, tmp_path / "last", NullLogger(), dev)
+    assert set(targets) == {spec.batch_size} and len(targets) == spec.steps
+    targets.clear()
+    dense_spec, _, _ = _setup("sweep.tokens=[65536]")
+    dense = train_run(dense_spec, source, tmp_path / "dense", NullLogger(), dev)
+    assert set(targets) == {spec.batch_size * spec.shape.seq_len}
+    assert (dense_spec.steps, dense_spec.batch_size) == (spec.steps, spec.batch_size)
+    assert dense["val_loss"] < last["val_loss"]

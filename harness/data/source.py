@@ -111,6 +111,16 @@ class TokenSource(Protocol):
         ...
 
 
+def pack_bits(correct: np.ndarray) -> list[int]:
+    """Each prompt's correct answer tokens ([P, M] bool) as one integer (bit t: token t), for storage."""
+    return (correct.astype(np.int64) << np.arange(correct.shape[1])).sum(axis=1).tolist()
+
+
+def unpack_bits(bits: list[int], answer_len: int) -> np.ndarray:
+    """The inverse of pack_bits: [P, answer_len] bool."""
+    return (np.asarray(bits, dtype=np.int64)[:, None] >> np.arange(answer_len)) & 1 == 1
+
+
 def epochs_over(source: TokenSource, tokens: int) -> float:
     """Passes a run of `tokens` makes over the source's distinct training tokens (0: fresh data)."""
     return tokens / source.train_tokens if source.train_tokens else 0.0
@@ -129,5 +139,12 @@ def quality_settings(cfg: DataConfig) -> dict:
 
 def add_noise(window: np.ndarray, fraction: float, vocab_size: int, rng: np.random.Generator) -> np.ndarray:
     """`window` with each token replaced, with probability `fraction`, by a uniform id in [0, vocab_size)."""
-    hit = rng.random(window.shape) < fraction
-    return np.where(hit, rng.integers(0, vocab_size, size=window.shape), window)
+    hit, ids = noise_draws(window.shape, fraction, vocab_size, rng)
+    return np.where(hit, ids, window)
+
+
+def noise_draws(
+    shape: tuple[int, ...], fraction: float, vocab_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`add_noise`'s draws: which tokens are replaced, and the uniform ids that replace them."""
+    return rng.random(shape) < fraction, rng.integers(0, vocab_size, size=shape)

@@ -29,10 +29,10 @@ Public API (what the rest of the harness calls):
                              same numbers and intervals as fit_sweep's (for comparisons of variants)
     power_law_values(params, x)   THE evaluator of E + (C0/x)^alpha for rows of (E, C0, alpha)
     power_law_band(params, x, ci) its pointwise percentile band over bootstrap samples
-    percentile_interval(samples, ci), Intervals (bounds + reliable flags + failed share)
+    Intervals                bounds + reliable flags + failed share (percentile intervals: harness.stats)
     FitError                 input a law cannot be fitted to (one-line message)
     jsonable(obj)            numpy -> plain JSON types (non-finite -> None)
-    LossSurface, PowerLaw    the closed forms; harness.fit.synthetic draws sweeps from them
+    LossSurface, PowerLaw    the closed forms; harness.fit.simulate draws sweeps from them
 Modules, in the order of work: observations (runs -> points: canonical order, duplicates,
 replicates), budgets (declared or guessed), noise, parametric, isoflop, frontier, holdout,
 verdict, engine (the verdict's pipeline on many rows of losses at once), bootstrap, intervals,
@@ -41,7 +41,7 @@ underneath. All pure: no torch, no hydra, no files, no plots.
 """
 
 from harness.fit.analysis import fit_sweep, frontier_bootstrap
-from harness.fit.intervals import Intervals, percentile_interval
+from harness.fit.intervals import Intervals
 from harness.fit.laws import FitError, LossSurface, PowerLaw, power_law_band, power_law_values
 from harness.fit.observations import Observations
 from harness.fit.result import FitReport, jsonable
@@ -56,7 +56,6 @@ __all__ = [
     "fit_sweep",
     "frontier_bootstrap",
     "jsonable",
-    "percentile_interval",
     "power_law_band",
     "power_law_values",
 ]

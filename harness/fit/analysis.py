@@ -23,6 +23,7 @@ from harness.fit.laws import FitError
 from harness.fit.observations import Observations
 from harness.fit.prepare import draw_rows, prepare_fit
 from harness.fit.result import FitReport
+from harness.fit.rules import RULES, FitRules
 from harness.fit.sections import (
     calibration_section,
     curves_section,
@@ -35,26 +36,29 @@ from harness.fit.sections import (
     per_decade,
     pure_section,
 )
-from harness.fit.verdict import judge
+from harness.fit.verdict import judge, weigh
 
 
 def frontier_bootstrap(
-    obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = None
+    obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = None, rules: FitRules = RULES
 ) -> tuple[LawFit, np.ndarray]:
     """The frontier law with the intervals of `fit_sweep` and its bootstrap samples (B, 3) of
     (E, C0, alpha): the same rows of losses, so the same numbers as the sweep's fit.json."""
-    prep = prepare_fit(obs, cfg, bayes_loss=bayes_loss)
+    prep = prepare_fit(obs, rules, bayes_loss=bayes_loss)
     Y, _, _ = draw_rows(prep, cfg)
     return frontier_section(evaluate_rows(prep.design, Y), cfg)
 
 
-def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = None) -> FitReport:
+def fit_sweep(
+    obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = None, rules: FitRules = RULES
+) -> FitReport:
     """Run every analysis the data allows (see the module docstring); raise FitError on unusable input.
 
     N and C follow the conventions `obs` records (the caller picked its columns by cfg.params and
-    cfg.flops); bayes_loss: the source's known irreducible loss (synthetic data), or None.
+    cfg.flops); bayes_loss: the source's known irreducible loss (synthetic data), or None; `rules`:
+    the fit's fixed rules (harness.fit.rules; another set only to study rules, as the scripts do).
     """
-    prep = prepare_fit(obs, cfg, bayes_loss=bayes_loss)
+    prep = prepare_fit(obs, rules, bayes_loss=bayes_loss)
     Y, shifts, rng_cal = draw_rows(prep, cfg)
     rows = evaluate_rows(prep.design, Y)
     skipped = dict(prep.skipped)
@@ -80,7 +84,7 @@ def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = N
     b = prep.budgets
     verdict = judge(
         rows.checks,
-        prep.design.thresholds,
+        rules,
         n_frontier=int((rows.frontier.W[0] > 0).sum()),
         budget_labels=b.labels,
         noise=prep.noise.detail,
@@ -89,6 +93,10 @@ def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = N
         skipped=skipped,
     )
     par = attempt("parametric", parametric_section, prep, Y, cfg) if prep.parametric is not None else None
+    calibration = attempt("calibration", calibration_section, prep, rng_cal, cfg)
+    if calibration is not None:
+        c = calibration
+        verdict = weigh(verdict, c.false_no, c.false_yes, c.noise, rules.min_likelihood_ratio)
     return FitReport(
         obs=obs,
         points=prep.points,
@@ -105,10 +113,10 @@ def fit_sweep(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = N
         parametric=par,
         holdout=hold,
         verdict=verdict,
-        calibration=attempt("calibration", calibration_section, prep, rng_cal, cfg),
+        calibration=calibration,
         ground_truth=None if bayes_loss is None else ground_truth(float(bayes_loss), frontier, par),
         bootstrap=BootstrapInfo(int(Y.shape[0] - 1), cfg.ci, cfg.seed),
-        thresholds=prep.design.thresholds,
+        rules=rules,
         skipped=skipped,
         samples={} if samples is None else {"frontier": samples},
     )

@@ -16,23 +16,22 @@ from harness.fit.frontier import FrontierPoints, frontier_points, offset_power_l
 from harness.fit.holdout import Predictions, Split, predict_holdout
 from harness.fit.isoflop import Profiles, profile_budgets
 from harness.fit.observations import Points
-from harness.fit.verdict import CheckValues, Thresholds, budget_best, run_checks
+from harness.fit.rules import FitRules
+from harness.fit.verdict import CheckValues, budget_best, run_checks
 
 
 @dataclass(frozen=True)
 class Design:
     """What a row of losses is judged against: the points (N, D, C, replicate counts k), their
-    budgets, each point's relative noise, the IsoFLOP window, the hold-out split (None: not
-    possible), the known floor (None: unknown), the deciding law and the thresholds."""
+    budgets, each point's relative noise, the hold-out split (None: not possible), the known floor
+    (None: unknown) and the rules (the IsoFLOP window, the deciding law, the thresholds)."""
 
     points: Points
     budgets: Budgets
     sigma: np.ndarray  # (m,)
-    window: float
     split: Split | None
     floor: float | None
-    decides: str
-    thresholds: Thresholds
+    rules: FitRules
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,8 @@ def evaluate_rows(design: Design, Y: np.ndarray) -> Rows:
     """Run the pipeline of the module docstring on each row of Y (B, m)."""
     p, b = design.points, design.budgets
     Y = np.atleast_2d(Y)
-    prof = profile_budgets(p.N, p.D, Y, p.k, design.sigma, b, window=design.window) if b.isoflop else None
+    window = design.rules.isoflop_window
+    prof = profile_budgets(p.N, p.D, Y, p.k, design.sigma, b, window=window) if b.isoflop else None
     fp = frontier_points(p.C, Y, design.sigma, b, prof)
     params, ok = offset_power_law_batch(fp.x, fp.Y, fp.W)
     ok = ok & ((fp.W > 0).sum(axis=1) >= 4)
@@ -63,7 +63,7 @@ def evaluate_rows(design: Design, Y: np.ndarray) -> Rows:
         fp,
         (params, ok),
         budget_best(Y, design.sigma, fp, b),
-        None if hold is None else hold[design.decides],
-        design.thresholds,
+        None if hold is None else hold[design.rules.holdout_law],
+        design.rules,
     )
     return Rows(Y, prof, fp, (params, ok), hold, targets, checks)

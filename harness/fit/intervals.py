@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.stats import percentile_interval
+
 MAX_FAILED = 0.10
 
 
@@ -35,16 +37,6 @@ class Intervals:
             "ci_reliable": dict(self.reliable),
             "failed_share": self.failed_share,
         }
-
-
-def percentile_interval(samples: np.ndarray, ci: float) -> tuple[float, float]:
-    """The central ci share of the finite samples: (q_(1-ci)/2, q_(1+ci)/2); nan without samples."""
-    s = np.asarray(samples, dtype=float)
-    s = s[np.isfinite(s)]
-    if s.size == 0:
-        return (float("nan"), float("nan"))
-    lo, hi = np.quantile(s, [(1 - ci) / 2, (1 + ci) / 2])
-    return (float(lo), float(hi))
 
 
 def summarise(

@@ -18,7 +18,7 @@ from harness.fit.laws import FitError, power_law_values
 from harness.fit.noise import Noise, estimate_noise
 from harness.fit.observations import Observations, Points, prepare_points
 from harness.fit.parametric import ParametricFit, fit_parametric
-from harness.fit.verdict import Thresholds
+from harness.fit.rules import FitRules
 
 MIN_WINDOW_DOF = 3  # the parabolas' residuals measure the noise once they have this much freedom
 
@@ -94,9 +94,9 @@ def _residual_scatter(
     return float(np.sqrt(np.sum(r * r) / (q - 3))), q - 3, "the frontier law E + (C0/C)^alpha"
 
 
-def prepare_fit(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None = None) -> Prepared:
-    """Points, budgets, the parametric fit, the noise and the verdict's design; FitError on unusable input
-    (fewer than 4 distinct runs, one compute value or one model size)."""
+def prepare_fit(obs: Observations, rules: FitRules, *, bayes_loss: float | None = None) -> Prepared:
+    """Points, budgets, the parametric fit, the noise and the verdict's design under `rules`; FitError on
+    unusable input (fewer than 4 distinct runs, one compute value or one model size)."""
     points = prepare_points(obs)
     _check_input(points)
     budgets = group_budgets(points.C, points.N, points.budget, obs.design)
@@ -109,17 +109,14 @@ def prepare_fit(obs: Observations, cfg: FitConfig, *, bayes_loss: float | None =
         par = fit_parametric(points.N, points.D, points.L, k=k)
     except FitError as exc:
         skipped["parametric"] = str(exc)
-    scatter = _residual_scatter(points, budgets, par, cfg.isoflop_window)
-    noise = estimate_noise(points, floor=cfg.min_noise, residuals=scatter)
+    scatter = _residual_scatter(points, budgets, par, rules.isoflop_window)
+    noise = estimate_noise(points, floor=rules.min_noise, residuals=scatter)
     split = None
     try:
-        split = split_holdout(points, budgets, frac=cfg.holdout_frac)
+        split = split_holdout(points, budgets, frac=rules.holdout_frac)
     except FitError as exc:
         skipped["holdout"] = str(exc)
-    th = Thresholds(cfg.max_misfit, cfg.max_rise_z, cfg.max_holdout_z, cfg.max_holdout_error)
-    design = Design(
-        points, budgets, noise.of_points(points), cfg.isoflop_window, split, bayes_loss, cfg.holdout_law, th
-    )
+    design = Design(points, budgets, noise.of_points(points), split, bayes_loss, rules)
     return Prepared(points, budgets, par, noise, design, skipped)
 
 

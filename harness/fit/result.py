@@ -23,7 +23,8 @@ from harness.fit.isoflop import IsoflopFit
 from harness.fit.noise import Noise
 from harness.fit.observations import Observations, Points
 from harness.fit.parametric import ParametricFit
-from harness.fit.verdict import Thresholds, Verdict
+from harness.fit.rules import FitRules
+from harness.fit.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class FitReport:
     calibration: Calibration | None
     ground_truth: GroundTruth | None
     bootstrap: BootstrapInfo
-    thresholds: Thresholds
+    rules: FitRules  # the fixed rules the fit and its verdict used (harness.fit.rules)
     skipped: dict[str, str] = field(default_factory=dict)
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # kept bootstrap samples (rows) per fit
     excluded: tuple[tuple[str, str], ...] = ()  # (run_id, why) of runs left out before the fit
@@ -281,8 +282,11 @@ def report_dict(r: FitReport) -> dict[str, Any]:
             "sentence": v.sentence,
             "reasons": list(v.reasons),
             "checks": v.checks,
+            "checked": v.checked,
+            "likelihood_ratio": v.likelihood_ratio,
+            "untested_why": v.untested_why,
             "numbers": v.numbers,
-            "thresholds": vars(r.thresholds),
+            "rules": vars(r.rules),
         },
         "calibration": None if r.calibration is None else r.calibration.to_dict(),
         "ground_truth": None if g is None else vars(g),

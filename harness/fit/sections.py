@@ -113,7 +113,8 @@ def isoflop_section(prep: Prepared, rows: Rows, cfg: FitConfig) -> IsoflopFit:
     p, b = prep.points, prep.budgets
     if not b.isoflop:
         raise FitError(f"the runs do not come in compute budgets ({b.rule})")
-    fit, _, why = fit_isoflop(p.N, p.D, p.L, p.k, prep.design.sigma, b, window=cfg.isoflop_window)
+    window = prep.design.rules.isoflop_window
+    fit, _, why = fit_isoflop(p.N, p.D, p.L, p.k, prep.design.sigma, b, window=window)
     if fit is None:
         raise FitError(f"isoflop: {why}")
     prof = rows.profiles
@@ -206,7 +207,7 @@ def holdout_section(prep: Prepared, rows: Rows, cfg: FitConfig) -> Holdout:
         target_C=fp.x[T0],
         target_L=fp.Y[0, T0],
         target_source=tuple(fp.source[T0]),
-        decides=cfg.holdout_law,
+        decides=prep.design.rules.holdout_law,
         laws=laws,
         failed=failed,
         parametric_rel_error=par_err,

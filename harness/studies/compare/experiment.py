@@ -3,9 +3,9 @@
 An experiment directory holds one sweep per variant (`runs/exp-<ingredient>/<variant>/results.csv`,
 see configs/experiment/); the reference may live elsewhere (the four ladder experiments share one,
 trained once: runs/exp-reference). `experiment.json`, written when the experiment's multirun starts
-(before any run), records the reference and the decision rules (CompareConfig), so the verdict rests
+(before any run), records the reference and the decision rules (judge.Rules), so the verdict rests
 on rules fixed before the results were seen. `compare_dir` pairs every variant with the reference
-(harness.compare.paired), judges it (verdict), fits repeated data against epochs where a variant
+(harness.studies.compare.paired), judges it (verdict), fits repeated data against epochs where a variant
 repeats data (repetition), measures how often the rule is right at this experiment's own noise
 (calibrate), and writes comparison.md, comparison.json and comparison.png.
 """
@@ -20,14 +20,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from harness import store
-from harness.compare.calibrate import calibrate
-from harness.compare.frontier import VariantFit, fit_variant
-from harness.compare.paired import Curve, PairedTest, curve_from_rows, pair_runs, paired_test
-from harness.compare.repetition import RepetitionFit, fit_repetition
-from harness.compare.verdict import Judgement, ingredient_verdict, judge
-from harness.config import CompareConfig, FitConfig
+from harness.config import FitConfig
 from harness.fit import FitError, jsonable
-from harness.report.observations import FLOP_COLUMNS
+from harness.report.table import FLOP_COLUMNS
+from harness.stats import PairedTest, TooFewBudgets, paired_test
+from harness.studies.compare.calibrate import calibrate
+from harness.studies.compare.judge import Judgement, Rules, ingredient_verdict, judge
+from harness.studies.compare.paired import Curve, curve_from_rows, pair_runs
+from harness.studies.compare.repetition import RepetitionFit, fit_repetition
+from harness.studies.compare.variants import VariantFit, fit_variant
 
 EXPERIMENT_JSON = "experiment.json"
 CALIBRATION_DRAWS = 400  # simulated experiments per truth in the report's calibration
@@ -48,7 +49,7 @@ class VariantResult:
 class Comparison:
     experiment: str
     reference: str
-    rules: CompareConfig
+    rules: Rules
     results: tuple[VariantResult, ...]
     frontiers: tuple[VariantFit, ...]  # each variant's own frontier (reference first), descriptive
     curves: dict[str, Curve]
@@ -93,7 +94,7 @@ class Comparison:
 
 
 def compare_variant(
-    ref: Curve, var: Curve, rules: CompareConfig, *, draws: int = CALIBRATION_DRAWS
+    ref: Curve, var: Curve, rules: Rules, *, draws: int = CALIBRATION_DRAWS
 ) -> VariantResult:
     """Pair, test and judge one variant; calibrate the rule at its budgets, seeds and noise."""
     t = paired_test(pair_runs(ref, var))
@@ -115,7 +116,7 @@ def read_experiment(exp_dir: Path) -> dict:
     return store.read_json(exp_dir / EXPERIMENT_JSON) or {}
 
 
-def record_experiment(exp_dir: Path, *, reference: str, reference_dir: str, rules: CompareConfig) -> None:
+def record_experiment(exp_dir: Path, *, reference: str, reference_dir: str, rules: Rules) -> None:
     """Write experiment.json before the runs; refuse rules other than those already recorded there."""
     old = read_experiment(exp_dir)
     if old and old.get("rules") != asdict(rules):
@@ -138,9 +139,9 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
     """Compare every variant under exp_dir with the reference; write comparison.md/.json/.png.
 
     The reference, its directory and the rules come from experiment.json unless given; without either,
-    the reference is the first variant by name and the rules are CompareConfig's defaults.
+    the reference is the first variant by name and the rules are today's (judge.Rules).
     """
-    from harness.compare.report import markdown, plot
+    from harness.studies.compare.report import markdown, plot
 
     record = read_experiment(exp_dir)
     dirs = variant_dirs(exp_dir)
@@ -150,7 +151,7 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
         dirs = {reference: ref_dir, **{k: v for k, v in dirs.items() if k != reference}}
     if reference not in dirs:
         raise FitError(f"{exp_dir}: no results.csv of the reference {reference!r} (looked in {ref_dir})")
-    rules = CompareConfig(**record.get("rules", {}))
+    rules = Rules(**record.get("rules", {}))
     fit_cfg = _sweep_config(dirs[reference])[0]
     curves, frontiers, failed, unfitted = {}, [], {}, {}
     for name, d in dirs.items():
@@ -170,7 +171,7 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
     for name in (n for n in curves if n != reference):
         try:
             results.append(compare_variant(curves[reference], curves[name], rules))
-        except FitError as exc:
+        except (FitError, TooFewBudgets) as exc:
             failed[name] = str(exc)
     verdict = ingredient_verdict([r.judgement.verdict for r in results]) if results else "nothing to compare"
     c = Comparison(exp_dir.name, reference, rules, tuple(results), tuple(frontiers), curves, verdict, failed)
@@ -182,7 +183,7 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
 
 def print_comparison(exp_dir: Path, reference: str = "", reference_dir: str = "") -> int:
     """compare_dir, printing its Markdown (or one line on stderr and 1 when it cannot compare)."""
-    from harness.compare.report import markdown
+    from harness.studies.compare.report import markdown
 
     try:
         c = compare_dir(exp_dir, reference, reference_dir)
@@ -195,19 +196,16 @@ def print_comparison(exp_dir: Path, reference: str = "", reference_dir: str = ""
 
 class CompareVariants(Callback):
     """Hydra callback of an experiment's multirun (configs/experiment/*.yaml): before any job, record
-    the reference and the decision rules (the config's `compare` group) in `dir`/experiment.json; once
+    the reference and the decision rules (judge.Rules) in `dir`/experiment.json; once
     every job has returned, compare the variants and print the comparison."""
 
     def __init__(self, dir: str, reference: str, reference_dir: str = "") -> None:
         self.dir, self.reference, self.reference_dir = Path(dir), reference, reference_dir
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        from omegaconf import OmegaConf
-
-        rules = CompareConfig(**OmegaConf.to_container(config.compare, resolve=True))
         try:
             record_experiment(
-                self.dir, reference=self.reference, reference_dir=self.reference_dir, rules=rules
+                self.dir, reference=self.reference, reference_dir=self.reference_dir, rules=Rules()
             )
         except FitError as exc:
             print(f"error: {exc}", file=sys.stderr)

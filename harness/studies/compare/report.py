@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.compare.calibrate import TRUTHS
+from harness.studies.compare.calibrate import TRUTHS
 
 if TYPE_CHECKING:
-    from harness.compare.experiment import Comparison
-    from harness.compare.paired import Estimate
+    from harness.studies.compare.experiment import Comparison
+    from harness.studies.compare.paired import Estimate
 
 
 def _d(x: float) -> str:
@@ -47,7 +47,7 @@ def markdown(c: Comparison) -> str:
         f"'changes at the top' needs the top gap to be an effect where the line does not fit (lack of fit "
         f"p < {r.lof_level}) or to be the only effect; the rest is 'inconclusive'. Right verdicts: the "
         "share the rule gets right on simulated experiments at that variant's budgets, seeds and noise "
-        f"(truths: {', '.join(TRUTHS)}; harness/compare/calibrate.py).",
+        f"(truths: {', '.join(TRUTHS)}; harness/studies/compare/calibrate.py).",
         "",
         "| variant | verdict | seeds | offset | slope | top | lack of fit p | noise run, seed "
         "| right verdicts |",
@@ -94,7 +94,7 @@ def markdown(c: Comparison) -> str:
             lines += [
                 "",
                 f"Repeated data: every budget costs at least {r.min_offset} (its interval above 0) from "
-                f"{onset}. Muennighoff et al.'s effective data (harness/compare/repetition.py), d = c "
+                f"{onset}. Muennighoff et al.'s effective data (studies/compare/repetition.py), d = c "
                 f"ln(D/D'), fits c = {f.c:.3g}, R* = {f.r_star:.3g} repetitions [{f.r_star_ci[0]:.3g}, "
                 f"{f.r_star_ci[1]:.3g}], largest residual {f.max_residual:.3f}: {form}.",
             ]

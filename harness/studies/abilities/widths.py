@@ -1,8 +1,8 @@
 """Smooth loss, abrupt abilities: how sharply each multi-token task is learned along the compute frontier.
 
-Each run's abilities.json (harness.scoring) holds, at every eval, its answers to the source's
-multi-token tasks: per prompt, which answer tokens were the model's top-1 given the true prefix, and
-their log-probabilities. For an answer of m tokens (m in M_VALUES) and one ability:
+Each run's eval rows (metrics.jsonl, `scores["tasks"]`, from harness.evaluate.TaskScoring) hold its
+answers to the source's multi-token tasks: per prompt, which answer tokens were the model's top-1 given
+the true prefix, and their log-probabilities. For an answer of m tokens (m in M_VALUES) and one ability:
 
     exact match   share of prompts whose first m answer tokens are all top-1 (greedy decoding writes them)
     log-prob      u = mean over prompts and the m tokens of (log p - log 1/V) / (log p_Bayes - log 1/V):
@@ -16,8 +16,8 @@ their log-probabilities. For an answer of m tokens (m in M_VALUES) and one abili
 Runs are ordered along the compute frontier (each budget's and seed's lowest-loss run, at its end),
 not along size at one budget. A logistic y = 1 / (1 + exp(-(x - x0) / s)) in x = log10 C is fitted
 to each metric by least squares; its 10-90% width is 2 ln 9 s decades, with a bootstrap interval over
-prompts (within the ability) and seeds. An ability is *abrupt* at m only by the rules of
-AbilitiesConfig, fixed before the runs: its exact match's width is below max_width (the interval's
+prompts (within the ability) and seeds. An ability is *abrupt* at m only by the `Rules`, fixed
+before the runs: its exact match's width is below max_width (the interval's
 upper end), its midpoint lies inside the frontier's compute range, and it is narrower than the
 predicted curve's in at least 1 - level / T of the paired resamples (T: every ability x m tested,
 Bonferroni). Every width is published, abrupt or not; the log-prob itself *snaps* when its own width
@@ -28,29 +28,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from harness import store
-from harness.config import AbilitiesConfig
-from harness.scoring import unpack_bits
+from harness.data.source import unpack_bits
+from harness.stats import percentile_interval
 
+
+@dataclass(frozen=True)
+class Rules:
+    """What calls an ability abrupt, fixed before the runs: along the compute frontier its exact match
+    rises from 10% to 90% within max_width decades (upper end of the interval), sharper than its own
+    log-prob predicts (bootstrap over prompts and seeds, Bonferroni over every ability and answer
+    length: level / tests), with the midpoint inside the compute range."""
+
+    max_width: float = 0.5  # decades of compute
+    level: float = 0.05  # family-wise error of 'sharper than the log-prob predicts'
+    bootstrap: int = 200  # resamples of prompts and seeds for the widths' intervals
+    ci: float = 0.95
+    seed: int = 0
+
+
+RULES = Rules()
 M_VALUES = (1, 2, 4, 8)  # answer lengths scored
 METRICS = ("exact", "logp", "predicted")
 WIDTH_PER_S = 2 * math.log(9)  # 10-90% width of a logistic in units of its scale s
-PLOTS = ("abilities_tasks",)
 _X0_STEP, _S_GRID = 0.02, np.geomspace(0.01, 3.0, 80)  # decades
-
-
-def read_scores(sweep_dir: Path, rows: list[dict]) -> dict[str, dict]:
-    """The abilities.json of each results row's run that has one, keyed by run id."""
-    out = {}
-    for row in rows:
-        record = store.read_json(store.run_dir(sweep_dir, store.row_dirname(row)) / store.ABILITIES)
-        if record and record.get("evals"):
-            out[row["run_id"]] = record
-    return out
 
 
 def frontier_runs(rows: list[dict], *, c_col: str) -> list[dict]:
@@ -135,7 +138,7 @@ class AbilityReport:
     C: np.ndarray  # (n,) frontier runs' compute
     curves: dict[tuple[str, int], np.ndarray]  # (ability, m) -> (3, n) metrics per run
     rows: tuple[AbilityWidths, ...]
-    rules: AbilitiesConfig
+    rules: Rules
     tests: int
 
     @property
@@ -162,41 +165,40 @@ def metric_widths(
     """Each metric's logistic along x (per_prompt: runs x METRICS x prompts) and its bootstrap widths:
     resample b takes prompts pick[b] and weighs each run as often as its seed was drawn (weight[b])."""
     widths, boot = {}, {}
-    q = [(1 - ci) / 2, (1 + ci) / 2]
     for k, metric in enumerate(METRICS):
         y = per_prompt[:, k, :]
         x0, s = fit_logistic(x, y.mean(axis=1)[None, :])
         bx0, bs = fit_logistic(x, y[:, pick].mean(axis=2).T, weight)
         boot[metric] = WIDTH_PER_S * bs
         widths[metric] = Width(
-            float(WIDTH_PER_S * s[0]), tuple(np.quantile(boot[metric], q).tolist()),
-            float(x0[0]), tuple(np.quantile(bx0, q).tolist()),
+            float(WIDTH_PER_S * s[0]), percentile_interval(boot[metric], ci),
+            float(x0[0]), percentile_interval(bx0, ci),
         )  # fmt: skip
     return widths, boot
 
 
-def _within(w: Width, x: np.ndarray, rules: AbilitiesConfig) -> bool:
+def _within(w: Width, x: np.ndarray, rules: Rules) -> bool:
     """The width rule and the range rule."""
     return w.width_ci[1] < rules.max_width and x.min() <= w.mid_ci[0] and w.mid_ci[1] <= x.max()
 
 
 def analyse_abilities(
-    rows: list[dict], scores: dict[str, dict], *, c_col: str, rules: AbilitiesConfig
+    rows: list[dict], meta: dict, last: dict[str, dict], *, c_col: str, rules: Rules
 ) -> AbilityReport | None:
-    """Widths and verdicts of every task ability and answer length along the frontier (None without
-    task scores on at least 3 frontier runs)."""
-    runs = [r for r in frontier_runs(rows, c_col=c_col) if "tasks" in scores.get(r["run_id"], {})]
+    """Widths and verdicts of every task ability and answer length along the frontier. `meta`: the
+    tasks' description (harness.evaluate.describe); `last`: each run's task scores at its last eval, by
+    run id. None without task scores on at least 3 frontier runs."""
+    runs = [r for r in frontier_runs(rows, c_col=c_col) if r["run_id"] in last]
     if len(runs) < 3:
         return None
-    meta = scores[runs[0]["run_id"]]["tasks"]
     group, M, floor = np.asarray(meta["group"]), meta["answer_len"], -math.log(meta["vocab_size"])
     bayes = np.asarray(meta["bayes_logp"], dtype=float)
     seeds = np.array([int(float(r.get("seed") or 0)) for r in runs])
     x = np.log10([float(r[c_col]) for r in runs])
     per_run = []  # (P, M) correct and logp of each run's last eval
     for r in runs:
-        last = scores[r["run_id"]]["evals"][-1]["tasks"]
-        per_run.append((unpack_bits(last["correct"], M), np.asarray(last["logp"], dtype=float)))
+        scores = last[r["run_id"]]
+        per_run.append((unpack_bits(scores["correct"], M), np.asarray(scores["logp"], dtype=float)))
     f = top1_given_logp(np.stack([c for c, _ in per_run]), np.stack([lp for _, lp in per_run]))
     rng = np.random.default_rng(rules.seed)
     seed_ids = np.unique(seeds)
@@ -234,109 +236,3 @@ def analyse_abilities(
         prompts=int(np.bincount(group).min()), C=10**x, curves=curves, rows=tuple(out), rules=rules,
         tests=tests,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------------------
-# report section and plot
-
-
-def _w(w: Width, x: np.ndarray) -> str:
-    """A width with its interval, or where its rise lies when that is outside the frontier's range."""
-    if not x.min() <= w.mid <= x.max():
-        return f"no rise in range (mid {10**w.mid:.2g})"
-    return f"{w.width:.2f} [{w.width_ci[0]:.2f}, {w.width_ci[1]:.2f}]"
-
-
-def markdown(rep: AbilityReport, plots: list[str]) -> str:
-    """The report.md section: what is measured, the rules, every width, and which abilities are abrupt."""
-    r, x = rep.rules, np.log10(rep.C)
-    abrupt = rep.abrupt
-    lines = [
-        "## Abilities: smooth loss, abrupt skills?",
-        "",
-        f"Tasks: {rep.description}. Along the compute frontier ({rep.runs} runs: each budget's and seed's "
-        f"lowest-loss run, {rep.seeds} seed(s), {rep.C.min():.3g} to {rep.C.max():.3g} FLOPs), for answers "
-        f"of m tokens: exact match (the first m answer tokens are all top-1), log-prob u (mean per-token "
-        "log-prob, 0 at a uniform guess, 1 at the Bayes-optimal predictor) and the exact match the "
-        "log-probs predict (product over the m tokens of P(top-1 | log p), fitted to every answer token: "
-        "the sharpness the metric makes). Width: 10-90% rise of a logistic in log10 C, decades, "
-        f"{r.ci:.0%} bootstrap interval over prompts and seeds ({r.bootstrap} resamples).",
-        "",
-        f"Rules fixed before the runs: abrupt when the exact match's width is below {r.max_width} decades "
-        "(upper end), its midpoint inside the compute range, and it is narrower than predicted in at least "
-        f"1 - {r.level}/{rep.tests} of the paired resamples (Bonferroni over {rep.tests} tests). The "
-        "log-prob snaps when its own width passes the first two rules.",
-        "",
-        f"**{len({a.name for a in abrupt})} abrupt abilities ({len(abrupt)} of {len(rep.rows)} ability x m)"
-        + (": " + ", ".join(f"{a.name} (m={a.m})" for a in abrupt) if abrupt else "")
-        + f"; the log-prob snaps in {sum(a.snaps for a in rep.rows)}.**",
-        "",
-        sharpening(rep),
-        "",
-        "| ability | frequency | m | exact-match width | log-prob width | predicted width | exact match "
-        "midpoint C | narrower than predicted | exact / u at the top | abrupt | log-prob snaps |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for a in rep.rows:
-        w = a.widths
-        freq = "n/a" if a.frequency is None else f"{a.frequency:.3g}"
-        lines.append(
-            f"| {a.name} | {freq} | {a.m} | {_w(w['exact'], x)} | {_w(w['logp'], x)} "
-            f"| {_w(w['predicted'], x)} "
-            f"| {10 ** w['exact'].mid:.3g} | {a.sharper_share:.0%} | {a.final['exact']:.2f} / "
-            f"{a.final['logp']:.2f} | {'yes' if a.abrupt else 'no'} | {'yes' if a.snaps else 'no'} |"
-        )
-    lines += [""] + [f"![{p}](plots/{p}.png)" for p in plots] + [""]
-    return "\n".join(lines)
-
-
-def sharpening(rep: AbilityReport) -> str:
-    """One line: the median width of each metric at each m, over the abilities whose exact match rises
-    inside the compute range: how the metric sharpens with m while the log-prob does not."""
-    x = np.log10(rep.C)
-    risen = {a.name for a in rep.rows if a.m == 1 and x.min() <= a.widths["exact"].mid <= x.max()}
-    parts = []
-    for m in sorted({a.m for a in rep.rows}):
-        rows = [a for a in rep.rows if a.m == m and a.name in risen]
-        if rows:
-            med = {k: np.median([a.widths[k].width for a in rows]) for k in METRICS}
-            parts.append(f"m={m}: {med['exact']:.2f} / {med['logp']:.2f} / {med['predicted']:.2f}")
-    return (
-        f"Median widths (decades; exact match / log-prob / predicted) over the {len(risen)} abilities whose "
-        f"exact match rises inside the range at m = 1: {'; '.join(parts) or 'none'}. The predicted curve "
-        "narrows with m by construction (a product of m factors): that much sharpness the metric makes."
-    )
-
-
-def write_plots(rep: AbilityReport, plot_dir: Path, *, c_label: str) -> list[str]:
-    """abilities_tasks.png: per ability, exact match (solid; dots: each seed's run) and log-prob u
-    (dashed) against compute along the frontier, one colour per answer length m."""
-    from matplotlib.figure import Figure
-
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    names = list(dict.fromkeys(a.name for a in rep.rows))
-    cols = min(3, len(names))
-    rows = -(-len(names) // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.92, hspace=0.45, wspace=0.25)
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    order = np.argsort(rep.C)
-    # one line through each budget's mean over its seeds (runs within 10% of compute), seeds as dots
-    group = np.cumsum(np.r_[True, np.diff(np.log(rep.C[order])) > np.log(1.1)]) - 1
-    C_mean = np.exp(np.bincount(group, np.log(rep.C[order])) / np.bincount(group))
-    for ax, name in zip(axes, names, strict=False):
-        for j, m in enumerate(M_VALUES):
-            if (name, m) not in rep.curves:
-                continue
-            y = rep.curves[name, m][:, order]
-            for k, style, label in ((0, "-", "exact"), (1, "--", "u")):
-                mean = np.bincount(group, y[k]) / np.bincount(group)
-                ax.plot(C_mean, mean, style, color=f"C{j}", lw=1.2 if k == 0 else 1, label=f"{label}, m={m}")
-            ax.scatter(rep.C[order], y[0], color=f"C{j}", s=6)
-        ax.set(xscale="log", ylim=(-0.03, 1.03), title=name, xlabel=c_label)
-    for ax in axes[len(names) :]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=6)
-    fig.suptitle("exact match (solid) and log-prob u (dashed; 0: uniform guess, 1: Bayes) along the frontier")
-    fig.savefig(plot_dir / "abilities_tasks.png", dpi=100)
-    return ["abilities_tasks"]

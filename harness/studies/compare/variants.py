@@ -3,7 +3,7 @@
 harness.fit's `frontier_bootstrap` gives the frontier L(C) = E + (C0/C)^alpha with the intervals and
 bootstrap samples of `fit_sweep` (the same draws), so the numbers are the ones in the variant's
 fit.json. (The frontier keeps each budget's
-minimum; the verdict does not rest on it: harness.compare.paired uses every run.)
+minimum; the verdict does not rest on it: harness.studies.compare.paired uses every run.)
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.config import FitConfig
-from harness.fit import frontier_bootstrap, percentile_interval
+from harness.fit import frontier_bootstrap
 from harness.report import build_observations
+from harness.stats import percentile_interval
 
 Interval = tuple[float, float]
 

@@ -7,9 +7,10 @@ group, recorded in the experiment's experiment.json), repeated data is fitted ag
 noise (calibrate), and each variant's own frontier is shown as in its fit.json (frontier).
 experiment reads the directories and writes comparison.md/.json/.png (report). Command line:
 
-    python -m harness.compare runs/exp-architecture [--reference llama] [--reference-dir runs/exp-reference]
+    python -m harness.studies.compare runs/exp-architecture [--reference llama]
+        [--reference-dir runs/exp-reference]
 """
 
-from harness.compare.experiment import CompareVariants, Comparison, compare_dir, print_comparison
+from harness.studies.compare.experiment import CompareVariants, Comparison, compare_dir, print_comparison
 
 __all__ = ["CompareVariants", "Comparison", "compare_dir", "print_comparison"]

@@ -1,6 +1,6 @@
-"""The verdict on one variant from its paired test, by rules fixed before the runs (CompareConfig).
+"""The verdict on one variant from its paired test, by rules fixed before the runs (`Rules`).
 
-For each of offset, slope and top gap (harness.compare.paired):
+For each of offset, slope and top gap (harness.studies.compare.paired):
     effect       its (1 - level/3) interval excludes 0 and the estimate is at least the smallest
                  effect worth reporting (min_offset, min_slope, min_top): three tests, Bonferroni
     equivalent   both one-sided tests against -min and +min reject at `level` (TOST): its (1 - 2 level)
@@ -15,7 +15,8 @@ The variant's verdict, first that applies:
     'no effect'            offset, slope and top gap are all equivalent to 0
     'inconclusive'         anything else: the data can neither show an effect nor rule one out
 with a direction (the variant is worse/better at the top; shallower/steeper; worse/better; and whether
-d is a line in ln C). The rule's error rates on simulated truth are measured by harness.compare.calibrate.
+d is a line in ln C). The rule's error rates on simulated truth are measured by
+harness.studies.compare.calibrate.
 """
 
 from __future__ import annotations
@@ -23,8 +24,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.compare.paired import Estimate, PairedTest
-from harness.config import CompareConfig
+from harness.stats import PairedTest, is_effect, is_equivalent
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The comparison's decision rules, fixed before the experiments ran and recorded in each experiment's
+    experiment.json before its runs. The smallest effects worth reporting are ln-loss ratios (0.01 ~ 1% in
+    loss) and a change of the exponent; the top budget's is wider because only the seeds of one budget
+    measure it (one paired difference's noise was ~1.5% in a 3-seed pilot on the ladder)."""
+
+    min_offset: float = 0.01  # ln-loss ratio at the middle of the shared compute (~1% in loss)
+    min_slope: float = 0.01  # d ln(L ratio) / d ln C: 0.01 in the frontier's exponent
+    min_top: float = 0.02  # ln-loss ratio at the largest shared budget
+    level: float = 0.05  # effects: each of offset, slope, top tested at level / 3; equivalence: TOST at level
+    lof_level: float = 0.01  # the line's lack of fit, below which the difference is not a line in ln C
+    ci: float = 0.95  # level of the intervals shown
+
 
 TOP, SLOPE, OFFSET, NONE, INCONCLUSIVE = (
     "changes at the top",
@@ -35,18 +51,6 @@ TOP, SLOPE, OFFSET, NONE, INCONCLUSIVE = (
 )
 EFFECTS = (TOP, SLOPE, OFFSET)  # strongest first
 QUANTITIES = ("offset", "slope", "top")
-
-
-def is_effect(e: Estimate, smallest: float, level: float) -> bool:
-    """Significant at `level` (two-sided) and at least `smallest` in size."""
-    lo, hi = e.interval(1 - level)
-    return (lo > 0 or hi < 0) and abs(e.value) >= smallest
-
-
-def is_equivalent(e: Estimate, smallest: float, level: float) -> bool:
-    """Two one-sided tests at `level`: the effect lies within (-smallest, +smallest)."""
-    lo, hi = e.interval(1 - 2 * level)
-    return -smallest < lo and hi < smallest
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Judgement:
         return f"{self.verdict} ({self.direction})" if self.direction else self.verdict
 
 
-def judge(t: PairedTest, rules: CompareConfig) -> Judgement:
+def judge(t: PairedTest, rules: Rules) -> Judgement:
     """The verdict of the module docstring."""
     smallest = {"offset": rules.min_offset, "slope": rules.min_slope, "top": rules.min_top}
     est = {"offset": t.offset, "slope": t.slope, "top": t.top}

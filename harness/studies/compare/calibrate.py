@@ -20,9 +20,9 @@ from collections import Counter
 
 import numpy as np
 
-from harness.compare.paired import Curve, pair_runs, paired_test
-from harness.compare.verdict import NONE, OFFSET, SLOPE, TOP, judge
-from harness.config import CompareConfig
+from harness.stats import paired_test
+from harness.studies.compare.judge import NONE, OFFSET, SLOPE, TOP, Rules, judge
+from harness.studies.compare.paired import Curve, pair_runs
 
 OFFSET_SIZE = 0.05
 SLOPE_SIZE = 0.03
@@ -63,7 +63,7 @@ def draw_curves(
 
 
 def verdict_counts(
-    truth: str, C: np.ndarray, seeds: int, sigma_run: float, sigma_seed: float, rules: CompareConfig,
+    truth: str, C: np.ndarray, seeds: int, sigma_run: float, sigma_seed: float, rules: Rules,
     draws: int, rng: np.random.Generator,
 ) -> Counter:  # fmt: skip
     """How often each verdict comes out over `draws` simulated experiments of one truth."""
@@ -76,7 +76,7 @@ def verdict_counts(
 
 
 def calibrate(
-    C: np.ndarray, seeds: int, sigma_run: float, sigma_seed: float, rules: CompareConfig,
+    C: np.ndarray, seeds: int, sigma_run: float, sigma_seed: float, rules: Rules,
     *, draws: int = 1000, seed: int = 0,
 ) -> dict[str, float]:  # fmt: skip
     """Share of right verdicts for each truth at these budgets, seeds and noise."""
