@@ -10,11 +10,11 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import store
 from harness.config import Config, ConfigError
 from harness.data import TokenSource
-from harness.device import Device
 from harness.estimate import (
     ASSUMED_GPU_MFU,
     CPU_COSTS,
@@ -35,6 +35,9 @@ from harness.flops import peak_flops
 from harness.plan import RunSpec
 from harness.report.terminal import count, line, outputs_text, start_text
 from harness.tracking import Mode, fell_back, group_name, sync_command, wandb_root
+
+if TYPE_CHECKING:
+    from harness.device import Device
 
 MEASURED_RUNS = 4  # runs of a cpu plan whose steps are timed before it starts, spread over its step FLOPs
 TIMED_STEPS = 8  # steps timed per run, after 2 that warm it up
@@ -169,23 +172,15 @@ def start(
     precision: str,
     mode: Mode,
     done: dict[str, dict],
-    *,
-    source: TokenSource,
-    dev: Device | None,
-    runs_at_once: int = 1,
+    eta: tuple[float, str] | None,
     train_tokens: int | None = None,
 ) -> None:
     """Print the start screen; refuse a plan estimated beyond sweep.max_hours, or whose runs would pass
     over the source's `train_tokens` more than sweep.max_epochs times (a dry run only says so).
-    `done`: the finished runs' results by run id (store.finished_results); `runs_at_once`: runs training
-    side by side, each as fast as alone (harness.execute: one per core)."""
+    `done`: the finished runs' results by run id (store.finished_results); `eta`: the estimate of what
+    is left (seconds, basis; `estimate`), None when nothing is."""
     finished = set(done)
     todo = [s for s in mine if s.run_id not in finished]
-    eta = None
-    if todo:
-        logging = mode.mode != "disabled"
-        finished_rows = list(done.values())
-        eta = estimate(cfg, todo, finished_rows, source, dev, runs_at_once=runs_at_once, logging=logging)
     data, epochs_refusal = passes(specs, train_tokens, cfg.sweep.max_epochs)
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":

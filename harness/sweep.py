@@ -10,10 +10,10 @@ from __future__ import annotations
 import platform
 import sys
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,12 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import console, store
 from harness.config import Config, ConfigError, register_configs
-from harness.data import make_source
+from harness.data import TokenSource, make_source
 from harness.hashing import stable_hash
 from harness.launch import check_launcher, check_sharding, job_configs, place_on_gpu
 from harness.overrides import check_overrides
 from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, check_config, compute_summary, plan_runs, shard
 from harness.tracking import Mode, resolve_mode
+
+if TYPE_CHECKING:
+    from harness.device import Device
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
@@ -52,19 +55,53 @@ def preflight(cfg: Config) -> Mode:
     return resolve_mode(cfg.logger)
 
 
-def run_sweep(cfg: Config) -> Path:
-    """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
-    the start screen first (the plan, paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+@dataclass(frozen=True)
+class Planned:
+    """A sweep checked and planned, nothing written: its runs, the finished ones, where and how it trains."""
+
+    cfg: Config  # with the W&B mode decided (logger.mode)
+    mode: Mode
+    source: TokenSource
+    dev: Device | None  # None when only fitting
+    device: str
+    precision: str
+    specs: tuple[RunSpec, ...]
+    mine: tuple[RunSpec, ...]  # this shard's runs (none when only fitting)
+    done: dict[str, dict]  # finished results by run id
+    workers: int
+    threads: int
+
+    @property
+    def runs_at_once(self) -> int:
+        """Runs training side by side, each as fast as alone: one per core; a GPU's packed runs share it."""
+        return self.workers if self.device == "cpu" else 1
+
+    @property
+    def todo(self) -> list[RunSpec]:
+        return [s for s in self.mine if s.run_id not in self.done]
+
+    def estimate(self) -> tuple[float, str] | None:
+        """The start screen's estimate of the runs still to train and the sweep's fixed costs (seconds,
+        basis); None when nothing is left to train."""
+        todo = self.todo
+        if not todo:
+            return None
+        return console.estimate(
+            self.cfg, todo, list(self.done.values()), self.source, self.dev,
+            runs_at_once=self.runs_at_once, logging=self.mode.mode != "disabled",
+        )  # fmt: skip
+
+
+def plan_sweep(cfg: Config) -> Planned:
+    """Check cfg (every check a dry run makes), build its data source and device and plan its runs."""
     mode = preflight(cfg)  # decided once: the runs need not each probe the server
     # torch loads only once the config is known to be good (the models in the training processes).
     from harness.device import cpu_layout, resolve_device, usable_cores
-    from harness.evaluate import describe
-    from harness.execute import train_planned
-    from harness.tracking import log_fit, open_run
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
-    layout = (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
-    workers, threads = layout
+    workers, threads = (
+        (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
+    )
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
@@ -77,14 +114,25 @@ def run_sweep(cfg: Config) -> Path:
     )
     if mode.mode != "disabled":
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
+    mine = () if fit_only else shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
+    done = store.finished_results(sweep_dir, specs)
+    return Planned(cfg, mode, source, dev, device, precision, specs, tuple(mine), done, workers, threads)
+
+
+def run_sweep(cfg: Config) -> Path:
+    """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
+    the start screen first (the plan, paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+    planned = plan_sweep(cfg)
+    from harness.evaluate import describe
+    from harness.execute import train_planned
+    from harness.tracking import log_fit, open_run
+
+    cfg, source, specs, mine, done = planned.cfg, planned.source, planned.specs, planned.mine, planned.done
+    device, precision, mode = planned.device, planned.precision, planned.mode
+    sweep_dir = Path(cfg.sweep.dir)
     try:
-        mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
-        at_once = workers if device == "cpu" else 1  # one run per core; a GPU's packed runs share it
-        done = store.finished_results(sweep_dir, specs)
-        console.start(
-            cfg, specs, mine, sweep_dir, device, precision, mode, done, source=source, dev=dev,
-            runs_at_once=at_once, train_tokens=source.train_tokens,
-        )  # fmt: skip
+        eta = planned.estimate()
+        console.start(cfg, specs, mine, sweep_dir, device, precision, mode, done, eta, source.train_tokens)
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {
@@ -109,9 +157,9 @@ def run_sweep(cfg: Config) -> Path:
                 sweep_dir,
                 done=set(done),
                 source=source,
-                dev=dev,
-                workers=workers,
-                threads=threads,
+                dev=planned.dev,
+                workers=planned.workers,
+                threads=planned.threads,
                 open_run=opener,
             )
         with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too

@@ -700,3 +700,27 @@ def test_export_rows_from_runs(tmp_path):
         table = list(csv.DictReader(f))
     assert list(table[0]) == list(RESULT_COLUMNS)
     assert table[0]["val_loss"] == "4.5" and table[0]["diverged_step"] == ""
+
+
+def test_a_report_run_holds_the_claims_and_a_rerun_continues_it(tmp_path):
+    """The blob's report run (harness.tracking.report_run): summary, table, plot and artifact, read back
+    from its offline files; a second report continues the same run with a new artifact version."""
+    from harness.studies.blob import report
+    from harness.studies.blob.claims import Results, combine, judge_claims
+    from harness.tracking.report_run import log_report
+    from tests.test_blob import fit
+
+    claims = combine(*(judge_claims(Results({"synthetic": fit()}, {}, None, {})) for _ in range(2)))
+    files = report.write(tmp_path, claims, {"commit": "abc", "date": "2026-12-07", "realizations": []})
+    for _ in range(2):
+        log_report(
+            LoggerConfig(), out_dir=tmp_path, group="blob", summary=report.wandb_summary(claims),
+            rows=[{"key": c.key, "verdict": c.verdict} for c in claims], plots=[files[2]], files=files[:2],
+        )  # fmt: skip
+    dirs = offline_run_dirs(tmp_path / "wandb")
+    run = read_offline_run(dirs[-1])
+    assert {read_offline_run(d).run_id for d in dirs} == {run.run_id}  # one report run, continued
+    assert run.job_type == "report" and run.name == "blob-report"
+    assert run.summary["claims/1/synthetic/verdict"] == "yes" and run.summary["claims/n_agrees_yes"] >= 5
+    assert "plots/claims" in run.history[-1] and "report" in run.history[-1]
+    assert run.artifacts[-1]["files"] == ["blob.json", "plots/claims.png", "report.md"]

@@ -62,6 +62,17 @@ def summary(claims: list[Claim]) -> str:
     return "\n".join(lines)
 
 
+def wandb_summary(claims: list[Claim]) -> dict[str, str | float | None]:
+    """The report run's W&B summary: each claim's verdict, agreement and number (`claims/<key>/...`)."""
+    out: dict[str, str | float | None] = {}
+    for c in claims:
+        key = f"claims/{c.key}"
+        out |= {f"{key}/verdict": c.verdict, f"{key}/agrees": c.agrees, f"{key}/value": c.value}
+    for v in (YES, NO, UNSTABLE):
+        out[f"claims/n_agrees_{v}"] = sum(c.agrees == v for c in claims)
+    return out
+
+
 def plot(claims: list[Claim], path: Path) -> None:
     """claims.png: one panel per claim with a number: its estimate and 95% interval on each realization,
     coloured by the (combined) verdict."""

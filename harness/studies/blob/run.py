@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import store
@@ -38,8 +38,9 @@ def estimate(cfg: Config) -> Cost:
     """Runs planned, runs not yet finished and the start screen's estimate of their time."""
     from harness.sweep import plan_sweep
 
-    plan = plan_sweep(cfg)
-    return Cost(cfg, len(plan.specs), len(plan.todo), plan.eta_s)
+    planned = plan_sweep(cfg)
+    eta = planned.estimate()
+    return Cost(cfg, len(planned.specs), len(planned.todo), eta[0] if eta else 0.0)
 
 
 def plan_text(costs: list[Cost], parts: list[Part]) -> str:
@@ -117,8 +118,10 @@ def header() -> dict:
 
 
 def run_blob(parts: list[Part], *, dry_run: bool, out: Path = BLOB_DIR) -> list[Claim] | None:
-    """Plan, then (unless dry_run) train, compare, study, judge and write the report into `out`."""
+    """Plan, then (unless dry_run) train, compare, study, judge and write the report into `out`, and log
+    it as one W&B run (group `blob`, with the parts' logger settings) with the report's files."""
     from harness.studies.blob import report
+    from harness.tracking.report_run import log_report
 
     costs = [estimate(cfg) for cfg in distinct_sweeps(parts)]
     print(plan_text(costs, parts), flush=True)
@@ -128,7 +131,15 @@ def run_blob(parts: list[Part], *, dry_run: bool, out: Path = BLOB_DIR) -> list[
     train_all(costs)
     compare_and_study(parts)
     claims = judge(parts)
-    files = report.write(out, claims, header())
+    head = header()
+    files = report.write(out, claims, head)
+    intervals = ("interval", "second_interval")
+    rows = [{k: v for k, v in asdict(c).items() if k not in intervals} for c in claims]
+    log_report(
+        parts[0].configs[0].logger, out_dir=out, group="blob", summary=report.wandb_summary(claims),
+        rows=rows, plots=[f for f in files if f.suffix == ".png"],
+        files=[f for f in files if f.suffix != ".png"], config=head,
+    )  # fmt: skip
     print(report.summary(claims))
     print(f"  wrote      {', '.join(str(f) for f in files)}", file=sys.stdout)
     return claims
