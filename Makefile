@@ -11,18 +11,21 @@ TORCH_PIN  ?= torch==2.13.0
 EXTRAS     ?= dev
 # where pip finds packages: empty for the index; install-offline sets --no-index --find-links WHEELS
 PIP_FROM   ?=
-# make wheels (on a machine with network) and make install-offline (on the node): the wheel folder,
-# the node's Python version and platform tags (several allowed: "manylinux2014_x86_64 manylinux_2_28_x86_64"),
-# and the dependencies published only as source (hydra's parser), built into wheels here
+# make wheels / node-wheels (on a machine with network) and make install-offline (on the node): the wheel
+# folder, the node's Python version and platform tags (pip matches each tag exactly; current releases ship
+# manylinux_2_28 wheels), the dependencies published only as source (hydra's parser), built into wheels
+# here; node-wheels: the node's `python3 -m pip list --format=freeze` and the folder's size limit in MiB
 WHEELS     ?= wheelhouse
 PY_VERSION ?= 3.12
-PLATFORM   ?= manylinux2014_x86_64
+PLATFORM   ?= manylinux2014_x86_64 manylinux_2_24_x86_64 manylinux_2_27_x86_64 manylinux_2_28_x86_64
 SDISTS     ?= antlr4-python3-runtime==4.9.3
+NODE_FREEZE ?= node-freeze.txt
+LIMIT_MIB  ?= 64
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 
-.PHONY: help install install-offline wheels sweep smoke test test-fast lint bench gpu-check clean clean-results
+.PHONY: help install install-offline wheels node-wheels sweep smoke blob test test-fast lint bench gpu-check clean clean-results
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,13 +56,22 @@ wheels: ## download wheels of every dependency but torch for PY_VERSION and PLAT
 	$(PYTHON) -m pip wheel -q --no-deps --use-pep517 -w $(WHEELS) $(SDISTS)
 	$(PYTHON) -m pip download -q --only-binary=:all: --python-version $(PY_VERSION) \
 	  $(foreach p,$(PLATFORM),--platform $(p)) --find-links $(WHEELS) -d $(WHEELS) \
-	  -r $(WHEELS)/requirements.txt 'setuptools>=68' wheel
+	  -r $(WHEELS)/requirements.txt $$($(PYTHON) scripts/install.py build-requirements)
+
+node-wheels: EXTRAS =
+node-wheels: ## wheels of only what a node lacks (NODE_FREEZE), for PY_VERSION and PLATFORM, into WHEELS (<= LIMIT_MIB)
+	$(PYTHON) scripts/node_wheels.py $(NODE_FREEZE) $(WHEELS) --python-version $(PY_VERSION) \
+	  $(foreach p,$(PLATFORM),--platform $(p)) $(foreach s,$(SDISTS),--sdist $(s)) --extras "$(EXTRAS)" \
+	  --limit-mib $(LIMIT_MIB)
 
 sweep: install ## train the default sweep (cpu preset, gpu when CUDA is present) and fit it; ARGS=... for overrides
 	$(PY) -m harness.sweep $(ARGS)
 
 smoke: install ## the whole pipeline on the tiny smoke preset
 	$(PY) -m harness.sweep sweep=smoke $(ARGS)
+
+blob: install ## every seed claim in one report (docs/blob.md): trains what is missing; ARGS=blob.dry_run=true
+	$(PY) -m harness.blob $(ARGS)
 
 test: install ## all tests, slow end-to-end ones included
 	$(PY) -m pytest -q --timeout=900

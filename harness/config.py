@@ -161,7 +161,12 @@ class SweepConfig:
     stage: str = "all"  # all | train | fit
     progress: bool = True  # a progress bar per run (plain lines when the output is not a terminal)
     dry_run: bool = False  # print the plan, paths and estimated time, then exit without training
+    sized_for: str = "cpu"  # cpu | gpu: the machine the sizes and budgets are for (the start screen says
+    # when a gpu preset is about to train on a cpu: no CUDA, never a silent fallback)
     max_hours: float = 168.0  # refuse a plan estimated to take longer than this on this device
+    # refuse a plan whose runs would pass over a finite source's training tokens more than this many
+    # times (0: no bound; the report still flags runs beyond 4, Muennighoff et al. 2023)
+    max_epochs: float = 0.0
 
 
 @dataclass

@@ -6,7 +6,8 @@
 | precision bf16     | bf16 autocast                           | bf16 autocast                        |
 | fp32 matmuls       | TF32 (~1e-3 relative)                   | fp32                                 |
 | compile            | torch.compile (inductor, triton)        | torch.compile (inductor, a C++ compiler) |
-| host batches       | pinned, copied without blocking         | used in place                        |
+| batches            | made there when the source can (synthetic) | made on the host, used in place   |
+|                    | else pinned, copied without blocking    |                                      |
 | loss check         | at evals only (.item() syncs the host)  | every step (free)                    |
 | MFU                | against the device's bf16 peak          | not logged (no peak)                 |
 
@@ -19,13 +20,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from harness.config import ConfigError, TrainConfig
+from harness.data import TokenSource
 from harness.flops import peak_flops
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # inputs and next-token targets, [batch, seq_len] int64
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,14 @@ class Device:
         t = torch.from_numpy(arr)
         return t.pin_memory().to(self.torch, non_blocking=True) if self.type == "cuda" else t
 
+    def batches(self, source: TokenSource, batch_size: int, seed: int) -> Callable[[int], Batch]:
+        """Batch `step` of the training stream, on this device. A GPU's are made on it when the source
+        can (`device_batch`: the synthetic source's walk, the same tokens), so the host's batch making
+        cannot starve it; otherwise, and on a cpu, made on the host (`train_batch`)."""
+        if self.type == "cuda" and hasattr(source, "device_batch"):
+            return lambda step: source.device_batch(step, batch_size, seed, self.torch)
+        return lambda step: tuple(self.tensor(a) for a in source.train_batch(step, batch_size, seed))
+
     def compiled(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model to call in training steps: torch.compile'd when asked. Dynamo's caches are cleared
         first: a process training run after run of other sizes would otherwise hit its recompile limit
@@ -63,6 +76,18 @@ class Device:
             return model
         torch._dynamo.reset()
         return torch.compile(model)
+
+
+def cuda_missing() -> str | None:
+    """Why torch sees no CUDA device here, in one phrase; None when it sees one."""
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build"
+    return (
+        f"torch {torch.__version__} (built for CUDA {torch.version.cuda}) sees no device: "
+        "torch.cuda.is_available() is False (no GPU visible, or its driver fails)"
+    )
 
 
 def usable_cores() -> int:

@@ -1,26 +1,31 @@
-"""Expected wall time of a planned sweep: the FLOPs each run trains / (MFU at its size x the device's peak).
+"""Expected wall time of a planned sweep: each run's training and evaluations, and the sweep's fixed costs.
 
-Pure (plan layer: no torch). A run of N non-embedding parameters that trains C FLOPs (full convention, what it
-computes itself: a WSD branch only its cooldown, its main run the rest) takes
+Pure (plan layer: no torch). A run's own time comes from one of two models:
+- `Throughput` (a GPU, or a CPU planned without measuring): a run of N non-embedding parameters that
+  trains C FLOPs (full convention, what it computes itself: a WSD branch only its cooldown, its main run
+  the rest) takes C / (MFU(N) x peak), where peak is the device's FLOP/s (`harness.flops.PEAK_FLOPS`,
+  bf16 dense, for a GPU; a measured fp32 matmul rate for a CPU) and MFU(N) the share of it a run of that
+  size achieves, read off a table of (params, MFU) points, linear in log10(params) between points and
+  flat outside them; evaluations add their forward passes (evals x val_tokens x FLOPs per token / 3).
+- `StepTimes` (a CPU sweep about to start): seconds per step and per evaluation measured just now on a
+  few of the plan's own runs, so per-step overheads of small models and small batches are in them.
+The sweep's wall time adds its `Overheads` (`sweep_overheads`: what already ran, the training processes'
+start, each run's fixed cost, the fit and report after) to the sum over runs, or with k runs at once
+(one per core on a CPU) to the larger of sum / k and the longest run.
 
-    seconds = C / (MFU(N) x peak)
-
-where peak is the device's FLOP/s (`harness.flops.PEAK_FLOPS`, bf16 dense, for a GPU; a measured fp32
-matmul rate for a CPU) and MFU(N) the share of it a run of that size achieves, read off a table of
-(params, MFU) points, linear in log10(params) between points and flat outside them. Evaluations add their
-forward passes (C_eval = evals x val_tokens x FLOPs per token / 3). The sweep's wall time is the sum over
-runs, or with k runs at once (one per core on a CPU) the larger of sum / k and the longest run.
-
-The tables below are assumptions until measured (`scripts/gpu_check.py` prints the MFU of three sizes
+The MFU tables below are assumptions until measured (`scripts/gpu_check.py` prints the MFU of three sizes
 of the gpu ladder on the device it runs on; `throughput_from_runs` reads it off a sweep's finished runs).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.flops import peak_flops
 from harness.plan import RunSpec, training_order
@@ -77,6 +82,75 @@ class Throughput:
         """Seconds to compute `flops` FLOPs with a model of `params` non-embedding parameters."""
         return flops / (self.mfu_at(params) * self.peak_flops)
 
+    def run_seconds(self, spec: RunSpec, val_tokens: int) -> float:
+        """Seconds of one run's training steps and evaluations."""
+        return self.seconds(run_flops(spec, val_tokens), spec.params.nonembedding)
+
+    def describe(self, runs: Sequence[RunSpec]) -> str:
+        """How the runs' times were made, in a few words."""
+        sizes = sorted({s.params.nonembedding for s in runs})
+        mfus = (
+            f"MFU {self.mfu_at(sizes[0]):.1%} at {sizes[0]:.3g} to {self.mfu_at(sizes[-1]):.1%} at "
+            f"{sizes[-1]:.3g} non-embedding params"
+            if sizes
+            else "no runs"
+        )
+        return f"at {self.peak_flops:.3g} FLOP/s peak ({self.basis}), {mfus}"
+
+
+def step_flops(spec: RunSpec) -> float:
+    """FLOPs of one training step of `spec` (full convention)."""
+    return spec.flops_per_token * spec.batch_size * spec.shape.seq_len
+
+
+def eval_flops(spec: RunSpec, val_tokens: int) -> float:
+    """FLOPs of one evaluation of `spec`: forward passes over val_tokens (a third of forward + backward)."""
+    return val_tokens * spec.flops_per_token / 3
+
+
+def _loglog(points: tuple[tuple[float, float], ...], x: float) -> float:
+    """y at x, linear in log-log between ascending (x, y) points; below them the first y (a fixed cost),
+    above them the last y grown in proportion to x (FLOP-bound)."""
+    if x <= points[0][0]:
+        return points[0][1]
+    if x >= points[-1][0]:
+        return points[-1][1] * x / points[-1][0]
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x <= x1:
+            w = math.log(x / x0) / math.log(x1 / x0)
+            return math.exp(math.log(y0) + w * math.log(y1 / y0))
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Seconds per training step and per evaluation of a few of a plan's runs, measured on this machine
+    (`harness.console.measure_steps`); another run's, by its FLOPs per step (per evaluation), in log-log
+    between them: a small step costs about its overhead, a large one its FLOPs."""
+
+    device: str
+    steps: tuple[tuple[float, float], ...]  # (FLOPs per step, seconds per step), ascending
+    evals: tuple[tuple[float, float], ...]  # (FLOPs per evaluation, seconds per evaluation), ascending
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "evals"):
+            points = getattr(self, name)
+            if not points or any(x <= 0 or y <= 0 for x, y in points) or list(points) != sorted(points):
+                raise ValueError(f"{name}: need ascending (FLOPs > 0, seconds > 0) points, got {points!r}")
+
+    def run_seconds(self, spec: RunSpec, val_tokens: int) -> float:
+        """Seconds of one run's training steps (a branch: its cooldown's) and evaluations."""
+        per_eval = _loglog(self.evals, eval_flops(spec, val_tokens)) if val_tokens else 0.0
+        steps = spec.steps - spec.fork_step
+        return steps * _loglog(self.steps, step_flops(spec)) + run_evals(spec) * per_eval
+
+    def describe(self, runs: Sequence[RunSpec]) -> str:
+        (f0, t0), (f1, t1) = self.steps[0], self.steps[-1]
+        return (
+            f"steps measured now on {len(self.steps)} of its runs: {t0 * 1e3:.3g} ms at {f0:.3g} FLOPs per "
+            f"step to {t1 * 1e3:.3g} ms at {f1:.3g}"
+        )
+
 
 def gpu_throughput(device_name: str, mfu: tuple[tuple[float, float], ...] = ASSUMED_GPU_MFU) -> Throughput:
     """A GPU by name (e.g. "H100 SXM", or torch.cuda.get_device_name()): its datasheet peak and `mfu`."""
@@ -111,36 +185,126 @@ def throughput_from_runs(rows: Iterable[Mapping], device: str, peak: float) -> T
     return Throughput(device, peak, points, f"MFU measured on {runs} finished runs")
 
 
+def run_evals(spec: RunSpec) -> float:
+    """Evaluations a run computes itself: train.evals, a branch's share in proportion to its own steps."""
+    return spec.train.evals * (spec.steps - spec.fork_step) / spec.steps
+
+
+MEASURED_MFU_FILE = "measured_mfu.json"  # under data.cache_dir: scripts/gpu_check.py writes, the sweep reads
+
+
+def record_measured_mfu(
+    path: Path, device: str, peak: float, points: Sequence[tuple[float, float]], measured_by: str
+) -> None:
+    """Write `device`'s measured peak FLOP/s and MFU per size ((non-embedding params, MFU against that
+    peak) points) into the file at `path`, which holds one entry per device name."""
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    entries[device] = {"peak_flops": peak, "mfu": sorted(points), "measured_by": measured_by}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def measured_throughput(path: Path, device: str) -> Throughput | None:
+    """`device`'s Throughput as `record_measured_mfu` wrote it at `path`; None when there is none."""
+    entry = (json.loads(path.read_text()) if path.exists() else {}).get(device)
+    if entry is None:
+        return None
+    points = tuple((float(n), min(1.0, float(m))) for n, m in entry["mfu"])
+    basis = f"peak and MFU measured by {entry['measured_by']}, {path}"
+    return Throughput(device, float(entry["peak_flops"]), points, basis)
+
+
 def run_flops(spec: RunSpec, val_tokens: int = 0) -> float:
     """FLOPs a run computes itself: its training steps (a branch only its cooldown) plus its evaluations'
-    forward passes (train.evals of them, a branch's share in proportion to the steps it trains)."""
-    evals = spec.train.evals * (spec.steps - spec.fork_step) / spec.steps
-    return spec.flops_spent + evals * val_tokens * spec.flops_per_token / 3
+    forward passes."""
+    return spec.flops_spent + run_evals(spec) * eval_flops(spec, val_tokens)
+
+
+# A CPU sweep's costs besides its runs' steps and evaluations, in seconds on one core whose fp32 matmul
+# peak is REFERENCE_PEAK (a core measured slower, or busy, takes them longer in proportion). CPU seconds of
+# each part, measured by scripts/estimate_costs.py (docs/performance.md, *The start screen's estimate*).
+REFERENCE_PEAK = 1.15e11
+
+
+@dataclass(frozen=True)
+class FixedCosts:
+    """Seconds, on a core of REFERENCE_PEAK, a sweep spends besides its runs' steps and evaluations."""
+
+    pool: float  # starting training processes: the forkserver imports torch, transformers, the trainer
+    process: float  # each training process: its data source and first model (transformers' lazy imports)
+    tracker: float  # each training process that logs to W&B: W&B's local service starting
+    run: float  # each run: its model, optimizer, files and (logging) W&B run, outside its steps
+    fit: float  # the fit's fixed part: observations, parametric fit, report.md, plots, the W&B fit run
+    resample: float  # the fit: per bootstrap resample
+    draw: float  # the fit: per calibration draw (one simulated sweep of each of its five laws)
+
+
+# `python scripts/estimate_costs.py --preset smoke --sweep <smoke>` (2026-12-07, a shared 2-core machine at
+# load 9-10; the matmul peak by CPU time 8.6e10; an earlier run at load 9-11 read 0.7x-1.3x these): fit =
+# 0.75 + 1.2 for the report and the W&B fit run.
+CPU_COSTS = FixedCosts(pool=2.3, process=2.8, tracker=0.7, run=0.02, fit=2.0, resample=0.0021, draw=0.0074)
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """Seconds a sweep spends besides its runs' own time: already (before the estimate was made), before
+    the first run, per run, after the last."""
+
+    already: float = 0.0
+    start: float = 0.0
+    run: float = 0.0
+    after: float = 0.0
+
+
+@dataclass(frozen=True)
+class SweepWork:
+    """What a CPU sweep does besides training, for `sweep_overheads`."""
+
+    processes: int  # training processes (1: the runs train in the sweep's own process)
+    logging: bool  # runs and fit log to W&B
+    resamples: int  # the fit's bootstrap resamples (fit.bootstrap); -1: no fit in this command
+    draws: int  # the fit's calibration draws per law (fit.calibration_draws)
+
+
+def sweep_overheads(costs: FixedCosts, work: SweepWork, *, already: float, slowdown: float) -> Overheads:
+    """The sweep's Overheads from its `work`: `already` seconds spent, the fixed costs times
+    `slowdown` (REFERENCE_PEAK / this core's measured peak). The training processes start side by side,
+    so their start counts once."""
+    start = costs.process + costs.tracker * work.logging + costs.pool * (work.processes > 1)
+    after = 0.0
+    if work.resamples >= 0:
+        after = costs.fit + costs.resample * work.resamples + costs.draw * work.draws
+    return Overheads(already, start * slowdown, costs.run * slowdown, after * slowdown)
 
 
 def estimate_seconds(
-    plan: Sequence[RunSpec], device: Throughput, *, val_tokens: int = 0, runs_at_once: int = 1
+    plan: Sequence[RunSpec],
+    device: Throughput | StepTimes,
+    *,
+    val_tokens: int = 0,
+    runs_at_once: int = 1,
+    overheads: Overheads = Overheads(),
 ) -> tuple[float, str]:
-    """Expected wall seconds to train `plan` (plan_runs' result runs; WSD main runs are added) on
-    `device`, and one line saying how the figure was made. With runs_at_once = k > 1 each of k runs
-    trains as fast as alone (one per core), so the wall time is max(sum / k, the longest run)."""
+    """Expected wall seconds of a sweep that trains `plan` (plan_runs' result runs; WSD main runs are
+    added) on `device`, with its `overheads`, and one line saying how the figure was made. With
+    runs_at_once = k > 1 each of k runs trains as fast as alone (one per core), so the runs take
+    max(sum / k, the longest run)."""
     if runs_at_once < 1:
         raise ValueError(f"runs_at_once: must be >= 1, got {runs_at_once}")
     runs = training_order(plan)
-    times = [device.seconds(run_flops(s, val_tokens), s.params.nonembedding) for s in runs]
-    total = sum(times)
-    wall = max(total / runs_at_once, max(times, default=0.0))
-    sizes = sorted({s.params.nonembedding for s in runs})
+    o = overheads
+    times = [device.run_seconds(s, val_tokens) + o.run for s in runs]
+    wall = o.already + o.start + max(sum(times) / runs_at_once, max(times, default=0.0)) + o.after
     flops = sum(run_flops(s, val_tokens) for s in runs)
-    mfus = (
-        f"MFU {device.mfu_at(sizes[0]):.1%} at {sizes[0]:.3g} to {device.mfu_at(sizes[-1]):.1%} at "
-        f"{sizes[-1]:.3g} non-embedding params"
-        if sizes
-        else "no runs"
-    )
     at_once = f", {runs_at_once} runs at once" if runs_at_once > 1 else ""
-    basis = (
-        f"{len(runs)} runs, {flops:.3g} FLOPs on {device.device} at {device.peak_flops:.3g} FLOP/s peak "
-        f"({device.basis}), {mfus}{at_once}"
+    fixed = o.already + o.start + o.run * len(runs) / runs_at_once + o.after
+    fixed = (
+        f"; {fixed:.2g} s besides training (start {o.already + o.start:.2g} s, {o.run:.2g} s per run, "
+        f"fit and report {o.after:.2g} s)"
+        if fixed > 0
+        else ""
     )
+    basis = f"{len(runs)} runs, {flops:.3g} FLOPs on {device.device} {device.describe(runs)}{at_once}{fixed}"
     return wall, basis

@@ -7,6 +7,7 @@ sweep's own process pool is the scheduler (harness.execute).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,24 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from harness.config import Config, ConfigError
 
 SUBMITIT_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+
+
+def check_launcher(launcher: Mapping[str, Any] | None, choice: str | None) -> None:
+    """ConfigError, before anything is written, for a launcher that would not do what was asked: one
+    chosen without -m (`launcher` None: Hydra ignores launchers outside a multirun, so the sweep would
+    train here), or SLURM's where there is no SLURM (submitit's own test: `srun` on the PATH).
+    `choice`: the hydra/launcher option, `launcher`: the multirun's `hydra.launcher`."""
+    if launcher is None:
+        if choice not in (None, "basic"):
+            raise ConfigError(
+                f"hydra/launcher={choice}: a launcher runs the jobs of a multirun; add -m (and "
+                "sweep.num_shards=K to split the sweep into K jobs), or drop it to train in this process"
+            )
+    elif launcher.get("_target_") == SUBMITIT_SLURM and shutil.which("srun") is None:
+        raise ConfigError(
+            f"hydra/launcher={choice}: no SLURM on this machine (no srun on the PATH); submit from the "
+            "cluster's login node, or drop -m and the launcher to train here"
+        )
 
 
 def check_sharding(launcher: Mapping[str, Any] | None, num_shards: int) -> None:

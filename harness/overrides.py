@@ -106,6 +106,24 @@ def check_positional(words: list[str], schema, config_dir: Path | None, path_key
     raise ConfigError(f"positional argument {word!r}: arguments are KEY=VALUE overrides{guess}")
 
 
+def _syntax_error(parser, args: list[str], exc: Exception) -> str:
+    """One line for Hydra's grammar error: a character Hydra reads only inside quotes (any non-ASCII
+    one, sweep.name=ünï) named with the quoted form to type instead; else Hydra's first line."""
+    for arg in args:
+        try:
+            parser.parse_overrides([arg])
+        except Exception:  # noqa: BLE001 - the override that fails
+            key, _, value = arg.partition("=")
+            odd = next((c for c in value if not c.isascii()), None)
+            if odd is not None:
+                return (
+                    f"{key}: {value!r} holds {odd!r}, which Hydra reads only inside quotes; "
+                    f"""give "{key}='{value}'" (the shell's quotes around Hydra's)"""
+                )
+            break
+    return f"bad override syntax: {str(exc).splitlines()[0]}"
+
+
 def check_overrides(
     argv: list[str], config_dir: Path | None, schema: type | None = None, path_key: str | None = None
 ) -> None:
@@ -121,10 +139,11 @@ def check_overrides(
     args, words = override_args(argv)
     schema = OmegaConf.structured(schema or Config)
     check_positional(words, schema, config_dir, path_key)
+    parser = OverridesParser.create()
     try:
-        overrides = OverridesParser.create().parse_overrides(args)
+        overrides = parser.parse_overrides(args)
     except Exception as exc:  # Hydra's grammar errors
-        raise ConfigError(f"bad override syntax: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(_syntax_error(parser, args, exc)) from None
     groups = _group_options(config_dir)
     for ov in overrides:
         key = ov.key_or_group

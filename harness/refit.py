@@ -8,7 +8,8 @@ A sweep directory (read through harness.store) holds results.csv, optionally swe
 metrics.jsonl (training curves). A CSV needs the columns params_total, tokens and val_loss
 (optional: flops, flops_6n, params_nonembedding, run_id, status, budget, seed, val_loss_se, epochs).
 A sweep's declared design (sweep.json) is passed to the fit, which guesses the design only for a
-foreign CSV.
+foreign CSV, and so are its fit settings (bootstrap, conventions, thresholds), except those given on
+the command line: a refit of a sweep with `fit.bootstrap=100` resamples 100 times unless told otherwise.
 
 A refit never replaces a fit: output goes to the first free `<input>/refits/<n>/` (the sweep directory,
 or the CSV's directory), or to `out`, which must not already hold a fit.json unless `overwrite=true`.
@@ -21,7 +22,8 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,15 @@ def read_input(
     return rows, curves, bayes, base, meta
 
 
+def inherit_fit(path: Path, given: FitConfig, named: Collection[str]) -> FitConfig:
+    """The fit settings of a refit: the sweep's own (its sweep.json) except the fields `named` on the
+    command line, which keep `given`'s values; `given` alone for a CSV or a directory without sweep.json."""
+    info = store.read_json(path / store.SWEEP_JSON) if path.is_dir() else None
+    swept = ((info or {}).get("config") or {}).get("fit") or {}
+    known = {f.name for f in fields(FitConfig)} - set(named)
+    return replace(given, **{k: v for k, v in swept.items() if k in known})
+
+
 def check_out(out: Path, overwrite: bool) -> None:
     """Refuse, before any fitting, an output directory that is (or lies under) a file, holds a fit
     already (unless overwrite) or cannot be written."""
@@ -175,7 +186,13 @@ ConfigStore.instance().store(name="fit_cli", node=FitCLIConfig)
 
 @hydra.main(version_base="1.3", config_path=None, config_name="fit_cli")
 def _hydra_main(dcfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    keys = (o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+    named = [key.removeprefix("fit.") for key in keys if key.startswith("fit.")]
     fit = OmegaConf.to_object(dcfg.fit)
+    if dcfg.input:
+        fit = inherit_fit(Path(dcfg.input), fit, named)
     code = run(FitCLIConfig(input=dcfg.input, out=dcfg.out, overwrite=dcfg.overwrite, fit=fit))
     if code:
         sys.exit(code)

@@ -119,6 +119,21 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
+def unwritable(path: Path) -> str | None:
+    """Why a sweep directory could not be made or written at path, or None when it can. A temporary
+    directory is made and removed in path, or in its nearest existing parent, so the check leaves
+    nothing behind (and, unlike os.access, holds for root and for filesystems such as /proc)."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".harness-probe-"))
+    except OSError as exc:
+        return f"cannot create or write {path} ({existing}: {exc.strerror or exc})"
+    return None
+
+
 def open_sweep(sweep_dir: Path, *, name: str, fingerprint: str, meta: dict) -> dict:
     """Create the sweep dir, or check that an existing one was made with the same settings; return
     its sweep.json. A new sweep.json gets a random `instance` id: two sweeps of the same name and

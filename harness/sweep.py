@@ -10,10 +10,10 @@ from __future__ import annotations
 import platform
 import sys
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,11 +23,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import console, store
 from harness.config import Config, ConfigError, register_configs
-from harness.data import make_source
+from harness.data import TokenSource, make_source
 from harness.hashing import stable_hash
-from harness.launch import check_sharding, job_configs, place_on_gpu
+from harness.launch import check_launcher, check_sharding, job_configs, place_on_gpu
 from harness.overrides import check_overrides
 from harness.plan import NON_NUMERIC_TRAIN_FIELDS, RunSpec, check_config, compute_summary, plan_runs, shard
+from harness.tracking import Mode, resolve_mode
+
+if TYPE_CHECKING:
+    from harness.device import Device
 
 
 def settings_fingerprint(cfg: Config, data_fingerprint: str, precision: str) -> str:
@@ -42,19 +46,62 @@ class Interrupted(Exception):
     """Ctrl-C during a sweep; the message says what finished and how to continue."""
 
 
-def run_sweep(cfg: Config) -> Path:
-    """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
-    the start screen first (the plan, paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+def preflight(cfg: Config) -> Mode:
+    """Every check of a sweep before anything is written (a dry run's too): its config, that its
+    directory can be made and written, and WANDB_MODE; return the W&B mode its runs log in."""
     check_config(cfg)
+    if problem := store.unwritable(Path(cfg.sweep.dir)):
+        raise ConfigError(f"sweep.dir: {problem}")
+    return resolve_mode(cfg.logger)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A sweep checked and planned, nothing written: its runs, the finished ones, where and how it trains."""
+
+    cfg: Config  # with the W&B mode decided (logger.mode)
+    mode: Mode
+    source: TokenSource
+    dev: Device | None  # None when only fitting
+    device: str
+    precision: str
+    specs: tuple[RunSpec, ...]
+    mine: tuple[RunSpec, ...]  # this shard's runs (none when only fitting)
+    done: dict[str, dict]  # finished results by run id
+    workers: int
+    threads: int
+
+    @property
+    def runs_at_once(self) -> int:
+        """Runs training side by side, each as fast as alone: one per core; a GPU's packed runs share it."""
+        return self.workers if self.device == "cpu" else 1
+
+    @property
+    def todo(self) -> list[RunSpec]:
+        return [s for s in self.mine if s.run_id not in self.done]
+
+    def estimate(self) -> tuple[float, str] | None:
+        """The start screen's estimate of the runs still to train and the sweep's fixed costs (seconds,
+        basis); None when nothing is left to train."""
+        todo = self.todo
+        if not todo:
+            return None
+        return console.estimate(
+            self.cfg, todo, list(self.done.values()), self.source, self.dev,
+            runs_at_once=self.runs_at_once, logging=self.mode.mode != "disabled",
+        )  # fmt: skip
+
+
+def plan_sweep(cfg: Config) -> Planned:
+    """Check cfg (every check a dry run makes), build its data source and device and plan its runs."""
+    mode = preflight(cfg)  # decided once: the runs need not each probe the server
     # torch loads only once the config is known to be good (the models in the training processes).
     from harness.device import cpu_layout, resolve_device, usable_cores
-    from harness.evaluate import describe
-    from harness.execute import train_planned
-    from harness.tracking import log_fit, open_run, resolve_mode
 
     fit_only = cfg.sweep.stage == "fit"  # trains nothing, so any thread count (0: all cores) will do
-    layout = (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
-    workers, threads = layout
+    workers, threads = (
+        (1, 0) if fit_only else cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
+    )
     source = make_source(cfg.data)
     if source.vocab_size > cfg.data.vocab_size:
         raise ConfigError(
@@ -65,14 +112,27 @@ def run_sweep(cfg: Config) -> Path:
     specs = plan_runs(
         cfg, vocab_size=source.vocab_size, data_fingerprint=source.fingerprint, precision=precision
     )
-    mode = resolve_mode(cfg.logger)  # decided once: the runs need not each probe the server
     if mode.mode != "disabled":
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
+    mine = () if fit_only else shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
+    done = store.finished_results(sweep_dir, specs)
+    return Planned(cfg, mode, source, dev, device, precision, specs, tuple(mine), done, workers, threads)
+
+
+def run_sweep(cfg: Config) -> Path:
+    """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
+    the start screen first (the plan, paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+    planned = plan_sweep(cfg)
+    from harness.evaluate import describe
+    from harness.execute import train_planned
+    from harness.tracking import log_fit, open_run
+
+    cfg, source, specs, mine, done = planned.cfg, planned.source, planned.specs, planned.mine, planned.done
+    device, precision, mode = planned.device, planned.precision, planned.mode
+    sweep_dir = Path(cfg.sweep.dir)
     try:
-        mine = shard(specs, cfg.sweep.shard, cfg.sweep.num_shards) if not fit_only else []
-        at_once = workers if device == "cpu" else 1  # one run per core; a GPU's packed runs share it
-        done = store.finished_results(sweep_dir, specs)
-        console.start(cfg, specs, mine, sweep_dir, device, precision, mode, done, runs_at_once=at_once)
+        eta = planned.estimate()
+        console.start(cfg, specs, mine, sweep_dir, device, precision, mode, done, eta, source.train_tokens)
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {
@@ -97,9 +157,9 @@ def run_sweep(cfg: Config) -> Path:
                 sweep_dir,
                 done=set(done),
                 source=source,
-                dev=dev,
-                workers=workers,
-                threads=threads,
+                dev=planned.dev,
+                workers=planned.workers,
+                threads=planned.threads,
                 open_run=opener,
             )
         with store.outputs_lock(sweep_dir):  # another process on this directory may be writing them too
@@ -144,8 +204,16 @@ def _fit(cfg: Config, rows, sweep_dir: Path, bayes_loss, meta: dict, log_fit) ->
         return False
     files = [sweep_dir / name for name in (store.RESULTS_CSV, store.FIT_JSON, store.REPORT_MD)]
     plots = sorted((sweep_dir / store.PLOTS).glob("*.png"))
-    log_fit(cfg.logger, sweep_dir=sweep_dir, fit=report.to_dict(), plots=plots, rows=rows, files=files)
-    print(summary_text(report))
+    log_fit(
+        cfg.logger,
+        sweep_dir=sweep_dir,
+        fit=report.to_dict(),
+        settings=asdict(cfg.fit),
+        plots=plots,
+        rows=rows,
+        files=files,
+    )
+    print(summary_text(report, next_step=console.next_step(meta.get("preset", ""))))
     return True
 
 
@@ -168,22 +236,30 @@ def _collect(sweep_dir: Path, specs: tuple[RunSpec, ...]) -> list[dict]:
 
 
 class FitAfterJobs(Callback):
-    """Hydra callback of a multirun (registered in configs/config.yaml): checks every job's config before
-    any starts, and once all have returned (each trained its shard) writes the results table of each
-    sweep and fits it, once, in the launching process."""
+    """Hydra callback of a multirun (registered in configs/config.yaml): checks the launcher and every
+    job's config before any starts (a dry run prints every job's start screen here and stops, before
+    Hydra's launcher writes <sweep.dir>/multirun/ or an experiment's callback its experiment.json), and
+    once all have returned (each trained its shard) writes the results table of each sweep and fits
+    it, once, in the launching process."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from harness.device import cpu_layout, usable_cores
 
         launcher = config.hydra.launcher
         try:
-            for cfg in job_configs(config):
-                check_config(cfg)
+            check_launcher(launcher, config.hydra.runtime.choices.get("hydra/launcher"))
+            configs = job_configs(config)
+            for cfg in configs:
+                preflight(cfg)
                 check_sharding(launcher, cfg.sweep.num_shards)
                 if cfg.sweep.num_shards == 1:  # a cluster's job checks its own allocation when it starts
                     cpu_layout(cfg.train.threads, cfg.sweep.workers, usable_cores())
         except ConfigError as exc:
             _config_error(exc)
+        if all(cfg.sweep.dry_run for cfg in configs):
+            for cfg in configs:
+                _run(cfg)
+            sys.exit(0)  # the first callback: the later ones' starts (and the launcher) never run
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         fitted = set()
@@ -235,8 +311,9 @@ def _hydra_main(dcfg) -> None:
         if cfg.sweep.stage == "fit":
             return
         cfg = replace(cfg, sweep=replace(cfg.sweep, stage="train"))
-    else:
+    else:  # FitAfterJobs checked a multirun's launcher and shards
         try:
+            check_launcher(None, hydra_cfg.runtime.choices.get("hydra/launcher"))
             check_sharding(None, cfg.sweep.num_shards)
         except ConfigError as exc:
             _config_error(exc)

@@ -85,6 +85,7 @@ def train_run(
     evals = eval_steps(spec.steps, t.evals)
     log_every = max(1, spec.steps // TRAIN_LOG_POINTS)
     tokens_per_step = spec.batch_size * spec.shape.seq_len
+    batches = dev.batches(source, spec.batch_size, seed)
 
     start, wall_before = 0, 0.0
     ckpt_path = run_path / store.CHECKPOINT
@@ -104,7 +105,7 @@ def train_run(
         lr = lr_at(step, steps=spec.schedule_steps, warmup=spec.warmup_steps, peak=spec.peak_lr, cfg=t)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = (dev.tensor(a) for a in source.train_batch(step, spec.batch_size, seed))
+        x, y = batches(step)
         with dev.autocast():
             logits = step_fn(input_ids=x).logits
         if t.objective == "last_token":  # each window's last target only: the same compute, less signal
@@ -129,7 +130,9 @@ def train_run(
             progress(done, value)
         if done in evals or done % log_every == 0:  # a point of the training-loss curve
             train_loss = float(loss_sum) / n_since
-            point = {"step": done, "tokens": done * tokens_per_step, "train/loss": train_loss, "lr": lr}
+            tokens = done * tokens_per_step
+            flops = tokens * spec.flops_per_token
+            point = {"step": done, "tokens": tokens, "flops": flops, "train/loss": train_loss, "lr": lr}
             loss_sum.zero_()
             n_since = 0
             if done in evals:
@@ -153,11 +156,10 @@ def train_run(
 def _eval(
     model: torch.nn.Module, evaluators: list[Evaluator], spec: RunSpec, dev: Device, point: dict, tps: float
 ) -> tuple[dict, dict]:
-    """The eval at `point` (step, tokens, train/loss, lr): its metrics row (units: docs/results.md) from
-    every evaluator, and the per-item scores they return to keep with it."""
+    """The eval at `point` (step, tokens, flops, train/loss, lr): its metrics row (units: docs/results.md)
+    from every evaluator, and the per-item scores they return to keep with it."""
     row = {
         **point,
-        "flops": point["tokens"] * spec.flops_per_token,
         "flops_6n": point["tokens"] * spec.flops_per_token_6n,
         "perf/tokens_per_s": tps,
     }

@@ -48,6 +48,12 @@ def _fraction(name: str, value: float, *, closed: bool = False) -> None:
         raise ConfigError(f"{name}: must be in [0, 1{']' if closed else ')'}, got {value!r}")
 
 
+def _seed(name: str, value: int) -> None:
+    # numpy's generators (data, batches, bootstrap) take seeds >= 0 only
+    if value < 0:
+        raise ConfigError(f"{name}: a seed must be >= 0, got {value}")
+
+
 def validate(cfg: Config) -> None:
     """Check every value a type cannot; raise ConfigError with one line naming the field."""
     _check_model(cfg.model)
@@ -67,6 +73,7 @@ def _check_model(m: ModelConfig) -> None:
 
 
 def _check_data(d: DataConfig) -> None:
+    _seed("data.seed", d.seed)
     _choice("data.tokenizer", d.tokenizer, TOKENIZERS)
     _positive("data.seq_len", d.seq_len)
     if d.vocab_size < 2:
@@ -111,6 +118,7 @@ def _check_data(d: DataConfig) -> None:
 
 
 def _check_train(t: TrainConfig) -> None:
+    _seed("train.seed", t.seed)
     _positive("train.lr", t.lr)
     _choice("train.lr_rule", t.lr_rule, LR_RULES)
     _positive("train.lr_ref_width", t.lr_ref_width)
@@ -144,6 +152,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
         )
     _choice("sweep.design", s.design, DESIGNS)
     _choice("sweep.stage", s.stage, ("all", "train", "fit"))
+    _choice("sweep.sized_for", s.sized_for, ("cpu", "gpu"))
     if not s.widths:
         raise ConfigError("sweep.widths: empty sweep; give at least one width")
     if len(set(s.widths)) != len(s.widths):
@@ -188,6 +197,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
     _positive("sweep.num_shards", s.num_shards)
     _positive("sweep.workers", s.workers, zero_ok=True)
     _positive("sweep.max_hours", s.max_hours)
+    _positive("sweep.max_epochs", s.max_epochs, zero_ok=True)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
 
@@ -198,6 +208,7 @@ def _check_logger(lg: LoggerConfig) -> None:
 
 
 def _check_fit(f: FitConfig) -> None:
+    _seed("fit.seed", f.seed)
     _choice("fit.flops", f.flops, FLOP_CONVENTIONS)
     _choice("fit.params", f.params, PARAM_CONVENTIONS)
     _positive("fit.bootstrap", f.bootstrap, zero_ok=True)
@@ -208,6 +219,8 @@ def _check_fit(f: FitConfig) -> None:
 
 def _check_seeds(s: SweepConfig, seed: int, budgets: list, key: str) -> None:
     """Replicate seeds distinct and other than train.seed; the near_optimum rule's settings usable."""
+    for i, replicate in enumerate(s.seeds):
+        _seed(f"sweep.seeds[{i}]", replicate)
     if len(set(s.seeds)) != len(s.seeds):
         raise ConfigError(f"sweep.seeds: duplicate seeds in {list(s.seeds)}; each seed once")
     if seed in s.seeds:

@@ -20,7 +20,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from harness.studies.compare.report import rule_text
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from harness.studies.compare.report import rule_text  # noqa: E402
 
 EXPERIMENTS = ("architecture", "conditioning", "data_quality", "data_quantity", "objective", "proportion")
 TRUTHS = ("no effect", "offset", "slope", "damage at the top")  # harness.studies.compare.calibrate

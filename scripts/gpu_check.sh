@@ -18,6 +18,7 @@ elif PYTHON=${PYTHON:-python3} && ! "$PYTHON" -c "$NEEDS" 2>/dev/null; then
     exit 1
   fi
   echo "install from=$WHEELS python=$PYTHON"
+  T0=$(date +%s)
   if ! make install-offline PYTHON="$PYTHON" WHEELS="$WHEELS" VENV_FLAGS=--system-site-packages EXTRAS= >&2; then
     echo "install note=\"the wheel folder cannot install the whole harness; installing the check's needs alone\""
     if [ ! -x .venv/bin/python ]; then
@@ -27,5 +28,6 @@ elif PYTHON=${PYTHON:-python3} && ! "$PYTHON" -c "$NEEDS" 2>/dev/null; then
     .venv/bin/python -m pip install -q --no-index --find-links "$WHEELS" hydra-core filelock scipy matplotlib >&2
   fi
   PYTHON=.venv/bin/python
+  echo "install wall_s=$(($(date +%s) - T0)) python=$PYTHON"
 fi
 exec "$PYTHON" scripts/gpu_check.py "$@"

@@ -1,6 +1,7 @@
 """Helpers of `make install`, `make install-offline` and `make wheels` (see the Makefile and docs/gpu.md).
 
     python scripts/install.py requirements [EXTRAS]   # pyproject's dependencies (+ extras) without torch
+    python scripts/install.py build-requirements      # what building the harness needs (its backend)
     python scripts/install.py torch-constraint        # torch==<this interpreter's torch>, checked
     python scripts/install.py inherit VENV            # VENV also sees this interpreter's venv's packages
 
@@ -40,6 +41,12 @@ def requirements(extras: list[str], pyproject: Path = ROOT / "pyproject.toml") -
     return [r for r in lines if Requirement(r).name.lower() not in LEFT_OUT]
 
 
+def build_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """What the offline editable install builds the harness with: pyproject's build backend, and wheel
+    (older setuptools ask for it): pip builds in an isolated environment, from the wheel folder alone."""
+    return [*tomllib.loads(pyproject.read_text())["build-system"]["requires"], "wheel"]
+
+
 def torch_constraint(pyproject: Path = ROOT / "pyproject.toml") -> str:
     """`torch==<version>` of the torch installed for this interpreter (as pip sees it: its metadata,
     without importing it), after checking it meets pyproject's torch bound (pre-releases count: NGC
@@ -70,9 +77,13 @@ if __name__ == "__main__":
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     if command == "requirements":
         print("\n".join(requirements([e for arg in args for e in arg.split(",") if e])))
+    elif command == "build-requirements":
+        print("\n".join(build_requirements()))
     elif command == "torch-constraint":
         print(torch_constraint())
     elif command == "inherit" and len(args) == 1:
         inherit(Path(args[0]))
     else:
-        raise SystemExit("usage: install.py requirements [EXTRAS] | torch-constraint | inherit VENV")
+        raise SystemExit(
+            "usage: install.py requirements [EXTRAS] | build-requirements | torch-constraint | inherit VENV"
+        )

@@ -1,8 +1,11 @@
-"""Approach 2 on Porian et al. 2024's IsoFLOP points (../shared/data/porian/) beside the authors' a.
+"""Approach 2 on Porian et al. 2024's IsoFLOP points (../shared/data/porian/) beside the authors' a,
+and the verdict the fit gives each configuration.
 
-    python scripts/porian_check.py [--window 2.0] [--bootstrap 200]
+    python scripts/porian_check.py [--window 2.0] [--bootstrap 200] [--draws 200]
 
-Prints one line per configuration: `config=... a=... ci=[...] authors=... authors_ci=[...] inside=...`.
+Prints one line per configuration: `config=... a=... ci=[...] authors=... authors_ci=[...] inside=...
+verdict=... checked=... likelihood_ratio=... false_no=... false_yes=... holdout_error=...` (verdict: what
+the fit says; checked: what its checks alone say; the calibration's rates at --draws per law, 0: none).
 """
 
 from __future__ import annotations
@@ -38,17 +41,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--draws", type=int, default=200)
     args = ap.parse_args()
     authors = json.loads((DATA / "authors_a.json").read_text())
-    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=0)
+    cfg = FitConfig(bootstrap=args.bootstrap, calibration_draws=args.draws)
     rules = FitRules(isoflop_window=args.window)
     for name, want in authors.items():
-        iso = fit_sweep(read(name), cfg, rules=rules).isoflop
+        r = fit_sweep(read(name), cfg, rules=rules)
+        iso, v, c = r.isoflop, r.verdict, r.calibration
+        rates = (
+            f"false_no={c.false_no:.4f} false_yes={c.false_yes:.4f}" if c else "false_no=none false_yes=none"
+        )
+        lr = "none" if v.likelihood_ratio is None else f"{v.likelihood_ratio:.3g}"
         lo, hi = want["a_ci95"]
         ci = iso.ci.get("a") or (float("nan"), float("nan"))
         print(
             f"config={name} a={iso.a:.3f} ci=[{ci[0]:.3f}, {ci[1]:.3f}] authors={want['a']:.3f} "
-            f"authors_ci=[{lo:.3f}, {hi:.3f}] inside={lo <= iso.a <= hi}"
+            f"authors_ci=[{lo:.3f}, {hi:.3f}] inside={lo <= iso.a <= hi} verdict={v.outcome} "
+            f"checked={v.checked} likelihood_ratio={lr} {rates} "
+            f"holdout_error={v.numbers['holdout_error']:.4f}"
         )
 
 

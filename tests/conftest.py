@@ -1,4 +1,5 @@
-"""Shared fixtures: configs composed from the real configs/ tree, and a quiet offline environment."""
+"""Shared fixtures: configs composed from the real configs/ tree (harness.compose: `compose_config`,
+`CONFIG_DIR`), and a quiet offline environment."""
 
 from __future__ import annotations
 
@@ -12,13 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from harness.config import Config, register_configs
+from harness.compose import CONFIG_DIR, compose_config  # noqa: F401 (the tests import them from here)
+from harness.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = ROOT / "configs"
 
 
 def default_sigint() -> None:
@@ -73,14 +72,6 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-
-
-def compose_config(*overrides: str) -> Config:
-    """The typed config `python -m harness.sweep OVERRIDES` would see."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        dcfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_object(dcfg)
 
 
 @pytest.fixture

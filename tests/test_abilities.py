@@ -246,6 +246,10 @@ def test_abilities_along_the_frontier_by_the_preset_rules() -> None:
     data = rep.to_dict()
     assert len(data["widths"]) == 12 and data["rules"]["max_width"] == 0.5
     assert ab.analyse_abilities(rows[:2], meta, scores, c_col="flops", rules=rules) is None  # < 3 runs
+    freq = {a.name: a.frequency for a in rep.rows}
+    titles = ab_report.panel_titles(rep)  # the figure names each skill with its frequency and its rank
+    top = max(freq, key=freq.get)
+    assert titles[top] == f"{top}: frequency {freq[top]:.2g}, rank 1 of {len(freq)}"
 
 
 def test_text_training_logs_the_induction_probe(tmp_path: Path) -> None:

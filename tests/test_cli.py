@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness import store
 from harness.data import make_source
 from harness.plan import plan_runs
@@ -25,9 +27,12 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     cfg = compose_config("sweep=cpu")
     specs = plan_runs(cfg, vocab_size=cfg.data.vocab_size, data_fingerprint="x", precision="fp32")
     sizes, budgets = len({s.shape.width for s in specs}), len(cfg.sweep.flops)
+    base = [s for s in specs if s.train.seed == cfg.train.seed]  # one run per configuration
+    replicated = {(s.shape.width, s.tokens) for s in specs if s.train.seed != cfg.train.seed}
     for line in (
         "sweep cpu: llama on synthetic data, cpu fp32",
-        f"  runs       {len(specs)}: {sizes} sizes x {budgets} isoflop budgets",
+        f"  runs       {len(specs)}: {len(base)} configurations ({sizes} sizes, {budgets} isoflop budgets) + "
+        f"{len(specs) - len(base)} replicates (seeds 1, 2 of {len(replicated)})\n",
         f"  budgets    {sci(min(cfg.sweep.flops))}, ",
         f", {sci(max(cfg.sweep.flops))} FLOPs\n",
         f"  to train   {len(specs)} runs\n",
@@ -38,6 +43,21 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     ):
         assert line in out.stdout, line
     assert "val_loss=" not in out.stdout and out.stderr == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "jobs"),
+    [(("sweep=lr_scan",), 7), (("-m", "experiment=proportion"), 3)],
+    ids=["lr_scan", "experiment"],
+)
+def test_a_multiruns_dry_run_prints_each_job_and_writes_nothing(
+    tmp_path: Path, args: tuple, jobs: int
+) -> None:
+    """No runs/<sweep>/multirun/ (Hydra's launcher) and no experiment.json (the experiment's callback)."""
+    out = run_module("harness.sweep", *args, "sweep.dry_run=true", "logger=off", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("dry run: nothing trained or written") == jobs and out.stderr == ""
     assert list(tmp_path.iterdir()) == []
 
 

@@ -70,6 +70,10 @@ def test_cpu_preset_spans_the_required_ladder() -> None:
         (["sweep.name=.."], "sweep.name: must be one directory name inside the sweeps folder"),
         (["sweep.name=."], "sweep.name"),
         (["sweep.max_hours=0"], "sweep.max_hours: must be > 0"),
+        (["sweep.seeds=[1,-1]"], "sweep.seeds[1]: a seed must be >= 0, got -1"),
+        (["train.seed=-3"], "train.seed: a seed must be >= 0"),
+        (["data.seed=-1"], "data.seed: a seed must be >= 0"),
+        (["fit.seed=-1"], "fit.seed: a seed must be >= 0"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_field(overrides: list[str], field: str) -> None:

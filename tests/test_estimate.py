@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from harness.estimate import (
     ASSUMED_GPU_MFU,
+    FixedCosts,
+    Overheads,
+    StepTimes,
+    SweepWork,
     Throughput,
     cpu_throughput,
     estimate_seconds,
+    eval_flops,
     gpu_throughput,
     run_flops,
+    step_flops,
+    sweep_overheads,
     throughput_from_runs,
 )
 from harness.flops import PEAK_FLOPS
 from harness.plan import compute_summary, plan_runs
 from tests.conftest import ROOT, compose_config
+
+IMPORTED = time.monotonic()
 
 
 def _plan(*overrides: str):
@@ -125,3 +135,74 @@ def test_gpu_preset_estimate_is_the_one_in_the_docs() -> None:
     stated = re.search(r"estimated wall time on one H100 SXM: \*\*([\d.]+) h\*\*", docs)
     assert stated is not None, "docs/gpu.md lost its estimate line"
     assert float(stated.group(1)) == pytest.approx(seconds / 3600, abs=0.05)
+
+
+def test_step_times_interpolate_in_log_log_flat_below_proportional_above() -> None:
+    """A run's time from steps measured on other runs: between two, log-log in FLOPs per step; below the
+    smallest its time (an overhead); above the largest its time grown with the FLOPs."""
+    spec = _plan()[0]
+    f, e = step_flops(spec), eval_flops(spec, 4096)
+    evals = ((e, 0.5),)
+    between = StepTimes("cpu", ((f / 10, 1e-3), (f * 10, 1e-1)), evals)
+    assert between.run_seconds(spec, 4096) == pytest.approx(spec.steps * 1e-2 + spec.train.evals * 0.5)
+    below = StepTimes("cpu", ((f * 10, 2e-3), (f * 100, 1e-2)), evals)
+    assert below.run_seconds(spec, 0) == pytest.approx(spec.steps * 2e-3)  # no evaluation set: none
+    above = StepTimes("cpu", ((f / 100, 1e-4), (f / 10, 1e-3)), ((e / 4, 0.1),))
+    assert above.run_seconds(spec, 4096) == pytest.approx(spec.steps * 1e-2 + spec.train.evals * 0.4)
+    assert "measured now on 2 of its runs" in between.describe([spec])
+    for bad in ((), ((f, 1e-3), (f / 2, 1e-3)), ((f, 0.0),)):
+        with pytest.raises(ValueError, match="steps: need ascending"):
+            StepTimes("cpu", bad, evals)
+
+
+def test_fixed_costs_count_once_per_sweep_per_process_start_and_per_run() -> None:
+    costs = FixedCosts(pool=1, process=2, tracker=4, run=0.5, fit=8, resample=0.01, draw=0.1)
+    work = SweepWork(processes=2, logging=True, resamples=100, draws=10)
+    o = sweep_overheads(costs, work, already=3.0, slowdown=2.0)
+    assert o == Overheads(already=3.0, start=2 * (1 + 2 + 4), run=1.0, after=2 * (8 + 1 + 1))
+    alone = SweepWork(processes=1, logging=False, resamples=-1, draws=10)  # trains, no fit
+    assert sweep_overheads(costs, alone, already=0.0, slowdown=1.0) == Overheads(0.0, 2.0, 0.5, 0.0)
+    plan = _plan()
+    flat = Throughput("test", 1e12, ((1.0, 0.5),), "fixed")
+    wall, basis = estimate_seconds(plan, flat, runs_at_once=2, overheads=o)
+    times = [flat.run_seconds(s, 0) + o.run for s in plan]
+    assert wall == pytest.approx(3.0 + 14.0 + max(sum(times) / 2, max(times)) + 20.0)
+    assert "s besides training (start 17 s, 1 s per run, fit and report 20 s)" in basis
+
+
+def test_the_steps_are_timed_on_the_plans_own_runs() -> None:
+    """The start screen times a few of the plan's runs with the real loop: smoke's 3 sizes share one
+    batch, so 3 distinct steps, each timed, and an evaluation at the smallest and largest. (Speeds are
+    not asserted: a shared machine.)"""
+    from harness.console import measure_steps
+    from harness.data import make_source
+    from harness.device import resolve_device
+
+    cfg = compose_config("sweep=smoke", "logger=off")
+    source = make_source(cfg.data)
+    plan = plan_runs(cfg, vocab_size=source.vocab_size, data_fingerprint="abc", precision="fp32")
+    times = measure_steps(plan, source, resolve_device(cfg.train, 1), cfg.data.val_tokens)
+    assert [f for f, _ in times.steps] == sorted({step_flops(s) for s in plan})
+    assert all(t > 0 for _, t in times.steps) and len(times.evals) == 2
+    small, large = (f(plan, key=step_flops) for f in (min, max))
+    assert [f for f, _ in times.evals] == [eval_flops(small, 4096), eval_flops(large, 4096)]
+
+
+def test_a_plan_too_large_to_time_is_estimated_from_the_mfu_table() -> None:
+    """Timing a width-2048 run's steps on a cpu would take minutes: the assumed MFU table instead."""
+    from harness.console import estimate
+    from harness.data import make_source
+    from harness.device import resolve_device
+
+    cfg = compose_config("sweep=smoke", "logger=off", "sweep.widths=[2048]")
+    source = make_source(cfg.data)
+    plan = plan_runs(cfg, vocab_size=source.vocab_size, data_fingerprint="abc", precision="fp32")
+    dev = resolve_device(cfg.train, 1)
+    seconds, basis = estimate(cfg, plan, [], source, dev, runs_at_once=2, logging=False)
+    assert "MFU assumed" in basis and "besides training" in basis and seconds > 0
+
+
+def test_the_time_already_spent_is_this_process_age() -> None:
+    from harness.console import process_age
+
+    assert time.monotonic() - IMPORTED - 0.05 <= process_age() < 1e6

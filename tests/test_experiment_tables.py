@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from harness import store
-from harness.config import register_configs
+from harness.compose import compose_raw
 from harness.studies.compare import compare_dir
 from harness.studies.compare.experiment import record_experiment
 from harness.studies.compare.judge import Rules
@@ -27,9 +26,7 @@ tables = load_script("experiment_tables")
 
 def callback_and_variants(experiment: str) -> tuple:
     """The experiment's compare callback config and its variants, as its multirun composes them."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    cfg = compose_raw(f"experiment={experiment}")
     return cfg.hydra.callbacks.compare, cfg.hydra.sweeper.params[f"experiment/{experiment}"].split(",")
 
 
@@ -82,7 +79,7 @@ def test_each_arms_tuning_record_is_its_pinned_scans_optimum(arm: str) -> None:
         rows = list(csv.DictReader(f))
     lr_table = load_script("lr_table")
     assert sorted({float(r["peak_lr"]) for r in rows}) == list(record.grid.lr)
-    assert [(w, float(f"{o:.3g}")) for w, o in lr_table.optima(rows)] == list(
+    assert [(w, float(f"{o:.3g}")) for w, o in lr_table.scan_optima(rows)] == list(
         zip(record.grid.widths, record.optimum, strict=True)
     )
 

@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.config import ConfigError, register_configs
+from harness.compose import compose_raw
+from harness.config import ConfigError
 from harness.overrides import check_overrides
 from harness.plan import check_config, plan_runs
 from harness.studies.compare.judge import EFFECTS, INCONCLUSIVE, NONE
@@ -26,9 +26,7 @@ ARMS = ("reference", "lstm", "sgd", "last_token")  # configs/experiment/arm/: ea
 
 
 def sweeper_params(experiment: str) -> dict:
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    cfg = compose_raw(f"experiment={experiment}")
     return {**cfg.hydra.sweeper.params, "compare": cfg.hydra.callbacks.compare}
 
 
@@ -142,9 +140,7 @@ def test_the_tuning_records_state_the_scan_that_configs_experiment_lr_scan_runs(
     """The grid every record states is the one the scan config trains, for each arm; each arm's scan
     writes to its recipe's directory."""
     record = OmegaConf.load(CONFIG_DIR / "experiment" / "tuning" / "lr_scan.yaml")
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        hydra_cfg = compose(config_name="config", overrides=["experiment=lr_scan"], return_hydra_config=True)
+    hydra_cfg = compose_raw("experiment=lr_scan")
     lrs = [float(x) for x in hydra_cfg.hydra.sweeper.params["train.lr"].split(",")]
     assert lrs == record.grid.lr and hydra_cfg.hydra.mode.name == "MULTIRUN"
     for arm in ARMS:

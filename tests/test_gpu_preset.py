@@ -12,6 +12,7 @@ import pytest
 
 from harness.data import make_source
 from harness.device import resolve_device
+from harness.fit.rules import RULES
 from harness.plan import compute_summary, plan_runs
 from harness.tracking.wandb_run import NullLogger
 from harness.train import train_run
@@ -71,3 +72,40 @@ def test_gpu_presets_smallest_run_trains_on_cpu(tmp_path: Path) -> None:
     assert math.isfinite(result["val_loss"]) and result["val_loss"] < 1.2 * math.log(cfg.data.vocab_size)
     assert result["tokens_per_s"] > 0
     assert (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_gpu_4h_trains_on_one_h100_in_4_hours_by_the_estimate_and_holds_out_its_top_2_budgets() -> None:
+    from harness.estimate import estimate_seconds, gpu_throughput
+
+    cfg, plan = _plan("sweep=gpu_4h")
+    _, full = _plan()
+    seconds, basis = estimate_seconds(plan, gpu_throughput("H100 SXM"), val_tokens=cfg.data.val_tokens)
+    assert seconds <= 4 * 3600 and "MFU assumed" in basis
+    budgets = sorted({r.budget for r in plan})
+    assert budgets == sorted({r.budget for r in full})[:8]  # the gpu ladder's lower 8
+    by_budget = {b: sum(r.budget == b for r in plan) for b in budgets}
+    top2 = by_budget[budgets[-1]] + by_budget[budgets[-2]]
+    top1 = by_budget[budgets[-1]]
+    # the fit's rule holds out the fewest top budgets (at least 2) with that share of the runs: 2 here
+    assert top2 >= RULES.holdout_frac * len(plan) > top1
+    assert {(r.shape.width, r.budget) for r in plan} <= {(r.shape.width, r.budget) for r in full}
+
+
+def test_a_gpu_preset_without_cuda_says_so_in_the_dry_run(tmp_path: Path, capsys) -> None:
+    """No silent fallback: sweep=gpu on a machine without CUDA (this one) names the missing CUDA on the
+    start screen, and the estimate is the cpu's (the plan would be refused beyond sweep.max_hours)."""
+    from harness.sweep import run_sweep
+
+    cfg = compose_config("sweep=gpu", "logger=off", "sweep.dry_run=true", f"sweep.dir={tmp_path}/gpu",
+                         "data.val_tokens=2048")  # fmt: skip
+    run_sweep(cfg)
+    out = capsys.readouterr().out
+    assert sum(row.lstrip().startswith("CUDA") for row in out.splitlines()) == 1
+    words = " ".join(out.split())  # the line wraps
+    assert "CUDA MISSING: torch " in words and "this preset is sized for a GPU and trains on the cpu" in words
+    assert "(train.device=cuda makes a missing GPU an error)" in words
+    assert "cpu fp32" in out.splitlines()[0] and "would be refused" in out
+    assert not list(tmp_path.iterdir())  # a dry run writes nothing
+    smoke = compose_config("sweep=smoke", "logger=off", "sweep.dry_run=true", f"sweep.dir={tmp_path}/smoke")
+    run_sweep(smoke)
+    assert "CUDA" not in capsys.readouterr().out  # a cpu preset on a cpu: nothing to say

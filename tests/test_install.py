@@ -3,13 +3,9 @@ offline path (`make wheels` once with an index, `make install-offline` from the 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ import pytest
 from tests.conftest import ROOT, load_script
 
 PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+offline_env = load_script("rehearse_node").offline_env
 
 
 def test_requirements_leave_out_torch_and_add_extras() -> None:
@@ -48,33 +45,6 @@ def test_torch_constraint_keeps_a_recent_enough_torch(
             reqs.torch_constraint()
 
 
-def _fake_torch_wheel(folder: Path, version: str) -> Path:
-    """A wheel named torch with only a version: stands for a node's own CUDA build, installs in a second."""
-    files = {
-        "torch/__init__.py": f'__version__ = "{version}"\n',
-        f"torch-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n",
-        f"torch-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-        "Tag: py3-none-any\n",
-    }
-    record = f"torch-{version}.dist-info/RECORD"
-    lines = []
-    for name, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        lines.append(f"{name},sha256={digest},{len(text.encode())}")
-    files[record] = "\n".join([*lines, f"{record},,"]) + "\n"
-    path = folder / f"torch-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return path
-
-
-def _offline_env() -> dict[str, str]:
-    """No pip configuration (this machine's has extra indexes and wheel folders): as on a bare node."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    return {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
 @pytest.fixture(scope="module")
 def wheelhouse() -> Path:
     """`make wheels` for this Python, built once (needs the package index) and kept under .cache/."""
@@ -92,18 +62,18 @@ def wheelhouse() -> Path:
 def _venv(path: Path, torch_version: str | None, tmp_path: Path, *flags: str) -> Path:
     """A venv at `path`, with a stand-in torch of `torch_version` installed when given."""
     subprocess.run(
-        [sys.executable, "-m", "venv", *flags, str(path)], check=True, timeout=300, env=_offline_env()
+        [sys.executable, "-m", "venv", *flags, str(path)], check=True, timeout=300, env=offline_env()
     )
     if torch_version is not None:
-        wheel = _fake_torch_wheel(tmp_path, torch_version)
+        wheel = load_script("rehearse_node").stand_in_torch_wheel(tmp_path, torch_version)
         pip = [str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index", str(wheel)]
-        subprocess.run(pip, check=True, timeout=300, env=_offline_env())
+        subprocess.run(pip, check=True, timeout=300, env=offline_env())
     return path
 
 
 def _install_offline(venv: Path, wheels: Path, *make_vars: str) -> subprocess.CompletedProcess:
     make = ["make", "-C", str(ROOT), "install-offline", f"VENV={venv}", f"WHEELS={wheels}", *make_vars]
-    return subprocess.run(make, capture_output=True, text=True, timeout=900, env=_offline_env())
+    return subprocess.run(make, capture_output=True, text=True, timeout=900, env=offline_env())
 
 
 @pytest.mark.slow
@@ -148,3 +118,76 @@ def test_install_offline_without_a_wheel_folder_fails_in_one_line(tmp_path: Path
     assert done.returncode != 0
     assert f"error: WHEELS={tmp_path / 'missing'}: no such folder; build one with make wheels" in done.stdout
     assert not (tmp_path / "venv").exists()
+
+
+# --- make node-wheels: only what the node lacks
+
+
+def _meta(version: str, *requires: str) -> dict:
+    return {"version": version, "requires_dist": list(requires)}
+
+
+def test_node_wheels_keep_what_the_node_lacks_and_the_versions_it_has_that_are_excluded() -> None:
+    """The rehearsal's fault: datasets pins an old fsspec, which the node has newer; the folder must carry
+    that fsspec, and what its asked-for extra needs at a version the node lacks, and nothing the node has
+    at a version every requirement accepts."""
+    nw = load_script("node_wheels")
+    resolved = {
+        "datasets": _meta("4.0.0", "fsspec[http]<=2025.3.0,>=2023.1.0", "numpy>=1.17", "pandas"),
+        "fsspec": _meta("2025.3.0", "aiohttp>=3.10; extra == 'http'", "pytest; extra == 'test'"),
+        "aiohttp": _meta("3.12.0"),
+        "numpy": _meta("2.5.5"),
+        "pandas": _meta(
+            "3.1.1", "numpy>=2.6; python_version >= '3.13'"
+        ),  # not for 3.12: the node's numpy stays
+        "setuptools": _meta("84.0.0"),
+        "wheel": _meta("0.48.0"),
+        "torch": _meta("2.13.0"),
+    }
+    node = {"fsspec": "2026.9.0", "aiohttp": "3.9.5", "numpy": "2.5.2", "pandas": "3.0.0",
+            "setuptools": "80.0", "pytest": "7.0", "torch": "2.11.0"}  # fmt: skip
+    kept = nw.keep(resolved, node, ["datasets>=2.20", "numpy>=1.26"], ["setuptools>=68", "wheel"], "3.12")
+    assert kept == {
+        "aiohttp": "3.12.0",  # fsspec[http] asks >= 3.10 of it; the node has 3.9.5
+        "datasets": "4.0.0",  # the node lacks it
+        "fsspec": "2025.3.0",  # excluded by datasets' pin
+        "setuptools": "84.0.0",  # the build backend: pip builds in isolation, from the folder alone
+        "wheel": "0.48.0",
+    }
+
+
+def test_node_wheels_refuse_a_freeze_list_line_that_is_not_name_and_version(tmp_path: Path, capsys) -> None:
+    nw = load_script("node_wheels")
+    good = tmp_path / "good.txt"
+    good.write_text("# pip list --format=freeze\nNumPy==2.5.2\ntyping_extensions==4.16.0\n\n")
+    assert nw.read_freeze(good) == {"numpy": "2.5.2", "typing-extensions": "4.16.0"}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("numpy==2.5.2\ntorch @ file:///wheels/torch-2.11.0-cp312.whl\n")
+    with pytest.raises(SystemExit) as stop:
+        nw.read_freeze(bad)
+    assert stop.value.code == 2
+    assert (
+        "bad.txt:2: 'torch @ file:///wheels/torch-2.11.0-cp312.whl' is not name==version"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.slow
+def test_the_node_rehearsal_installs_from_a_folder_within_64_mib_with_no_index(tmp_path: Path) -> None:
+    """scripts/rehearse_node.py on this machine's Python with its real CPU torch (the smoke sweep runs
+    on it): the emulated node, make node-wheels (within 64 MiB), make install-offline with no index,
+    torch the node's. Needs the package index (skipped without one)."""
+    torch_wheel = next(Path("/opt/wheels").glob(f"torch-*-cp{PY_VERSION.replace('.', '')}-*.whl"), None)
+    if torch_wheel is None:
+        pytest.skip("no local torch wheel for this Python")
+    argv = [sys.executable, str(ROOT / "scripts" / "rehearse_node.py"), "--python", sys.executable,
+            "--torch", str(torch_wheel), "--unpinned", "--work", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0 and "step=node packages" in done.stdout:
+        pytest.skip(f"could not install the node's packages (no package index?): {done.stderr[-300:]}")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    facts = {k: v for row in done.stdout.splitlines() for k, v in (w.split("=", 1) for w in row.split()[1:])}
+    assert float(facts["size_mib"]) <= 64 and facts["within"] == "1"
+    assert facts["torch_from_node"] == "1" and facts["torch"] == "2.13.0+cpu"
+    assert facts["compose"] == "gpu_smoke"
+    assert facts["runs"] == facts["done"] == "9" and facts["fit"] == "1"

@@ -18,6 +18,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from harness import sweep as sweep_module
+from harness.compose import compose_raw
 from harness.config import Config, ConfigError, register_configs
 from harness.device import cpu_layout, usable_cores
 from harness.launch import check_sharding, job_configs, place_on_gpu
@@ -31,10 +32,7 @@ SUMMARY = "\nVERDICT: "  # the verdict line of the fit's printed summary
 
 def launcher(*overrides: str) -> dict:
     """The resolved `hydra.launcher` config `python -m harness.sweep -m OVERRIDES` launches with."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-    return OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    return OmegaConf.to_container(compose_raw(*overrides).hydra.launcher, resolve=True)
 
 
 def test_shards_go_only_to_a_cluster_launcher() -> None:

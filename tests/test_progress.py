@@ -4,6 +4,7 @@ of the start screen."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -50,15 +51,25 @@ def test_a_terminal_gets_a_bar_that_goes_away_at_the_end() -> None:
     assert text.endswith("\r") and "\n" not in text  # cleared: the sweep's line for the run follows
 
 
-def test_the_estimate_uses_finished_runs_else_the_assumed_mfu_of_a_measured_peak() -> None:
+def test_the_estimate_uses_finished_runs_else_the_device_checks_mfu_else_the_assumed_one(
+    tmp_path: Path,
+) -> None:
     from harness.console import throughput
+    from harness.estimate import record_measured_mfu
 
     rows = [
         {"status": "done", "params_nonembedding": 1e4, "tokens_per_s": 1000.0, "flops_per_token": 1e6},
         {"status": "diverged", "params_nonembedding": 1e5, "tokens_per_s": 1.0, "flops_per_token": 1.0},
     ]
-    measured = throughput("cpu", rows)
+    checked = tmp_path / "measured_mfu.json"
+    measured = throughput("cpu", rows, checked)
     assert measured.basis == "MFU measured on 1 finished runs"
     assert measured.mfu_at(1e4) * measured.peak_flops == pytest.approx(1e9)  # what the run reached
-    assumed = throughput("cpu", [])
+    assumed = throughput("cpu", [], checked)
     assert assumed.peak_flops > 0 and "measured, MFU assumed" in assumed.basis
+    record_measured_mfu(checked, "cpu", 5e10, [(3e5, 0.4), (1e4, 0.1)], "scripts/gpu_check.py on 2026-12-01")
+    record_measured_mfu(checked, "NVIDIA H100 80GB HBM3", 7.9e14, [(1e6, 0.05)], "scripts/gpu_check.py")
+    device_checked = throughput("cpu", [], checked)
+    assert device_checked.peak_flops == 5e10 and device_checked.mfu == ((1e4, 0.1), (3e5, 0.4))
+    assert device_checked.basis.startswith("peak and MFU measured by scripts/gpu_check.py on 2026-12-01")
+    assert throughput("cpu", rows, checked).basis == "MFU measured on 1 finished runs"  # its own runs first

@@ -5,6 +5,7 @@ fit, and on bad input prints one line, exits non-zero and writes nothing."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -197,6 +198,36 @@ def test_summary_reads_at_a_glance(analysed) -> None:
     assert len(bullets) == len(report.verdict.reasons) and all(b.startswith("  ok   ") for b in bullets)
 
 
+def test_an_untested_verdict_says_why_and_what_to_run(tmp_path: Path) -> None:
+    """A 3x3 grid cannot tell (docs/fit.md): the summary's verdict says what the checks said, why it does
+    not stand, and the next step the sweep passes; report.md weighs the answer in a sentence."""
+    from dataclasses import replace
+
+    from harness.console import next_step
+    from harness.fit import fit_sweep
+    from harness.fit.simulate import grid_observations
+    from harness.report.markdown import markdown
+
+    obs = grid_observations(SURFACE, [1e6, 4e6, 1.6e7], [2e7, 8e7, 3.2e8])
+    report = fit_sweep(replace(obs, L_se=0.02 * obs.L), FitConfig(bootstrap=0, calibration_draws=100))
+    v = report.verdict
+    assert v.outcome == "untested" and v.untested_why
+    lines = summary_text(report, next_step=next_step("smoke")).splitlines()
+    at = lines.index(
+        f"VERDICT: untested: whether loss scales smoothly with compute (the checks say {v.checked})"
+    )
+    assert lines[at + 1].startswith("  why  this design cannot tell: at 2.00% noise its checks say ")
+    assert " ".join(" ".join(lines[-2:]).split()) == (
+        "next for a verdict, run the default sweep, whose design can give one: python -m harness.sweep "
+        "(with sweep.dry_run=true it shows its plan and time and stops)"
+    )
+    assert "python -m harness.sweep" not in next_step("cpu") and "docs/fit.md" in next_step("")
+    md = markdown(report)
+    assert f"**{v.sentence}.**" in md
+    assert f'The checks\' "{v.checked}" is {v.likelihood_ratio:.3g} times likelier ' in md
+    assert 'it needs 3 (harness.fit.rules): the verdict is "untested".' in md
+
+
 def test_summary_of_a_pure_power_law_says_so_once_on_the_law_line(tmp_path: Path) -> None:
     from dataclasses import replace
 
@@ -228,6 +259,22 @@ def test_loss_plot_keeps_the_legend_off_the_data_and_the_axis_on_it(analysed) ->
     held = len(report.holdout.held_runs)
     assert any(f"held out: {held} runs not fitted" in t.get_text() for t in labels)
     assert any("FLOPs / C)^" in t.get_text() for t in labels)  # the law's C0 with its unit
+
+
+@pytest.mark.parametrize("sizes", [5, 2], ids=["isoflop-profiles", "no-isoflop-fit"])
+def test_plots_of_sixty_budgets_warn_of_nothing(tmp_path: Path, sizes: int) -> None:
+    """Sixty budgets (published sets have dozens): the IsoFLOP profiles are coloured by a scale, not a
+    legend entry each that would squeeze the axes to nothing; with 2 sizes a budget no IsoFLOP fit, and
+    the allocation plot's note gives the first clause of a reason that lists every budget."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's `constrained_layout not applied`, numpy's too
+        report = analyse(
+            make_rows(budgets=60, sizes=sizes), FitConfig(bootstrap=0, calibration_draws=0), tmp_path
+        )
+    assert (report.isoflop is not None) == (sizes == 5)
+    assert (tmp_path / "plots" / "optimal_allocation.png").is_file()
 
 
 def test_conventions_choose_the_columns() -> None:
@@ -349,6 +396,60 @@ def test_cli_fits_a_sweep_directory(tmp_path: Path) -> None:
         replaced.returncode == 0
         and json.loads((out / "fit.json").read_text())["conventions"]["flops"] == "full"
     )
+
+
+def reconstructed_rows(rng: np.random.Generator) -> list[dict]:
+    """A published set as reconstructions give it: tokens real-valued, D = C / 6N at each run's own
+    compute, which lies within a few percent of its budget's (so the budgets are found by clustering);
+    one size per budget recurs at a second token count. The top budget holds 2 sizes in 3 runs, its
+    best the smaller size's second run: too few sizes for a parabola, where a window of 3 runs once
+    made a singular matrix."""
+    runs = []  # (compute of the run, N, relative loss noise)
+    for C in np.logspace(18, 21, 7):
+        ladder = SURFACE.N_opt(C) * 1.8 ** np.arange(-3, 4)
+        for N in [*ladder, ladder[2]]:
+            runs.append((C * (1 + 0.02 * rng.standard_normal()), N, 0.003 * rng.standard_normal()))
+    top, N_top = 10**21.5, SURFACE.N_opt(10**21.5)
+    runs += [(0.98 * top, 0.8 * N_top, 0.0), (1.02 * top, 0.8 * N_top, 0.0), (top, 2.5 * N_top, 0.0)]
+    rows = []
+    for C, N, noise in runs:
+        D = C / (6 * N)
+        L = SURFACE.loss(N, D) * (1 + noise)
+        rows.append({"params_total": repr(float(N)), "tokens": repr(float(D)), "val_loss": repr(float(L))})
+    return rows
+
+
+def test_cli_fits_real_valued_tokens_and_skips_budgets_without_a_parabola(tmp_path: Path) -> None:
+    """The fitter never raises on a valid table: a budget whose window held 3 runs of 2 sizes made a
+    singular matrix (numpy.linalg.LinAlgError); it is now skipped with its reason, and neither numpy nor
+    matplotlib prints a warning."""
+    rows = reconstructed_rows(np.random.default_rng(3))
+    csv_path = write_csv(tmp_path / "reconstructed.csv", rows, list(rows[0]))
+    out = tmp_path / "out"
+    proc = run_cli(
+        f"input={csv_path}", f"out={out}", "fit.bootstrap=50", "fit.calibration_draws=50", cwd=tmp_path
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    budgets = json.loads((out / "fit.json").read_text())["isoflop"]["budgets"]
+    assert len(budgets) == 8 and sum(b["used"] for b in budgets) >= 5
+    top = budgets[-1]
+    assert (top["n_runs"], top["n_sizes"], top["status"], top["used"]) == (3, 2, "few sizes", False)
+    assert top["note"] == "2 distinct sizes: a parabola needs 3, so its best run is its frontier point"
+    assert {p.name for p in (out / "plots").iterdir()} >= {f"{name}.png" for name in PLOTS}
+
+
+def test_a_refit_inherits_the_sweeps_fit_settings_unless_given(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    rows = make_rows(budgets=4, sizes=5)
+    write_csv(sweep / "results.csv", rows, list(rows[0]))
+    swept = {**dataclasses.asdict(FitConfig()), "bootstrap": 20, "flops": "6n", "calibration_draws": 0}
+    (sweep / "sweep.json").write_text(json.dumps({"name": "t", "config": {"fit": swept}}))
+    for args in ([], ["fit.bootstrap=30"]):
+        assert run_cli(f"input={sweep}", *args, cwd=tmp_path).returncode == 0
+    fits = [json.loads((sweep / "refits" / n / "fit.json").read_text()) for n in ("1", "2")]
+    assert [f["bootstrap"]["resamples"] for f in fits] == [20, 30]  # the sweep's 20, unless given
+    assert [f["conventions"]["flops"] for f in fits] == ["6n", "6n"]
 
 
 BAD_INPUTS = {

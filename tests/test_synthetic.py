@@ -62,3 +62,33 @@ def test_sparse_filter_equals_the_full_posterior(
     asked = dense_asked(m, seq, which, 0.6)
     np.testing.assert_array_equal(q.pos, np.flatnonzero(asked))
     assert len(q.pos) > 0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        (),
+        ("data.noise_fraction=0.1",),
+        ("data.synthetic.copy_frac=0.2", "data.synthetic.copy_period=5"),
+        ("data.max_unique_tokens=3000",),  # 93 sequences of 32 tokens, repeated: batches wrap inside a chunk
+    ],
+)
+def test_batches_made_on_a_device_are_the_hosts(overrides: tuple[str, ...]) -> None:
+    """device_batch (a GPU's batches, walked by torch; here on the cpu device) gives train_batch's tokens,
+    across a chunk boundary and a group boundary (a new device walk), with noise, copying or a capped
+    stream: the same sequences for the same seed and step wherever they are made."""
+    import torch
+
+    from harness.data import make_source
+    from tests.conftest import compose_config
+
+    source = make_source(compose_config("sweep=smoke", *overrides).data)
+    batch = 100  # chunk boundaries at 2,048 sequences; a device walk's group holds 8 chunks (16,384)
+    per_group = synthetic.DEVICE_CHUNKS * synthetic.CHUNK_SEQS // batch
+    for step in (0, 1, 20, per_group, per_group + 1, 3):  # 20: the first chunk boundary; back to group 0
+        host = source.train_batch(step, batch, seed=2)
+        made = source.device_batch(step, batch, 2, torch.device("cpu"))
+        for h, d in zip(host, made, strict=True):
+            assert d.dtype == torch.int64 and d.shape == h.shape
+            np.testing.assert_array_equal(d.numpy(), h)
+    assert len(source._groups) <= 2  # device walks kept: the last two groups

@@ -12,13 +12,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from harness import store
-from harness.config import LoggerConfig
+from harness.config import FitConfig, LoggerConfig
 from harness.tracking import fit_run, mode
 from harness.tracking import wandb_run as lg
 from harness.tracking.offline import offline_run_dirs, read_offline_run
@@ -83,7 +84,7 @@ def test_wandb_run_id_is_stable_and_allowed():
     assert lg.wandb_run_id("cpu", "w32-t4096") == "cpu-w32-t4096"
     assert lg.wandb_run_id("my sweep", "a/b:c") == "my-sweep-a-b-c"
     long = lg.wandb_run_id("g" * 50, "r" * 50)
-    assert len(long) <= 60 and long == lg.wandb_run_id("g" * 50, "r" * 50)  # room left for "-r<k>"
+    assert len(long) <= 64 and long == lg.wandb_run_id("g" * 50, "r" * 50)  # W&B's limit
     assert long != lg.wandb_run_id("g" * 50, "r" * 49 + "s")
 
 
@@ -132,6 +133,20 @@ def test_mode_auto_is_online_with_a_key_from_the_environment_or_wandb_login(monk
     assert mode.resolve_mode(LoggerConfig(backend="off")).mode == "disabled"
 
 
+def test_an_unknown_wandb_mode_is_one_line_naming_it(monkeypatch):
+    from harness.config import ConfigError
+
+    monkeypatch.setenv("WANDB_MODE", "bogus")
+    for cfg in (LoggerConfig(), LoggerConfig(mode="offline")):
+        with pytest.raises(
+            ConfigError, match=r"^WANDB_MODE: unknown value 'bogus' in the environment; allowed: "
+        ):
+            mode.resolve_mode(cfg)
+    assert mode.resolve_mode(LoggerConfig(backend="off")).mode == "disabled"  # W&B is not used at all
+    monkeypatch.setenv("WANDB_MODE", "Dryrun")
+    assert mode.resolve_mode(LoggerConfig()) == mode.Mode("offline", "WANDB_MODE=dryrun")
+
+
 def test_an_unreachable_server_means_offline_at_once(monkeypatch, tmp_path):
     import time
 
@@ -166,16 +181,60 @@ def test_offline_run_reads_back(tmp_path):
         assert {k: logged[k] for k in row} == pytest.approx(row)
     s = got.summary
     assert s["status"] == "done" and s["val_loss"] == 4.75 and s["diverged_step"] is None
-    assert s["val/loss"] == {"min": pytest.approx(4.75), "last": pytest.approx(4.75)}
-    assert s["train/loss"] == pytest.approx(4.25)
     assert got.metrics["train/*"]["step_metric"] == "tokens"
     assert got.metrics["val/*"]["step_metric"] == "tokens"
     assert got.metrics["perf/*"]["step_metric"] == "tokens"
-    assert got.metrics["val/loss"] == {"step_metric": "tokens", "summary": ["last", "min"]}
+    assert got.metrics["val/loss"] == {"step_metric": "tokens", "summary": ["none"]}
     assert got.metrics["by_flops/*"]["step_metric"] == "flops"
     assert [h["by_flops/val_loss"] for h in got.history] == [h["val/loss"] for h in got.history]
     assert [h["by_flops/train_loss"] for h in got.history] == [h["train/loss"] for h in got.history]
     assert {"tokens", "flops"} <= set(got.metrics)
+
+
+def test_the_summary_names_each_quantity_once(tmp_path):
+    """The result row's names only: no `val/loss` beside `val_loss`, no last-interval
+    `perf/tokens_per_s` beside the run's `tokens_per_s`; ability scores keep their last value."""
+    run = _open(tmp_path)
+    for row in _rows(3):
+        run.log(
+            {**row, "val/loss_se": 0.01, "perf/mfu": 0.3, "val/answer_acc": 0.1 * row["step"]}, row["step"]
+        )
+    result = {"status": "done", "val_loss": 4.75, "train_loss": 4.3, "tokens": 3072, "tokens_per_s": 900.0}
+    run.finish(summary=result)
+    (run_dir,) = offline_run_dirs(tmp_path)
+    summary = {k: v for k, v in read_offline_run(run_dir).summary.items() if not k.startswith("_")}
+    assert summary == {**result, "val/answer_acc": pytest.approx(0.3)}
+
+
+def test_a_training_loss_point_every_percent_of_the_steps_reads_back_as_a_curve(tmp_path):
+    """What the training loop logs (harness/train.py): every ~1% of the steps `train/loss` (the mean since
+    the last point), `lr`, `tokens` and `flops` with `logger.log(row, step=step)`, and at the default
+    preset's one eval (train.evals=1) the eval row at the last step, which holds no `train/loss` of its
+    own; the curve reads back point by point, plotted against tokens."""
+    steps, tokens_per_step = 200, 60 * 64  # the default preset's fewest steps, its largest batch
+    every = max(1, steps // 100)
+    run = _open(tmp_path)
+    for step in range(every, steps + 1, every):
+        tokens = step * tokens_per_step
+        row = {
+            "step": step,
+            "tokens": tokens,
+            "flops": 1e3 * tokens,
+            "train/loss": 5.0 / step**0.1,
+            "lr": 1e-3,
+        }
+        run.log(row, step=step)
+    tokens = steps * tokens_per_step
+    run.log({"step": steps, "tokens": tokens, "flops": 1e3 * tokens, "val/loss": 4.75}, step=steps)
+    run.finish(summary={"status": "done", "val_loss": 4.75, "train_loss": 2.9})
+    (run_dir,) = offline_run_dirs(tmp_path)
+    got = read_offline_run(run_dir)
+    curve = [h for h in got.history if "train/loss" in h]
+    assert len(curve) >= 20 and [h["_step"] for h in curve] == list(range(every, steps + 1, every))
+    assert [h["train/loss"] for h in curve] == pytest.approx([5.0 / h["_step"] ** 0.1 for h in curve])
+    assert all(h["tokens"] == h["_step"] * tokens_per_step for h in curve)
+    assert got.metrics["train/*"]["step_metric"] == "tokens" and got.history[-1]["val/loss"] == 4.75
+    assert "train/loss" not in got.summary and got.summary["train_loss"] == 2.9
 
 
 def test_failed_run_records_its_exit_code(tmp_path):
@@ -186,8 +245,14 @@ def test_failed_run_records_its_exit_code(tmp_path):
     assert read_offline_run(run_dir).exit_code == 1
 
 
-def test_an_offline_resume_logs_a_second_run_that_cannot_replace_the_first(tmp_path):
-    """Two offline folders with one id replace each other when synced (W&B issues #3841, #5865)."""
+def test_an_offline_resume_continues_the_same_run(tmp_path, monkeypatch):
+    """A killed run resumes under its own id (resume="allow"), online and offline alike: `wandb sync`
+    uploads the folders of one id in order of their start, as one run, so no failed copy stays beside
+    a finished one."""
+    import wandb
+
+    real_init, calls = wandb.init, []
+    monkeypatch.setattr(wandb, "init", lambda **kw: calls.append(kw) or real_init(**kw))
     first = _open(tmp_path)
     for row in _rows(2):
         first.log(row, step=row["step"])
@@ -197,12 +262,16 @@ def test_an_offline_resume_logs_a_second_run_that_cannot_replace_the_first(tmp_p
         second.log(row, step=row["step"])
     second.finish(summary={"status": "done"}, exit_code=0)
 
+    assert [(c["id"], c["resume"], c["mode"]) for c in calls] == [("cpu-w32-t4096", "allow", "offline")] * 2
     runs = [read_offline_run(d) for d in offline_run_dirs(tmp_path)]
-    assert [r.run_id for r in runs] == ["cpu-w32-t4096", "cpu-w32-t4096-r2"]
+    assert [r.run_id for r in runs] == ["cpu-w32-t4096"] * 2 and [r.name for r in runs] == [
+        "w32-d1-t4096"
+    ] * 2
     assert [[h["_step"] for h in r.history] for r in runs] == [[1, 2], [3, 4]]
-    assert [r.exit_code for r in runs] == [1, 0]
-    assert runs[1].config["resumes"] == "cpu-w32-t4096" and "resumed" in runs[1].tags
-    assert lg.offline_attempt_id(tmp_path / "wandb", "cpu-w32-t4096") == "cpu-w32-t4096-r3"
+    assert [r.exit_code for r in runs] == [1, 0] and all("resumed" not in r.tags for r in runs)
+    assert (
+        lg.attempts(tmp_path / "wandb", "cpu-w32-t4096") == 2 and lg.attempts(tmp_path / "wandb", "w32") == 0
+    )
 
 
 def test_online_resume_asks_wandb_to_continue_the_same_run(tmp_path, monkeypatch):
@@ -268,7 +337,9 @@ def test_backend_off_writes_nothing(tmp_path):
     assert isinstance(run, lg.NullLogger)
     run.log({"tokens": 1.0}, step=1)
     run.finish(summary={"status": "done"})
-    fit_run.log_fit(cfg, sweep_dir=tmp_path, group=GROUP, fit={"a": 1.0}, plots=[], rows=[{"flops": 1.0}])
+    fit_run.log_fit(
+        cfg, sweep_dir=tmp_path, group=GROUP, fit={"a": 1.0}, settings={}, plots=[], rows=[{"flops": 1.0}]
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -367,7 +438,7 @@ def test_the_run_whose_online_start_failed_is_logged_offline(tmp_path):
     code = textwrap.dedent(
         f"""
         from pathlib import Path
-        from harness.config import LoggerConfig
+        from harness.config import FitConfig, LoggerConfig
         from harness.tracking import mode, wandb_run as lg
         mode.unreachable = lambda url, timeout_s=0: None  # the probe passes; wandb.init itself fails
         for rid in ("a", "b"):
@@ -434,14 +505,15 @@ def test_log_fit_writes_images_table_chart_headline_and_artifact(tmp_path):
         for i in (1, 2, 3)
     ] + [{"run_id": "w9", "status": "diverged", "width": 288, "flops": 1e13, "val_loss": None}]
     fit_run.log_fit(
-        LoggerConfig(), sweep_dir=tmp_path, group=GROUP, fit=FIT, plots=plots, rows=rows, files=files,
-        tags=("preset:cpu",),
+        LoggerConfig(), sweep_dir=tmp_path, group=GROUP, fit=FIT, settings=asdict(FitConfig()), plots=plots,
+        rows=rows, files=files, tags=("preset:cpu",),
     )  # fmt: skip
 
     (run_dir,) = offline_run_dirs(tmp_path)
     got = read_offline_run(run_dir)
     assert (got.run_id, got.group, got.job_type, got.exit_code) == ("cpu-fit", GROUP, "fit", 0)
     assert got.tags == ["preset:cpu"]
+    assert got.config == {"sweep": GROUP, "fit": asdict(FitConfig())}  # conventions and thresholds
     s = got.summary
     assert {k: s[k] for k in fit_run.headline(FIT)} == fit_run.headline(FIT)
     assert not [k for k in s if k.startswith(("frontier/", "budgets/"))]  # no flattened fit.json
@@ -470,6 +542,30 @@ def test_log_fit_writes_images_table_chart_headline_and_artifact(tmp_path):
     assert art["metadata"]["fit/verdict"] == "yes"
 
 
+def test_every_fit_of_a_sweep_continues_its_one_fit_run(tmp_path):
+    """A rerun, or a fit under other settings, continues `<group>-fit` (one fit run per sweep in W&B,
+    not one more of the same name per rerun): its config and summary become the new fit's, a headline
+    number the new fit lacks becomes None, and each fit logs its plots at the next step."""
+    plots, cfg = [_png(tmp_path / "frontier.png")], LoggerConfig()
+    fit_run.log_fit(
+        cfg, sweep_dir=tmp_path, group=GROUP, fit=FIT, settings=asdict(FitConfig()), plots=plots, rows=[]
+    )
+    no_holdout = {k: v for k, v in FIT.items() if k != "holdout"}
+    settings = asdict(FitConfig(flops="6n"))
+    fit_run.log_fit(
+        cfg, sweep_dir=tmp_path, group=GROUP, fit=no_holdout, settings=settings, plots=plots, rows=[]
+    )
+
+    runs = [read_offline_run(d) for d in offline_run_dirs(tmp_path)]
+    assert [(r.run_id, r.name, r.job_type, r.exit_code) for r in runs] == [
+        ("cpu-fit", "cpu-fit", "fit", 0)
+    ] * 2
+    assert [r.config["fit"]["flops"] for r in runs] == ["full", "6n"]
+    assert [[h["_step"] for h in r.history] for r in runs] == [[1], [2]]
+    assert runs[0].summary["fit/holdout_error"] == 0.02 and runs[1].summary["fit/holdout_error"] is None
+    assert runs[1].summary["fit/alpha"] == 0.31 and set(fit_run.headline(FIT)) <= set(fit_run.HEADLINE_KEYS)
+
+
 def test_nothing_is_written_outside_the_configured_dir(tmp_path):
     """A fresh process (its own W&B service) with HOME and the working directory watched."""
     home, cwd, sweep, wdir = (tmp_path / n for n in ("home", "cwd", "sweep", "wb"))
@@ -478,14 +574,14 @@ def test_nothing_is_written_outside_the_configured_dir(tmp_path):
     code = textwrap.dedent(
         f"""
         from pathlib import Path
-        from harness.config import LoggerConfig
+        from harness.config import FitConfig, LoggerConfig
         from harness.tracking import log_fit, open_run
         cfg = LoggerConfig(dir={str(wdir)!r}, mode="offline")
         run = open_run(cfg, sweep_dir=Path({str(sweep)!r}), group="g", run_id="r", name="r",
                        job_type="train", config={{"a": 1}})
         run.log({{"tokens": 1.0, "val/loss": 2.0}}, step=1)
         run.finish(summary={{"status": "done"}})
-        log_fit(cfg, sweep_dir=Path({str(sweep)!r}), group="g", fit={{"a": 1.0}}, plots=[],
+        log_fit(cfg, sweep_dir=Path({str(sweep)!r}), group="g", fit={{"a": 1.0}}, settings={{}}, plots=[],
                 rows=[{{"run_id": "r", "flops": 10.0, "val_loss": 2.0}}])
         """
     )
@@ -604,3 +700,27 @@ def test_export_rows_from_runs(tmp_path):
         table = list(csv.DictReader(f))
     assert list(table[0]) == list(RESULT_COLUMNS)
     assert table[0]["val_loss"] == "4.5" and table[0]["diverged_step"] == ""
+
+
+def test_a_report_run_holds_the_claims_and_a_rerun_continues_it(tmp_path):
+    """The blob's report run (harness.tracking.report_run): summary, table, plot and artifact, read back
+    from its offline files; a second report continues the same run with a new artifact version."""
+    from harness.studies.blob import report
+    from harness.studies.blob.claims import Results, combine, judge_claims
+    from harness.tracking.report_run import log_report
+    from tests.test_blob import fit
+
+    claims = combine(*(judge_claims(Results({"synthetic": fit()}, {}, None, {})) for _ in range(2)))
+    files = report.write(tmp_path, claims, {"commit": "abc", "date": "2026-12-07", "realizations": []})
+    for _ in range(2):
+        log_report(
+            LoggerConfig(), out_dir=tmp_path, group="blob", summary=report.wandb_summary(claims),
+            rows=[{"key": c.key, "verdict": c.verdict} for c in claims], plots=[files[2]], files=files[:2],
+        )  # fmt: skip
+    dirs = offline_run_dirs(tmp_path / "wandb")
+    run = read_offline_run(dirs[-1])
+    assert {read_offline_run(d).run_id for d in dirs} == {run.run_id}  # one report run, continued
+    assert run.job_type == "report" and run.name == "blob-report"
+    assert run.summary["claims/1/synthetic/verdict"] == "yes" and run.summary["claims/n_agrees_yes"] >= 5
+    assert "plots/claims" in run.history[-1] and "report" in run.history[-1]
+    assert run.artifacts[-1]["files"] == ["blob.json", "plots/claims.png", "report.md"]

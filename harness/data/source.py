@@ -139,5 +139,12 @@ def quality_settings(cfg: DataConfig) -> dict:
 
 def add_noise(window: np.ndarray, fraction: float, vocab_size: int, rng: np.random.Generator) -> np.ndarray:
     """`window` with each token replaced, with probability `fraction`, by a uniform id in [0, vocab_size)."""
-    hit = rng.random(window.shape) < fraction
-    return np.where(hit, rng.integers(0, vocab_size, size=window.shape), window)
+    hit, ids = noise_draws(window.shape, fraction, vocab_size, rng)
+    return np.where(hit, ids, window)
+
+
+def noise_draws(
+    shape: tuple[int, ...], fraction: float, vocab_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`add_noise`'s draws: which tokens are replaced, and the uniform ids that replace them."""
+    return rng.random(shape) < fraction, rng.integers(0, vocab_size, size=shape)

@@ -12,15 +12,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.config import DataConfig, SyntheticConfig
-from harness.data.source import Questions, Tasks, add_noise, quality_settings
+from harness.data.source import Questions, Tasks, add_noise, noise_draws, quality_settings
 from harness.data.validation import MIN_PER_STRATUM, ValWeights, frequency_strata, val_loss_with_se
 from harness.hashing import stable_hash
 
+if TYPE_CHECKING:  # torch loads only where batches are made on a device (walk_on)
+    import torch
+
 CHUNK_SEQS = 2048  # synthetic training sequences generated at once
+DEVICE_CHUNKS = 8  # chunks one device walk generates (harness.device: batches made on a GPU)
 ANSWER_MIN_PROB = 0.7  # a skill question needs the Bayes-optimal predictor this sure of its answer
 FILTER_PAIRS = 1 << 22  # (sequence, skill) pairs forward filtering holds at once
 TASK_RANKS = (0, 1, 2, 4, 7, 12, 20, 33)  # chain skills given multi-token tasks, by frequency rank
@@ -28,6 +33,17 @@ TASK_PROMPTS = 32  # prompts per task
 TASK_PROMPT_LEN = 40  # tokens of context before the answer (at most seq_len - TASK_ANSWER_LEN + 1)
 TASK_ANSWER_LEN = 8  # answer tokens; exact match is scored for its first 1, 2, 4 and 8
 TASK_SKILL_POSTERIOR = 0.99  # a prompt leaves the Bayes-optimal predictor this sure of its skill
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The random numbers behind sequences of given skills: each first token, the uniforms that pick
+    every later token's successor ([n, length - 1]), and the copy skill's blocks (None without one)."""
+
+    skills: np.ndarray  # [n]
+    first: np.ndarray  # [n]
+    u: np.ndarray  # [n, length - 1] float64
+    blocks: np.ndarray | None  # [copy rows, copy_period]
 
 
 @dataclass(frozen=True)
@@ -90,27 +106,75 @@ class SkillMixture:
         self, n: int, length: int, rng: np.random.Generator, skills: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """n sequences of `length` tokens and the skill of each (drawn by frequency unless given)."""
-        if skills is None:
-            p = self.frequency
-            skills = rng.choice(len(p), size=n, p=p)
-        return self.sample_skills(skills, length, rng), skills
+        d = self.draw(n, length, rng, skills)
+        return self.walk(d), d.skills
 
     def sample_skills(self, skills: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
         """One sequence of `length` tokens from each given skill."""
-        n = len(skills)
-        chain = np.where(skills < self.n_chains, skills, 0)  # copy rows are overwritten below
-        seq = np.empty((n, length), dtype=np.int64)
-        seq[:, 0] = rng.integers(0, self.vocab_size, size=n)
+        return self.walk(self.draw(len(skills), length, rng, skills))
+
+    def draw(self, n: int, length: int, rng: np.random.Generator, skills: np.ndarray | None = None) -> Draws:
+        """Every random number `sample` needs, in the order the stream has always drawn them (the chain
+        walk itself draws none, so it can run on the host, `walk`, or on a device, `walk_on`)."""
+        if skills is None:
+            p = self.frequency
+            skills = rng.choice(len(p), size=n, p=p)
+        first = rng.integers(0, self.vocab_size, size=n)
         u = rng.random((n, length - 1))
+        copy = int((skills >= self.n_chains).sum())
+        blocks = rng.integers(0, self.vocab_size, size=(copy, self.copy_period)) if copy else None
+        return Draws(skills, first, u, blocks)
+
+    def walk(self, d: Draws) -> np.ndarray:
+        """The sequences of `d`, [n, length] int64, on the host."""
+        n, length = len(d.skills), d.u.shape[1] + 1
+        chain = np.where(d.skills < self.n_chains, d.skills, 0)  # copy rows are overwritten below
+        seq = np.empty((n, length), dtype=np.int64)
+        seq[:, 0] = d.first
         for t in range(length - 1):
             c = self._cum[chain, seq[:, t]]  # [n, b]
-            j = np.minimum((u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
+            j = np.minimum((d.u[:, t, None] > c).sum(-1), c.shape[-1] - 1)
             seq[:, t + 1] = self.succ[chain, seq[:, t], j]
-        copy = skills >= self.n_chains
-        if copy.any():  # drawn last, so that a mixture without copying samples exactly as before
-            block = rng.integers(0, self.vocab_size, size=(int(copy.sum()), self.copy_period))
-            seq[copy] = np.tile(block, -(-length // self.copy_period))[:, :length]
+        if d.blocks is not None:
+            seq[d.skills >= self.n_chains] = np.tile(d.blocks, -(-length // self.copy_period))[:, :length]
         return seq
+
+    def walk_on(self, draws: list[Draws], device: torch.device) -> torch.Tensor:
+        """The sequences of every `draws` stacked, [sum n, length] int64, walked on `device`: the same
+        tokens as `walk` (the same float64 comparisons and integer lookups), with one launch per
+        operation and token position for all of them, so a GPU's walk costs the host about as much for
+        16,384 sequences as for one."""
+        import torch
+
+        cum, succ = self._tables(device)
+        skills = np.concatenate([d.skills for d in draws])
+        u = _on(np.concatenate([d.u for d in draws]).T.copy(), device)  # [length - 1, n]: a row per step
+        n, length, b = len(skills), u.shape[0] + 1, succ.shape[-1]
+        base = _on(np.where(skills < self.n_chains, skills, 0) * self.vocab_size, device)
+        seq = torch.empty((n, length), dtype=torch.int64, device=device)
+        seq[:, 0] = _on(np.concatenate([d.first for d in draws]), device)
+        for t in range(length - 1):
+            row = base + seq[:, t]
+            j = (u[t, :, None] > cum[row]).sum(-1).clamp_(max=b - 1)
+            seq[:, t + 1] = succ[row].gather(1, j[:, None])[:, 0]
+        if any(d.blocks is not None for d in draws):
+            blocks = np.concatenate([d.blocks for d in draws if d.blocks is not None])
+            seq[_on(skills >= self.n_chains, device)] = _on(
+                np.tile(blocks, -(-length // self.copy_period))[:, :length], device
+            )
+        return seq
+
+    def _tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cumulative successor probabilities and the successors, [K x V, b], on `device` (once each)."""
+        key = str(device)
+        if key not in self._on_device:
+            b = self.succ.shape[-1]
+            self._on_device[key] = tuple(_on(a.reshape(-1, b), device) for a in (self._cum, self.succ))
+        return self._on_device[key]
+
+    @functools.cached_property
+    def _on_device(self) -> dict:
+        return {}
 
     def _filter(
         self, seq: np.ndarray
@@ -327,6 +391,7 @@ class SyntheticSource:
     name: str = "synthetic"
     train_tokens: int | None = None
     info: dict = field(default_factory=dict)
+    _groups: dict = field(default_factory=dict, init=False, repr=False)  # device walks (device_batch)
 
     def __post_init__(self) -> None:
         self.vocab_size = self.cfg.vocab_size
@@ -369,25 +434,75 @@ class SyntheticSource:
             self.train_tokens = self._unique_seqs * self.seq_len
 
     def train_batch(self, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        index = step * batch_size + np.arange(batch_size)  # positions in this seed's sequence stream
-        if self._unique_seqs:
-            index %= self._unique_seqs
-        chunk = index // CHUNK_SEQS
+        index, chunk = self._positions(step, batch_size)
         seq = np.empty((batch_size, self.seq_len + 1), dtype=np.int64)
         for c in np.unique(chunk):  # consecutive positions: one chunk, two at a boundary or wrap
             rows = chunk == c
             seq[rows] = self._chunk(seed, int(c))[index[rows] - c * CHUNK_SEQS]
         if self.cfg.noise_fraction:
-            rng = np.random.default_rng([self.cfg.seed, 3, seed, step])
-            seq = add_noise(seq, self.cfg.noise_fraction, self.vocab_size, rng)
+            seq = add_noise(seq, self.cfg.noise_fraction, self.vocab_size, self._noise_rng(step, seed))
         return seq[:, :-1], seq[:, 1:]
+
+    def device_batch(
+        self, step: int, batch_size: int, seed: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`train_batch` made on `device`, the same tokens: each group of DEVICE_CHUNKS chunks is walked
+        there at once (`SkillMixture.walk_on`) and kept while the stream is in it (harness.device sends
+        a GPU's batches here: numpy's walk, ~4.7 ms per gpu-preset batch on one core, would starve it)."""
+        import torch
+
+        index, chunk = self._positions(step, batch_size)
+        parts = []
+        for c in np.unique(chunk):
+            rows = chunk == c
+            pos, seqs = index[rows] - c * CHUNK_SEQS, self._device_chunk(seed, int(c), device)
+            consecutive = pos[-1] - pos[0] + 1 == len(pos)
+            parts.append((rows, seqs[pos[0] : pos[-1] + 1] if consecutive else seqs[_on(pos, device)]))
+        if len(parts) == 1:
+            seq = parts[0][1]
+        else:
+            seq = torch.empty((batch_size, self.seq_len + 1), dtype=torch.int64, device=device)
+            for rows, part in parts:
+                seq[_on(np.flatnonzero(rows), device)] = part
+        if self.cfg.noise_fraction:
+            hit, ids = noise_draws(
+                seq.shape, self.cfg.noise_fraction, self.vocab_size, self._noise_rng(step, seed)
+            )
+            seq = torch.where(_on(hit, device), _on(ids, device), seq)
+        return seq[:, :-1], seq[:, 1:]
+
+    def _positions(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `step`'s positions in this seed's sequence stream, and the chunk of each."""
+        index = step * batch_size + np.arange(batch_size)
+        if self._unique_seqs:
+            index %= self._unique_seqs
+        return index, index // CHUNK_SEQS
+
+    def _noise_rng(self, step: int, seed: int) -> np.random.Generator:
+        return np.random.default_rng([self.cfg.seed, 3, seed, step])
+
+    def _device_chunk(self, seed: int, index: int, device: torch.device) -> torch.Tensor:
+        """Chunk `index` on `device`, from its group's walk (the last two groups are kept)."""
+        group = index // DEVICE_CHUNKS
+        key = (seed, group, str(device))
+        if key not in self._groups:
+            if len(self._groups) >= 2:
+                self._groups.pop(next(iter(self._groups)))
+            first = group * DEVICE_CHUNKS
+            draws = [self._draws(seed, i) for i in range(first, first + DEVICE_CHUNKS)]
+            self._groups[key] = self.mixture.walk_on(draws, device)
+        start = (index % DEVICE_CHUNKS) * CHUNK_SEQS
+        return self._groups[key][start : start + CHUNK_SEQS]
 
     @functools.lru_cache(maxsize=2)  # noqa: B019 (one source per sweep; bounded)
     def _chunk(self, seed: int, index: int) -> np.ndarray:
         # Sampling is vectorised across sequences, so a chunk of thousands costs about as much as
         # one batch would; sequence i of the stream depends only on (data seed, seed, i).
+        return self.mixture.walk(self._draws(seed, index))
+
+    def _draws(self, seed: int, index: int) -> Draws:
         rng = np.random.default_rng([self.cfg.seed, 2, seed, index])
-        return self.mixture.sample(CHUNK_SEQS, self.seq_len + 1, rng)[0]
+        return self.mixture.draw(CHUNK_SEQS, self.seq_len + 1, rng)
 
     def val_set(self) -> tuple[np.ndarray, np.ndarray]:
         return self._val
@@ -401,6 +516,12 @@ class SyntheticSource:
         prompt_len = min(TASK_PROMPT_LEN, self.seq_len - TASK_ANSWER_LEN + 1)
         rng = np.random.default_rng([self.cfg.seed, 4])
         return self.mixture.tasks(TASK_RANKS, TASK_PROMPTS, prompt_len, TASK_ANSWER_LEN, rng)
+
+
+def _on(arr: np.ndarray, device: torch.device) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(arr).to(device)
 
 
 def copy_settings(cfg: SyntheticConfig) -> dict:

@@ -36,7 +36,7 @@ from harness.fit.sections import (
     per_decade,
     pure_section,
 )
-from harness.fit.verdict import judge
+from harness.fit.verdict import judge, weigh
 
 
 def frontier_bootstrap(
@@ -93,6 +93,10 @@ def fit_sweep(
         skipped=skipped,
     )
     par = attempt("parametric", parametric_section, prep, Y, cfg) if prep.parametric is not None else None
+    calibration = attempt("calibration", calibration_section, prep, rng_cal, cfg)
+    if calibration is not None:
+        c = calibration
+        verdict = weigh(verdict, c.false_no, c.false_yes, c.noise, rules.min_likelihood_ratio)
     return FitReport(
         obs=obs,
         points=prep.points,
@@ -109,7 +113,7 @@ def fit_sweep(
         parametric=par,
         holdout=hold,
         verdict=verdict,
-        calibration=attempt("calibration", calibration_section, prep, rng_cal, cfg),
+        calibration=calibration,
         ground_truth=None if bayes_loss is None else ground_truth(float(bayes_loss), frontier, par),
         bootstrap=BootstrapInfo(int(Y.shape[0] - 1), cfg.ci, cfg.seed),
         rules=rules,

@@ -93,10 +93,12 @@ def offset_power_law_batch(
     )
     s = starts.shape[1]
     lower, upper = np.array([0.0, -np.inf, 1e-6]), np.array([np.inf, np.inf, ALPHA_MAX])
+    with np.errstate(invalid="ignore", divide="ignore"):  # a drawn point <= 0 (a wild parabola's vertex)
+        logY = np.log(Y)  # is nan: its row's fit fails below, as it should
     sol = solve_batched(
         offset_power_law_model(z),
         starts.reshape(-1, 3),
-        np.repeat(np.log(Y), s, axis=0),
+        np.repeat(logY, s, axis=0),
         np.repeat(W, s, axis=0),
         lower=lower,
         upper=upper,

@@ -1,19 +1,21 @@
 """Chinchilla approach 2: IsoFLOP profiles, fitted on the near-minimum window of each budget.
 
-The window rule (fit.isoflop_window = w, 2 by default): a budget's window is the sizes within a
-factor w of its best run (|log N - log N_best| <= log w). A parabola of L in log N through the window
-is the profile; its vertex is the budget's optimum N_opt, its value there L_opt. The parabola is a
-Taylor expansion around the minimum, so it is only fitted where that holds: fitted through every
-size of a budget (1-3 decades on Porian et al.'s data) it biased a by up to +0.07, because the
-loss rises faster on one side of the optimum than on the other; through the sizes within a factor 2
-of the best run it lands inside the authors' 95% interval for all five of their configurations
-(tests/test_porian.py). A window with fewer than 3 sizes is widened to the best run and its nearest
-size on each side ('wide'): its L_opt still serves the frontier (the value at a vertex is first-order
-insensitive to where the vertex is) but its N_opt does not enter a and b. A budget whose best run is
-its smallest or largest size has no bracketed minimum ('edge'); then the best run is its frontier
-point. D_opt is read off the window's runs by a straight line of log D on log N at N_opt: exact when
-C = k N D for any constant k, so no FLOP convention's k is assumed. N_opt ~ C^a and D_opt ~ C^b are
-straight lines in log-log over the budgets whose minimum lies inside a narrow window.
+The window rule (fit.isoflop_window = w, 2 by default): a budget's window is the sizes within a factor w
+of its best run (|log N - log N_best| <= log w). A parabola of L in log N through the window is the
+profile; its vertex is the budget's optimum N_opt, its value there L_opt. The parabola is a Taylor
+expansion around the minimum, so it is only fitted where that holds: fitted through every size of a
+budget (1-3 decades on Porian et al.'s data) it biased a by up to +0.07, because the loss rises faster
+on one side of the optimum than on the other; through the sizes within a factor 2 of the best run it
+lands inside the authors' 95% interval for all five of their configurations (tests/test_porian.py). A
+window with fewer than 3 sizes is widened to the best run and its nearest size on each side ('wide'):
+its L_opt still serves the frontier (the value at a vertex is first-order insensitive to where the
+vertex is) but its N_opt does not enter a and b. A budget whose best run is its smallest or largest size
+has no bracketed minimum ('edge'), and one of fewer than 3 distinct sizes carries no parabola ('few
+sizes'); then the best run is its frontier point. Windows count distinct sizes, not points: data whose
+tokens are real numbers (D = C / 6N, as published reconstructions give) can hold one size at two nearby
+token counts within one budget. D_opt is read off the window's runs by a straight line of log D on log N
+at N_opt: exact when C = k N D for any constant k, so no FLOP convention's k is assumed. N_opt ~ C^a and
+D_opt ~ C^b are straight lines in log-log over the budgets whose minimum lies inside a narrow window.
 
 Everything is computed for B draws of the losses at once (rows of Y): the fit is row 0 of the
 observed losses, the bootstrap and the calibration are other rows, and each row chooses its own
@@ -28,9 +30,9 @@ import numpy as np
 
 from harness.fit.budgets import Budgets
 
-NARROW, WIDE, EDGE, NO_MINIMUM = 0, 1, 2, 3
+NARROW, WIDE, EDGE, NO_MINIMUM, FEW_SIZES = 0, 1, 2, 3, 4
 WINDOW_SLACK = 0.01  # in log N: a size 2.01x from the best is 'within a factor 2' (rounded parameter counts)
-STATUS = {NARROW: "", WIDE: "wide", EDGE: "edge", NO_MINIMUM: "no minimum"}
+STATUS = {NARROW: "", WIDE: "wide", EDGE: "edge", NO_MINIMUM: "no minimum", FEW_SIZES: "few sizes"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Profiles:
     L_opt: np.ndarray  # the vertex value where the minimum is bracketed
     L_front: np.ndarray  # the budget's frontier point: L_opt, or its best run's loss
     sigma_front: np.ndarray  # its relative noise: L_opt's by the delta method, or the best run's
-    status: np.ndarray  # NARROW | WIDE | EDGE | NO_MINIMUM
+    status: np.ndarray  # NARROW | WIDE | EDGE | NO_MINIMUM | FEW_SIZES
     window: list[np.ndarray]  # per budget, (B, n_b) bool: which of its points the parabola went through
     coeffs: list[np.ndarray]  # per budget, (B, 3): L = c2 u^2 + c1 u + c0, u = log N - center
     center: np.ndarray  # (k,) mean log N of each budget's points
@@ -93,15 +95,18 @@ def profile_budgets(
         u = np.log(N[idx])
         centers[g] = u.mean()
         uc, y = u - centers[g], Y[:, idx]
+        first = np.r_[True, np.diff(u) > 0]  # the first point of each size (a size may recur at other D)
+        size = np.cumsum(first) - 1  # each point's size, numbered from the smallest
+        n_sizes = size[-1] + 1
         best = np.argmin(y, axis=1)
         out["L_front"][:, g] = y[rows, best]
         out["sigma_front"][:, g] = sigma[idx][best]
         near = np.abs(uc[None, :] - uc[best][:, None]) <= np.log(window) + WINDOW_SLACK
-        narrow = near.sum(axis=1) >= 3
-        bracket = np.abs(np.arange(idx.size)[None, :] - best[:, None]) <= 1
+        narrow = (near & first).sum(axis=1) >= 3  # a window holds every point of each size in it
+        bracket = np.abs(size[None, :] - size[best][:, None]) <= 1
         mask = np.where(narrow[:, None], near, bracket)
-        edge = (best == 0) | (best == idx.size - 1)
-        ok = ~edge & (mask.sum(axis=1) >= 3)
+        edge = (size[best] == 0) | (size[best] == n_sizes - 1)
+        ok = ~edge
         W = mask * k[idx][None, :]
         c2, c1, c0 = _batched_lstsq(np.column_stack([uc * uc, uc, np.ones_like(uc)]), y, W, ok).T
         d1, d0 = _batched_lstsq(np.column_stack([uc, np.ones_like(uc)]), np.log(D[idx]), W, ok).T
@@ -110,7 +115,8 @@ def profile_budgets(
         lo = np.where(mask, uc, np.inf).min(axis=1)
         hi = np.where(mask, uc, -np.inf).max(axis=1)
         good = ok & (c2 > 0) & (v >= lo) & (v <= hi)
-        status[:, g] = np.where(edge, EDGE, np.where(good, np.where(narrow, NARROW, WIDE), NO_MINIMUM))
+        missed = np.where(n_sizes < 3, FEW_SIZES, np.where(edge, EDGE, NO_MINIMUM))
+        status[:, g] = np.where(good, np.where(narrow, NARROW, WIDE), missed)
         out["N_opt"][good, g] = np.exp(centers[g] + v[good])
         out["D_opt"][good, g] = np.exp(d0[good] + d1[good] * v[good])
         out["L_opt"][good, g] = c0[good] - c1[good] ** 2 / (4 * c2[good])
@@ -193,7 +199,9 @@ class IsoflopFit:
         return np.exp(self.b_intercept + self.b * np.log(np.asarray(C, dtype=float)))
 
 
-def _note(status: int, n_window: int, window: float) -> str:
+def _note(status: int, n_window: int, n_sizes: int, window: float) -> str:
+    """Why a budget's N_opt does not enter a and b ('' when it does); n_window, n_sizes: distinct sizes in
+    its window and among its points."""
     if status == NARROW:
         return ""
     if status == WIDE:
@@ -201,6 +209,9 @@ def _note(status: int, n_window: int, window: float) -> str:
             f"fewer than 3 sizes within a factor {window:g} of its best run: the parabola through the best "
             f"run and its neighbours ({n_window} sizes) gives its frontier point, not an N_opt for a and b"
         )
+    if status == FEW_SIZES:
+        sizes = f"{n_sizes} distinct size{'s' * (n_sizes > 1)}"
+        return f"{sizes}: a parabola needs 3, so its best run is its frontier point"
     if status == EDGE:
         return "its best run is its smallest or largest size: the minimum is not bracketed"
     return "the window's parabola has no minimum inside its sizes"
@@ -242,7 +253,7 @@ def fit_isoflop(
                 L_front=float(prof.L_front[0, g]),
                 status=STATUS[st],
                 used=st == NARROW,
-                note=_note(st, int(prof.window[g][0].sum()), window),
+                note=_note(st, np.unique(N[idx][prof.window[g][0]]).size, np.unique(N[idx]).size, window),
             )
         )
     a, b, a0, b0, tpp = allocation_exponents(budgets.C, prof.N_opt, prof.D_opt, prof.used)[0]

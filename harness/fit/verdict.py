@@ -13,11 +13,16 @@ Smooth = all four pass. Checks in noise units keep the false-"no" rate the same 
 the thresholds (harness.fit.rules) are set by simulation (`harness.fit.calibration`, docs/fit.md).
 Every check runs on B rows of losses at once, so the calibration judges thousands of simulated sweeps
 with this code.
+
+The checks' yes or no stands only when the calibration says this design gives it at least
+min_likelihood_ratio times as often under the laws it names (smooth for yes, bent for no) as under the
+others (`weigh`); below that it carries too little information and the verdict is "untested".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -77,7 +82,8 @@ def run_checks(
         misfit = np.where(fitted, np.sqrt(np.where(fp.W > 0, z * z, 0.0).sum(axis=1) / dof), np.inf)
     L, s = best
     if L.shape[1] >= 2:
-        logL = np.log(L)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a drawn loss <= 0: nan, so its row fails
+            logL = np.log(L)
         run_min = np.minimum.accumulate(logL, axis=1)[:, :-1]
         arg = np.maximum.accumulate(np.where(logL[:, :-1] == run_min, np.arange(L.shape[1] - 1), 0), axis=1)
         s_prev = np.take_along_axis(s, arg, axis=1)
@@ -108,12 +114,15 @@ def run_checks(
 class Verdict:
     """Does loss scale smoothly with compute? Each check is a sentence with its numbers."""
 
-    smooth: bool
-    outcome: str  # yes | no | untested (every check that ran passed; one could not run)
+    smooth: bool  # all four checks passed
+    outcome: str  # yes | no | untested (a check could not run, or the design cannot support the checks)
     sentence: str  # 'loss scales smoothly with compute: yes/no/untested, because ...'
     reasons: tuple[str, ...]  # every check's sentence
     checks: dict[str, bool] = field(default_factory=dict)
     numbers: dict[str, float] = field(default_factory=dict)
+    checked: str = ""  # what the checks alone say: yes | no | untested (a check could not run)
+    likelihood_ratio: float | None = None  # of the checks' yes/no on this design (`weigh`); None: unweighed
+    untested_why: str = ""  # why the outcome is untested; '' otherwise
 
 
 def judge(
@@ -171,8 +180,10 @@ def judge(
     failed = {c for c in CHECKS if not ok[c]}
     outcome = "yes" if smooth else "untested" if failed <= could_not_run else "no"
     because = [sentences[c] for c in CHECKS if ok[c] == smooth]
+    why = ""
     if outcome == "untested":
         because = [sentences[c] for c in CHECKS if c in failed] + [sentences[c] for c in CHECKS if ok[c]]
+        why = "a check could not run"
     sentence = f"loss scales smoothly with compute: {outcome}, because " + "; ".join(because)
     numbers = {
         "misfit": float(v.misfit[0]),
@@ -181,4 +192,43 @@ def judge(
         "holdout_z": float(v.holdout_z[0]),
         "holdout_error": float(v.holdout_error[0]),
     }
-    return Verdict(smooth, outcome, sentence, tuple(sentences[c] for c in CHECKS), ok, numbers)
+    reasons = tuple(sentences[c] for c in CHECKS)
+    return Verdict(smooth, outcome, sentence, reasons, ok, numbers, checked=outcome, untested_why=why)
+
+
+def likelihood_ratios(false_no: float, false_yes: float) -> dict[str, float]:
+    """How many times likelier each answer of the checks is under the laws it names than under the
+    others, from the calibration's error rates: yes, P(yes | smooth) / P(yes | bent) = (1 - false_no) /
+    false_yes; no, P(no | bent) / P(no | smooth) = (1 - false_yes) / false_no. inf when only the named
+    laws gave it, nan when no simulated law did."""
+
+    def ratio(named: float, other: float) -> float:
+        if other > 0:
+            return named / other
+        return math.inf if named > 0 else math.nan
+
+    return {"yes": ratio(1 - false_no, false_yes), "no": ratio(1 - false_yes, false_no)}
+
+
+def weigh(v: Verdict, false_no: float, false_yes: float, noise: float, min_ratio: float) -> Verdict:
+    """The verdict as this design's calibration lets it stand (error rates at `noise`, the median
+    relative noise simulated): a yes or no whose likelihood ratio is below min_ratio (or undefined)
+    becomes "untested", with the rates as the reason. An untested verdict stays as it is."""
+    if v.outcome == "untested":
+        return v
+    answer = v.outcome
+    lr = likelihood_ratios(false_no, false_yes)[answer]
+    if lr >= min_ratio:
+        return replace(v, likelihood_ratio=lr)
+    named, other = ("smooth", "bent") if answer == "yes" else ("bent", "smooth")
+    p_named, p_other = (1 - false_no, false_yes) if answer == "yes" else (1 - false_yes, false_no)
+    why = (
+        f"this design cannot tell: at {noise:.2%} noise its checks say {answer} to a {named} law "
+        f"{p_named:.1%} of the time and to a {other} one {p_other:.1%}, so a {answer} is {lr:.2f} times "
+        f"likelier from a {named} law than from a {other} one (at least {min_ratio:g} needed)"
+    )
+    sentence = (
+        f"loss scales smoothly with compute: untested, because {why}; the checks said {answer}: "
+        + v.sentence.split(", because ", 1)[1]
+    )
+    return replace(v, outcome="untested", sentence=sentence, likelihood_ratio=lr, untested_why=why)

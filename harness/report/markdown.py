@@ -51,6 +51,7 @@ def _verdict(r: FitReport) -> list[str]:
             f"sweep's own N, D, budgets and noise ({_pct(c.noise)}, from {c.noise_source}): "
             f'false "no" {_pct(c.false_no)} over the smooth laws, false "yes" {_pct(c.false_yes)} over '
             "the non-smooth ones.",
+            *_weight(r),
             "",
             '| simulated law | smooth | share judged "yes" |',
             "|---|---|---|",
@@ -62,6 +63,20 @@ def _verdict(r: FitReport) -> list[str]:
     else:
         lines += ["", f"No calibration: {r.skipped.get('calibration', 'not run')}"]
     return lines + [""]
+
+
+def _weight(r: FitReport) -> list[str]:
+    """The sentence saying whether the checks' yes or no stands on this design's calibration."""
+    v = r.verdict
+    if v.likelihood_ratio is None:
+        return []
+    named = "smooth" if v.checked == "yes" else "bent"
+    stands = "it stands" if v.outcome == v.checked else 'the verdict is "untested"'
+    return [
+        f'The checks\' "{v.checked}" is {_g(v.likelihood_ratio, 3)} times likelier from a {named} law than '
+        f"from the others on this design; it needs {r.rules.min_likelihood_ratio:g} "
+        f"(harness.fit.rules): {stands}."
+    ]
 
 
 def _frontier(r: FitReport, pct: str) -> list[str]:

@@ -9,6 +9,7 @@ intervals."""
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -127,21 +128,25 @@ def _loss_vs_compute(r: FitReport, x: np.ndarray, c_label: str, l_label: str):
 
 
 def _isoflop(r: FitReport, l_label: str):
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+
     obs, p, iso = r.obs, r.points, r.isoflop
     fig, ax = _figure(9.0, 5.5)
-    for k, b in enumerate(iso.budgets):
-        color = f"C{k % 10}"
+    # a colour scale, not a legend entry per budget: published sets have dozens of budgets
+    shade = ScalarMappable(LogNorm(min(b.C for b in iso.budgets), max(b.C for b in iso.budgets)), "plasma_r")
+    for b in iso.budgets:
+        color = shade.to_rgba(b.C)
         Nb, Lb = p.N[b.index], p.L[b.index]
         ax.scatter(Nb, Lb, color=color, s=18)
         u = np.linspace(np.log(Nb.min()) - 0.1, np.log(Nb.max()) + 0.1, 100) - b.center
-        ax.plot(
-            np.exp(u + b.center), np.polyval(b.coeffs, u), color=color, lw=1, label=f"C = {flops_label(b.C)}"
-        )
+        ax.plot(np.exp(u + b.center), np.polyval(b.coeffs, u), color=color, lw=1)
         if math.isfinite(b.N_opt):
             ax.scatter(
                 [b.N_opt], [b.L_opt], marker="*", s=150, zorder=4, edgecolors=color,
                 color=color if b.used else "white",
             )  # fmt: skip
+    fig.colorbar(shade, ax=ax, label=f"compute budget C (FLOPs, {obs.flops} count)", pad=0.01)
     lo, hi = float(p.L[np.concatenate([b.index for b in iso.budgets])].min()), float(p.L.max())
     _log_loss_axis(ax, lo / 1.04, hi * 1.04)
     ax.set(
@@ -150,7 +155,6 @@ def _isoflop(r: FitReport, l_label: str):
         ylabel=l_label,
         title=f"IsoFLOP profiles: N_opt ~ C^{iso.a:.3f} (star: each budget's optimum; hollow: not used)",
     )
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
     return fig
 
 
@@ -164,16 +168,42 @@ def _best_of_each_budget(r: FitReport) -> np.ndarray:
     )
 
 
+def _approaches(r: FitReport) -> str:
+    """Which allocation approaches the figure shows, and why any other is missing: its reason's first
+    clause (the whole reason, which may list every budget, is in report.md)."""
+
+    def why(section: str) -> str:
+        return textwrap.shorten(r.skipped.get(section, "").split(" (")[0], 120, placeholder=" ...")
+
+    fitted, missing = [], []
+    if r.isoflop is not None:
+        fitted.append("approach 2 (IsoFLOP)")
+    else:
+        missing.append(f"approach 2 (IsoFLOP): {why('isoflop')}")
+    if r.parametric is not None and r.parametric.allocates:
+        fitted.append("approach 3 (parametric L(N, D))")
+    elif r.parametric is not None:
+        missing.append("approach 3 (parametric L(N, D)): its fit degenerated (A or B at 0), so no optimum")
+    else:
+        missing.append(f"approach 3 (parametric L(N, D)): {why('parametric')}")
+    lines = [f"fitted: {', '.join(fitted)}"] if fitted else []
+    return "\n".join([*lines, *(f"not fitted: {m}" for m in missing)])
+
+
 def _optimal_allocation(r: FitReport, x: np.ndarray, c_label: str):
     obs, iso, par = r.obs, r.isoflop, r.parametric
-    fig, axes = _figure(11.0, 4.8, cols=2)
+    fig, axes = _figure(11.0, 5.2, cols=2)
     best = _best_of_each_budget(r)
+    # a grid's budgets are token budgets: their best run is the largest model there, not a compute optimum
+    best_label = "best run of each " + (
+        "compute budget" if r.budgets.isoflop else "token budget (not a compute optimum)"
+    )
     for ax, what in zip(axes, ("N", "D"), strict=True):
         unit = f"N_opt ({obs.params} params)" if what == "N" else "D_opt (tokens)"
         if best.size:
             vals = obs.N[best] if what == "N" else obs.D[best]
             ax.scatter(obs.C[best], vals, marker="o", facecolors="none", edgecolors="black", s=40,
-                       label="best run of each budget")  # fmt: skip
+                       label=best_label)  # fmt: skip
         if iso is not None:
             used = [b for b in iso.budgets if b.used]
             vals = [b.N_opt if what == "N" else b.D_opt for b in used]
@@ -200,7 +230,7 @@ def _optimal_allocation(r: FitReport, x: np.ndarray, c_label: str):
         ax.set(xscale="log", yscale="log", xlabel=c_label, ylabel=unit, xlim=(x[0], x[-1]))
         ax.set_title(f"compute-optimal {'model size' if what == 'N' else 'training tokens'}", fontsize=10)
         ax.legend(fontsize=7, loc="upper left", frameon=False)
-    fig.suptitle("Optimal allocation of compute between model size and data")
+    fig.suptitle(f"Optimal allocation of compute between model size and data\n{_approaches(r)}", fontsize=9)
     return fig
 
 
@@ -208,22 +238,28 @@ def _residuals(r: FitReport, c_label: str):
     from matplotlib.ticker import PercentFormatter
 
     obs, f = r.obs, r.frontier
-    fig, axes = _figure(11.0, 4.8, cols=2)
+    fig, axes = _figure(11.0, 5.2, cols=2)
     tol = 2 * r.noise.level  # two noise standard deviations of one run
     if f is not None:
-        axes[0].scatter(f.x, f.L / f.predict(f.x) - 1, color="C1")
-    axes[0].set_title(f"frontier law: residuals of its points (red: ±2 noise sd, {tol:.1%})", fontsize=10)
+        axes[0].scatter(f.x, f.L / f.predict(f.x) - 1, color="C1", label="frontier point")
+    axes[0].set_title("frontier law: residuals of its points", fontsize=10)
     if r.parametric is not None:
         res = obs.L / r.parametric.surface.loss(obs.N, obs.D) - 1
-        sc = axes[1].scatter(obs.C, res, c=np.log10(obs.N), cmap="viridis", s=16)
+        sc = axes[1].scatter(
+            obs.C, res, c=np.log10(obs.N), cmap="viridis", s=16, label="run (colour: its size)"
+        )
         fig.colorbar(sc, ax=axes[1], label=f"log10 N ({obs.params} params)")
     axes[1].set_title("parametric L(N, D): residuals of every run", fontsize=10)
     for ax in axes:
         ax.set(xscale="log", xlabel=c_label, ylabel="relative residual L / L_fit - 1")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.axhline(0, color="black", lw=0.6)
-        for sgn in (-1, 1):
-            ax.axhline(sgn * tol, color="red", ls=":", lw=0.8)
+        ax.axhline(0, color="black", lw=0.6, label="the fitted law (no residual)")
+        ax.axhline(tol, color="red", ls=":", lw=0.8, label=f"±2 noise sd of one run (±{tol:.1%})")
+        ax.axhline(-tol, color="red", ls=":", lw=0.8)
+    entries = {label: h for ax in axes for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(
+        entries.values(), entries.keys(), loc="outside lower center", ncol=4, fontsize=7, frameon=False
+    )
     return fig
 
 

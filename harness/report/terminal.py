@@ -63,6 +63,35 @@ def line(label: str, text: str) -> str:
     return "\n".join(out)
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def runs_summary(specs: Sequence[RunSpec], design: str) -> str:
+    """The start screen's count of runs, a product only where it is one: `20: 5 sizes x 1 grid budget x 4
+    seeds` (every size at every budget and seed), else the configurations (a size at a budget) and the
+    seed replicates of how many of them:
+    `77: 69 configurations (14 sizes, 9 isoflop budgets) + 8 replicates (seeds 1, 2 of 4)`."""
+    seeds: dict[tuple, set[int]] = {}
+    for s in specs:
+        seeds.setdefault((s.shape.width, s.shape.depth, s.tokens, s.budget), set()).add(s.train.seed)
+    sizes, budgets = len({s.shape.width for s in specs}), len({s.budget for s in specs})
+    size_text, budget_text = _plural(sizes, "size"), _plural(budgets, f"{design} budget")
+    if sizes * budgets == len(seeds):
+        text = f"{len(specs)}: {size_text} x {budget_text}"
+    else:
+        text = f"{len(specs)}: {len(seeds)} configurations ({size_text}, {budget_text})"
+    if len({frozenset(v) for v in seeds.values()}) == 1:
+        k = len(next(iter(seeds.values())))
+        return text + (f" x {k} seeds" if k > 1 else "")
+    extra = sorted(set.union(*seeds.values()) - set.intersection(*seeds.values()))
+    replicated = sum(len(v) > 1 for v in seeds.values())
+    return (
+        f"{text} + {len(specs) - len(seeds)} replicates (seed{'s' * (len(extra) > 1)} "
+        f"{', '.join(map(str, extra))} of {replicated})"
+    )
+
+
 def start_text(
     *,
     title: str,
@@ -74,8 +103,10 @@ def start_text(
     sweep_dir: Path,
     wandb: str,
     shard: tuple[int, int] = (0, 1),
+    data: str = "",
 ) -> str:
-    """The start screen: what will be trained, where it goes, how long it should take."""
+    """The start screen: what will be trained, where it goes, how long it should take; `data`: how
+    often the runs pass over a finite source (console.passes)."""
     widths = sorted({s.shape.width for s in specs})
     params = sorted({s.params.total for s in specs})
     budgets = sorted({s.budget for s in specs})
@@ -89,16 +120,14 @@ def start_text(
     k, n = shard
     lines = [
         f"sweep {title}",
-        line(
-            "runs",
-            f"{len(specs)}: {len(widths)} sizes x {len(budgets)} {design} budget{'s' * (len(budgets) > 1)}",
-        ),
+        line("runs", runs_summary(specs, design)),
         line("sizes", f"widths {widths[0]}-{widths[-1]}: {count(params[0])}-{count(params[-1])} params"),
         line("budgets", f"{', '.join(shown)} {unit}"),
         line(
             "total",
             f"{count(sum(s.tokens for s in specs))} tokens, {sci(separate)} FLOPs (full count){saved}",
         ),
+        *([line("data", data)] if data else []),
         line(
             "to train",
             (f"shard {k + 1} of {n}: " if n > 1 else "")
@@ -201,9 +230,10 @@ def _other_lines(r: FitReport) -> list[str]:
     return out
 
 
-def summary_text(report: FitReport) -> str:
+def summary_text(report: FitReport, next_step: str = "") -> str:
     """The fit in ten seconds: the law with its intervals, per-decade cut, hold-out errors, the other
-    approaches in a line each, what was not fitted and why, then the verdict and its reasons."""
+    approaches in a line each, what was not fitted and why, then the verdict and its reasons (an
+    untested one: why, and `next_step`, what to run for a verdict)."""
     r, obs = report, report.obs
     excluded = f", {len(r.excluded)} excluded" if r.excluded else ""
     head = (
@@ -214,14 +244,20 @@ def summary_text(report: FitReport) -> str:
     said = {"yes": "yes, loss scales", "no": "no, loss does not scale"}.get(
         v.outcome, f"{v.outcome}: whether loss scales"
     )
+    weighed = v.outcome == "untested" and v.checked != "untested"
     verdict = [
         f"VERDICT: {said} smoothly with compute"
-        + (" (a check could not run)" if v.outcome == "untested" else "")
+        + (f" (the checks say {v.checked})" if weighed else "")
+        + (" (a check could not run)" if v.checked == "untested" else "")
     ]
+    notes = [("why", v.untested_why)] if weighed else []
     checks = list(v.checks.values()) if len(v.checks) == len(v.reasons) else [None] * len(v.reasons)
-    for ok, reason in zip(checks, v.reasons, strict=True):
-        mark = {True: "ok", False: "n/a" if v.outcome == "untested" else "FAIL", None: "-"}[ok]
-        verdict.append(textwrap.fill(reason, WIDTH, initial_indent=f"  {mark:<5}", subsequent_indent=" " * 7))
+    marks = {True: "ok", False: "n/a" if v.checked == "untested" else "FAIL", None: "-"}
+    notes += [(marks[ok], reason) for ok, reason in zip(checks, v.reasons, strict=True)]
+    if v.outcome == "untested" and next_step:
+        notes.append(("next", next_step))
+    for mark, text in notes:
+        verdict.append(textwrap.fill(text, WIDTH, initial_indent=f"  {mark:<5}", subsequent_indent=" " * 7))
     return "\n".join([head, *_law_lines(r), *_other_lines(r), *verdict])
 
 

@@ -1,10 +1,16 @@
 """The fit's W&B run: the headline numbers in its summary, the sweep's result files as an artifact.
 
+One fit run per sweep instance (id `<group>-fit`): every fit of the sweep (a rerun, other fit.*
+settings) continues it, so its summary and config are always the current fit's and W&B lists one fit
+run per sweep, never a pile of them under one name. Its history holds one step per fit (the plots, the
+results table, the chart) and its artifact one version per fit.
+
 The summary holds what a runs table should show at a glance (`headline`: the frontier law with its
 intervals, the per-decade cut, the hold-out errors, the verdict); everything else stays in fit.json,
 which travels with results.csv, report.md and the plots in the artifact `<group>-results` (type
 `sweep-results`). Plots are also logged as images, the results as a table, and loss against compute
-as a log-log scatter, so the workspace can chart them.
+as a log-log scatter, so the workspace can chart them. The config holds the fit's conventions and
+thresholds (the FitConfig).
 """
 
 from __future__ import annotations
@@ -16,9 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import LoggerConfig
-from harness.tracking.wandb_run import WandbLogger, _init_run
+from harness.tracking.wandb_run import WandbLogger, _init_run, attempts, wandb_root, wandb_run_id
 
 ARTIFACT_TYPE = "sweep-results"
+_INTERVALS = ("alpha", "E", "C0", "per_decade_cut")
+# Every key `headline` may write: a fit without one of them sets it to None in the summary, so a value
+# of an earlier fit of the same run does not stay behind as if current.
+HEADLINE_KEYS = (
+    *(f"fit/{k}{end}" for k in _INTERVALS for end in ("", "_lo", "_hi")),
+    *(f"fit/{k}" for k in ("r2", "holdout_error", "holdout_error_parametric", "n_runs", "smooth", "verdict")),
+)
 
 
 def _plain(value: Any) -> Any:
@@ -81,6 +94,7 @@ def log_fit(
     sweep_dir: Path,
     group: str,
     fit: dict,
+    settings: dict,
     plots: list[Path],
     rows: list[dict],
     files: list[Path] = (),
@@ -88,10 +102,14 @@ def log_fit(
     compute_key: str = "flops",
     loss_key: str = "val_loss",
 ) -> None:
-    """Log the scaling-law fit as one run with job_type 'fit' in the sweep's group: `headline(fit)`
-    as its summary, plots as `plots/<stem>` images, the rows as the table `results`, loss against
-    compute in log10-log10 coordinates as `fit/loss_vs_compute` (W&B's scatter has no log axes), and
-    `files` (plus the plots) as the artifact `artifact_name(group)`. Never raises."""
+    """Log the scaling-law fit to the sweep's fit run (job_type 'fit', id `<group>-fit`, continued by
+    every later fit): `headline(fit)` as its summary (HEADLINE_KEYS it lacks as None), `settings` (the
+    FitConfig as a dict) as its config `fit`, and as the history step of this fit: plots as
+    `plots/<stem>` images, the rows as the table `results`, loss against compute in log10-log10
+    coordinates as `fit/loss_vs_compute` (W&B's scatter has no log axes); `files` (plus the plots) as a
+    new version of the artifact `artifact_name(group)`. Never raises."""
+    # this fit's step: one past the fits started here before, so its images follow theirs
+    step = 1 + attempts(wandb_root(cfg, sweep_dir), wandb_run_id(group, "fit"))
     run = _init_run(
         cfg,
         sweep_dir=sweep_dir,
@@ -99,7 +117,7 @@ def log_fit(
         run_id="fit",
         name=f"{group}-fit",
         job_type="fit",
-        config={"sweep": group, "n_runs": len(rows)},
+        config={"sweep": group, "fit": settings},
         tags=tags,
     )
     if run is None:
@@ -127,7 +145,7 @@ def log_fit(
             title = f"log10 {y} vs log10 {x}"
             data["fit/loss_vs_compute"] = wandb.plot.scatter(chart, f"log10_{x}", f"log10_{y}", title=title)
         if data:
-            run.log(data)
+            run.log(data, step=step)
         files = [Path(f) for f in files if Path(f).is_file()]
         if files or plots:
             art = wandb.Artifact(artifact_name(group), type=ARTIFACT_TYPE, metadata=headline(fit))
@@ -139,4 +157,4 @@ def log_fit(
     except Exception as e:  # noqa: BLE001
         logger._abandon(e)
         return
-    logger.finish(summary=headline(fit))
+    logger.finish(summary={**dict.fromkeys(HEADLINE_KEYS), **headline(fit)})

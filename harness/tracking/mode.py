@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from harness.config import LoggerConfig
+from harness.config import ConfigError, LoggerConfig
 
 PROBE_TIMEOUT_S = 5.0
+# WANDB_MODE values wandb itself accepts (wandb.Settings.mode); dryrun is offline's old name, run and
+# shared are kinds of online
+ENV_MODES = ("online", "offline", "dryrun", "disabled", "run", "shared")
 _probed: dict[str, str | None] = {}  # server URL -> None (answers) or why not, once per process
 
 
@@ -86,20 +89,33 @@ def unreachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
     return _probed[url]
 
 
+def _env_mode() -> str:
+    """WANDB_MODE, lower case ('' when unset); ConfigError for a value wandb does not know, which it
+    would otherwise reject at each run's start (or, under `auto`, be taken for online)."""
+    value = os.environ.get("WANDB_MODE", "").strip().lower()
+    if value and value not in ENV_MODES:
+        raise ConfigError(
+            f"WANDB_MODE: unknown value {value!r} in the environment; allowed: {', '.join(ENV_MODES)} "
+            "(or unset it)"
+        )
+    return value
+
+
 def resolve_mode(cfg: LoggerConfig) -> Mode:
     """The mode the runs of this process log in. Under `auto`, a WANDB_MODE of offline or disabled in
     the environment wins; then credentials and a reachable server make it online. An explicit
-    `online` without a reachable server also goes offline (the runs can be synced later)."""
+    `online` without a reachable server also goes offline (the runs can be synced later). ConfigError
+    for a WANDB_MODE that wandb does not know."""
     if cfg.backend == "off":
         return Mode("disabled", "logger=off")
+    env = _env_mode()
     if cfg.mode == "offline":
         return Mode("offline", "logger.mode=offline")
     if cfg.mode == "auto":
-        env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
-        if env_mode == "disabled":
+        if env == "disabled":
             return Mode("disabled", "WANDB_MODE=disabled")
-        if env_mode in ("offline", "dryrun"):
-            return Mode("offline", f"WANDB_MODE={env_mode}")
+        if env in ("offline", "dryrun"):
+            return Mode("offline", f"WANDB_MODE={env}")
     url = base_url()
     source = credentials(url)
     if source is None and cfg.mode == "auto":

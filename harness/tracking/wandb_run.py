@@ -12,10 +12,15 @@ runs land in `<dir>/wandb/offline-run-*/` and upload with `wandb sync` (`mode.sy
 
 Run ids. A harness run is `<group>-<run_id>` in W&B, where the group is `<sweep name>-<instance>`
 (store.open_sweep draws the instance once per sweep directory), so two sweeps of the same name never
-share ids, and every rerun on one directory resumes the same W&B run online (`resume="allow"`).
-Offline there is no resume: two offline folders with one id replace each other when synced (W&B
-issues #3841, #5865), so an offline run whose id already has a folder here logs as `<id>-r<k>`, with
-`resumes: <id>` in its config and the tag `resumed`: each attempt uploads as its own run.
+share ids, and every rerun on one directory continues the same W&B run (`resume="allow"`), online
+and offline alike: an offline attempt is one more `offline-run-*-<id>` folder, and `wandb sync` uploads
+the folders of one id in order of their start, as one run (wandb/wandb#10708; `wandb sync --help` of
+the wandb installed here says so).
+
+Summaries. A training run's summary is its result row under results.csv's names (`val_loss`,
+`tokens_per_s`, ...: docs/results.md); its history metrics that the row already holds, or that would
+read as it under another meaning (the last interval's `perf/tokens_per_s`), keep no summary value of
+their own, so each quantity has one name.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from harness.tracking.offline import iter_records
 
 # Metric keys with a section prefix are plotted against `tokens`; `flops` is a second x-axis choice.
 _STEP_METRICS = ("tokens", "flops", "flops_6n", "step")
-_SECTIONS = ("train/*", "val/*", "perf/*")
+# History metrics that keep no summary value: the result row names each of these quantities once
+# (val_loss, tokens, ...), or their last value means another one (perf/tokens_per_s of the last interval,
+# not the run's tokens_per_s). The other val/* metrics (ability and task scores) keep their last value.
+_NO_SUMMARY = ("train/*", "perf/*", "lr", "val/loss", "val/loss_se")
 # W&B gives a metric one x-axis: these copies give the losses default charts against FLOPs too.
 _BY_FLOPS = {"train/loss": "by_flops/train_loss", "val/loss": "by_flops/val_loss"}
 _RUN_ID_MAX = 64  # W&B run ids become URL path segments; keep them short and unambiguous
-_RESUME_SUFFIX_MAX = 4  # room for "-r<k>" on an offline attempt's id
 # W&B's directories that default to the sweep's W&B directory unless the user set them; as set by the
 # user, before this module set any (the values written back below are ours).
 _DIR_VARS = {"WANDB_CACHE_DIR": "cache", "WANDB_DATA_DIR": "data", "WANDB_ARTIFACT_DIR": "artifacts"}
@@ -156,23 +163,21 @@ def wandb_run_id(group: str, run_id: str) -> str:
     """A stable W&B run id for a harness run: `<group>-<run_id>` in W&B's allowed characters.
 
     W&B rejects `:;,#?/'` and uses the id in URLs, so anything outside `[A-Za-z0-9._-]` becomes `-`;
-    an id longer than 60 characters keeps its head and gains a hash of the whole, so it stays unique
-    (and an offline attempt's `-r<k>` still fits in W&B's 64).
+    an id longer than W&B's 64 characters keeps its head and gains a hash of the whole, so it stays
+    unique.
     """
     raw = f"{group}-{run_id}" if group else run_id
     rid = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.") or "run"
-    limit = _RUN_ID_MAX - _RESUME_SUFFIX_MAX
-    if len(rid) > limit:
-        rid = f"{rid[: limit - 9].rstrip('-.')}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
+    if len(rid) > _RUN_ID_MAX:
+        rid = f"{rid[: _RUN_ID_MAX - 9].rstrip('-.')}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
     return rid
 
 
-def offline_attempt_id(root: Path, rid: str) -> str:
-    """The id of a new offline run of W&B id rid: rid itself the first time, `<rid>-r<k>` when k - 1
-    offline folders of it already exist under root."""
-    runs = root / "wandb"
-    k = 1 + len(list(runs.glob(f"offline-run-*-{rid}"))) + len(list(runs.glob(f"offline-run-*-{rid}-r*")))
-    return rid if k == 1 else f"{rid}-r{k}"
+def attempts(root: Path, rid: str) -> int:
+    """How many times W&B run rid was started with its files under root (a `wandb_root`): its local
+    folders (`run-<time>-<rid>` online, `offline-run-<time>-<rid>` offline, `-<k>` appended to a second
+    one started within the same second), each holding the transaction log `run-<rid>.wandb`."""
+    return len(list((root / "wandb").glob(f"*run-*/run-{rid}.wandb")))  # not the latest-run link
 
 
 def _point_wandb_at(root: Path) -> None:
@@ -210,7 +215,6 @@ def _init_run(
     mode = resolve_mode(cfg).mode
     if mode == "disabled":
         return None
-    rid = wandb_run_id(group, run_id)
     kwargs = dict(
         project=cfg.project,
         entity=cfg.entity or None,
@@ -219,21 +223,19 @@ def _init_run(
         name=name,
         tags=sorted({*cfg.tags, *tags}) or None,
         config=config,
+        id=wandb_run_id(group, run_id),
+        resume="allow",  # a rerun continues the run, online and offline
     )
     root = wandb_root(cfg, sweep_dir)
     if mode == "online" and not _online_failed:
         try:
-            return _start_run(root, "online", {**kwargs, "id": rid, "resume": "allow"})
+            return _start_run(root, "online", kwargs)
         except Exception as e:  # noqa: BLE001 - W&B must never stop training
             _online_failed = True
             _warn_once(e, "W&B online start failed, logging offline instead")
             _restart_service()  # the failed run still holds its id in the service
-    attempt = offline_attempt_id(root, rid)
-    if attempt != rid:
-        kwargs["config"] = {**config, "resumes": rid}
-        kwargs["tags"] = sorted({*(kwargs["tags"] or ()), "resumed"})
     try:
-        return _start_run(root, "offline", {**kwargs, "id": attempt})
+        return _start_run(root, "offline", kwargs)
     except Exception as e:  # noqa: BLE001
         _warn_once(e)
         return None
@@ -278,8 +280,10 @@ def open_run(cfg: LoggerConfig, **identity: Any) -> RunLogger:
     name, job_type, config, tags). Its metrics plot against tokens, and `by_flops/train_loss`,
     `by_flops/val_loss` (copies of the losses) against FLOPs (full count).
 
-    The W&B id is `wandb_run_id(group, run_id)` (offline, a later attempt's `offline_attempt_id`);
-    `tags` are added to `logger.tags`. Returns a `NullLogger` when the backend is off or W&B cannot start.
+    The W&B id is `wandb_run_id(group, run_id)`, continued by every later attempt (`resume="allow"`);
+    `tags` are added to `logger.tags`. Its summary is what `finish` gets (the result row) and the last
+    ability and task scores; the other history metrics keep none. Returns a `NullLogger` when the
+    backend is off or W&B cannot start.
     """
     run = _init_run(cfg, **identity)
     if run is None:
@@ -287,14 +291,11 @@ def open_run(cfg: LoggerConfig, **identity: Any) -> RunLogger:
     logger = WandbLogger(run)
     try:
         for key in _STEP_METRICS:
-            run.define_metric(key)
-        for glob in _SECTIONS:
-            run.define_metric(glob, step_metric="tokens")
-        run.define_metric("lr", step_metric="tokens")
-        run.define_metric("by_flops/*", step_metric="flops")
-        # An explicit summary turns the summary value into a dict ({"min": .., "last": ..}); train/loss
-        # keeps W&B's default, the last value as a plain number.
-        run.define_metric("val/loss", step_metric="tokens", summary="min,last")
+            run.define_metric(key, summary="none")
+        for key in _NO_SUMMARY:
+            run.define_metric(key, step_metric="tokens", summary="none")
+        run.define_metric("val/*", step_metric="tokens")
+        run.define_metric("by_flops/*", step_metric="flops", summary="none")
     except Exception as e:  # noqa: BLE001
         logger._abandon(e)
         return NullLogger()

@@ -77,35 +77,60 @@ def sharpening(rep: AbilityReport) -> str:
     )
 
 
+def panel_titles(rep: AbilityReport) -> dict[str, str]:
+    """Each ability's panel title: its name and, where the source gives one, its frequency and rank
+    among the abilities (1: the most frequent)."""
+    freq = {a.name: a.frequency for a in rep.rows if a.frequency is not None}
+    ranked = sorted(freq, key=lambda n: -freq[n])
+    return {
+        a.name: f"{a.name}: frequency {freq[a.name]:.2g}, rank {ranked.index(a.name) + 1} of {len(ranked)}"
+        if a.name in freq
+        else a.name
+        for a in rep.rows
+    }
+
+
 def write_plots(rep: AbilityReport, plot_dir: Path, *, c_label: str) -> list[str]:
     """abilities_tasks.png: per ability, exact match (solid; dots: each seed's run) and log-prob u
-    (dashed) against compute along the frontier, one colour per answer length m."""
+    (dashed) against compute along the frontier, one colour per answer length m; one legend for all."""
     from matplotlib.figure import Figure
 
     plot_dir.mkdir(parents=True, exist_ok=True)
-    names = list(dict.fromkeys(a.name for a in rep.rows))
+    titles = panel_titles(rep)
+    names = list(titles)
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.92, hspace=0.45, wspace=0.25)
+    height = 3.4 * rows + 1.3  # inches: the panels, and above them the title and the legend
+    fig = Figure(figsize=(4.6 * cols, height))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=1 - 1.3 / height, hspace=0.5, wspace=0.25)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     order = np.argsort(rep.C)
     # one line through each budget's mean over its seeds (runs within 10% of compute), seeds as dots
     group = np.cumsum(np.r_[True, np.diff(np.log(rep.C[order])) > np.log(1.1)]) - 1
     C_mean = np.exp(np.bincount(group, np.log(rep.C[order])) / np.bincount(group))
+    handles = {}
     for ax, name in zip(axes, names, strict=False):
         for j, m in enumerate(M_VALUES):
             if (name, m) not in rep.curves:
                 continue
             y = rep.curves[name, m][:, order]
-            for k, style, label in ((0, "-", "exact"), (1, "--", "u")):
+            for k, style, label in ((0, "-", "exact match"), (1, "--", "log-prob u")):
                 mean = np.bincount(group, y[k]) / np.bincount(group)
-                ax.plot(C_mean, mean, style, color=f"C{j}", lw=1.2 if k == 0 else 1, label=f"{label}, m={m}")
-            ax.scatter(rep.C[order], y[0], color=f"C{j}", s=6)
-        ax.set(xscale="log", ylim=(-0.03, 1.03), title=name, xlabel=c_label)
+                (handles[f"{label}, answer length m={m}"],) = ax.plot(
+                    C_mean, mean, style, color=f"C{j}", lw=1.4 if k == 0 else 1.1
+                )
+            ax.scatter(rep.C[order], y[0], color=f"C{j}", s=8)
+        ax.set(xscale="log", ylim=(-0.03, 1.03), xlabel=c_label, ylabel="score (0 to 1)")
+        ax.set_title(titles[name], fontsize=10)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=6)
-    fig.suptitle("exact match (solid) and log-prob u (dashed; 0: uniform guess, 1: Bayes) along the frontier")
-    fig.savefig(plot_dir / "abilities_tasks.png", dpi=100)
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(4, len(handles)), fontsize=9,
+               bbox_to_anchor=(0.5, 1 - 0.3 / height), frameon=False)  # fmt: skip
+    fig.suptitle(
+        "Exact match (solid; dots: each seed's run) and log-prob u (dashed; 0: uniform guess, 1: Bayes) "
+        "along the compute frontier",
+        fontsize=11,
+        y=1 - 0.05 / height,
+    )
+    fig.savefig(plot_dir / "abilities_tasks.png", dpi=110)
     return ["abilities_tasks"]
