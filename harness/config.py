@@ -164,6 +164,9 @@ class SweepConfig:
     sized_for: str = "cpu"  # cpu | gpu: the machine the sizes and budgets are for (the start screen says
     # when a gpu preset is about to train on a cpu: no CUDA, never a silent fallback)
     max_hours: float = 168.0  # refuse a plan estimated to take longer than this on this device
+    # refuse a plan whose runs would pass over a finite source's training tokens more than this many
+    # times (0: no bound; the report still flags runs beyond 4, Muennighoff et al. 2023)
+    max_epochs: float = 0.0
 
 
 @dataclass

@@ -33,7 +33,7 @@ from harness.estimate import (
 )
 from harness.flops import peak_flops
 from harness.plan import RunSpec
-from harness.report.terminal import line, outputs_text, start_text
+from harness.report.terminal import count, line, outputs_text, start_text
 from harness.tracking import Mode, fell_back, group_name, sync_command, wandb_root
 
 if TYPE_CHECKING:
@@ -139,6 +139,30 @@ def estimate(
     )
 
 
+def passes(specs: Sequence[RunSpec], train_tokens: int | None, max_epochs: float) -> tuple[str, str]:
+    """How often the runs pass over a finite source's training tokens (the start screen's line) and,
+    when some would pass more than max_epochs times (0: no bound), the refusal; ('', '') for a source
+    without a bound (synthetic data)."""
+    if not train_tokens or not specs:
+        return "", ""
+    longest = max(specs, key=lambda s: s.tokens)
+    most = longest.tokens / train_tokens
+    text = (
+        f"{count(train_tokens)} training tokens; the longest run ({longest.name}) passes over them "
+        f"{most:.3g} times"
+    )
+    over = [s for s in specs if s.tokens / train_tokens > max_epochs] if max_epochs else []
+    if not over:
+        return text, ""
+    refusal = (
+        f"sweep.max_epochs: {len(over)} of {len(specs)} runs would pass over the data's "
+        f"{count(train_tokens)} training tokens more than {max_epochs:g} times (up to {most:.3g}: "
+        f"{longest.name} at budget {longest.budget:.3g}); use more text, lower the top budgets "
+        "(sweep.flops), or raise sweep.max_epochs"
+    )
+    return text, refusal
+
+
 def start(
     cfg: Config,
     specs: Sequence[RunSpec],
@@ -149,12 +173,15 @@ def start(
     mode: Mode,
     done: dict[str, dict],
     eta: tuple[float, str] | None,
+    train_tokens: int | None = None,
 ) -> None:
-    """Print the start screen; refuse a plan estimated beyond sweep.max_hours (a dry run only says so).
+    """Print the start screen; refuse a plan estimated beyond sweep.max_hours, or whose runs would pass
+    over the source's `train_tokens` more than sweep.max_epochs times (a dry run only says so).
     `done`: the finished runs' results by run id (store.finished_results); `eta`: the estimate of what
     is left (seconds, basis; `estimate`), None when nothing is."""
     finished = set(done)
     todo = [s for s in mine if s.run_id not in finished]
+    data, epochs_refusal = passes(specs, train_tokens, cfg.sweep.max_epochs)
     wandb = f"{mode.mode}: {mode.why}"
     if mode.mode != "disabled":
         wandb += f"\nfiles in {wandb_root(cfg.logger, sweep_dir)}"
@@ -172,21 +199,23 @@ def start(
             sweep_dir=sweep_dir,
             wandb=wandb,
             shard=(cfg.sweep.shard, cfg.sweep.num_shards),
+            data=data,
         ),
         flush=True,
     )
     if cfg.sweep.sized_for == "gpu" and device == "cpu":
         print(no_cuda_line(), flush=True)
     hours = eta[0] / 3600 if eta else 0.0
-    too_long = hours > cfg.sweep.max_hours
-    refusal = (
-        f"sweep.max_hours: the plan is estimated at {hours:.3g} hours on {device}, more than "
-        f"{cfg.sweep.max_hours:g}; train fewer or smaller runs, or pass sweep.max_hours={hours * 1.1:.2g} "
-        "to run it anyway"
-    )
+    refusal = epochs_refusal
+    if hours > cfg.sweep.max_hours:
+        refusal = (
+            f"sweep.max_hours: the plan is estimated at {hours:.3g} hours on {device}, more than "
+            f"{cfg.sweep.max_hours:g}; train fewer or smaller runs, or pass "
+            f"sweep.max_hours={hours * 1.1:.2g} to run it anyway"
+        )
     if cfg.sweep.dry_run:
-        print(f"dry run: nothing trained or written{'; would be refused: ' + refusal if too_long else ''}")
-    elif too_long:
+        print(f"dry run: nothing trained or written{'; would be refused: ' + refusal if refusal else ''}")
+    elif refusal:
         raise ConfigError(refusal)
 
 

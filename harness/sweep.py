@@ -131,7 +131,8 @@ def run_sweep(cfg: Config) -> Path:
     device, precision, mode = planned.device, planned.precision, planned.mode
     sweep_dir = Path(cfg.sweep.dir)
     try:
-        console.start(planned.cfg, specs, mine, sweep_dir, device, precision, mode, done, planned.estimate())
+        eta = planned.estimate()
+        console.start(cfg, specs, mine, sweep_dir, device, precision, mode, done, eta, source.train_tokens)
         if cfg.sweep.dry_run:
             return sweep_dir
         meta = {

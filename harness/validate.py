@@ -197,6 +197,7 @@ def _check_sweep(s: SweepConfig, t: TrainConfig, d: DataConfig) -> None:
     _positive("sweep.num_shards", s.num_shards)
     _positive("sweep.workers", s.workers, zero_ok=True)
     _positive("sweep.max_hours", s.max_hours)
+    _positive("sweep.max_epochs", s.max_epochs, zero_ok=True)
     if not 0 <= s.shard < s.num_shards:
         raise ConfigError(f"sweep.shard: must be in [0, sweep.num_shards={s.num_shards}), got {s.shard}")
 

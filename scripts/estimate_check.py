@@ -4,7 +4,7 @@ empty sweep directory (W&B offline), and prints one key=value line per case:
     case=smoke estimate_s=21 actual_s=19.8 ratio=1.06 start_s=4.1 train_s=11.2 after_s=4.5
         load_before=0.12 load_after=0.9
 
-    python scripts/estimate_check.py [--cases smoke cpu proportion abilities] [--keep DIR]
+    python scripts/estimate_check.py [--cases smoke cpu proportion abilities cpu_text] [--keep DIR]
 
 estimate_s: the start screen's `estimate   about ...` (its rounding: 2 significant digits); actual_s: the
 command's wall time, launch to exit; ratio = estimate_s / actual_s (1.25 to 0.8 is within 25%). The
@@ -31,6 +31,7 @@ CASES = {
     "cpu": ["sweep=cpu"],
     "proportion": ["experiment=proportion"],  # its reference variant, balanced
     "abilities": ["experiment=abilities"],
+    "cpu_text": ["sweep=cpu_text"],
 }
 UNITS = {"s": 1, "min": 60, "h": 3600, "days": 86400}
 RUN_LINE = re.compile(r"\d\d:\d\d:\d\d \[\d+/\d+\] ")  # a finished run's line

@@ -103,8 +103,10 @@ def start_text(
     sweep_dir: Path,
     wandb: str,
     shard: tuple[int, int] = (0, 1),
+    data: str = "",
 ) -> str:
-    """The start screen: what will be trained, where it goes, how long it should take."""
+    """The start screen: what will be trained, where it goes, how long it should take; `data`: how
+    often the runs pass over a finite source (console.passes)."""
     widths = sorted({s.shape.width for s in specs})
     params = sorted({s.params.total for s in specs})
     budgets = sorted({s.budget for s in specs})
@@ -125,6 +127,7 @@ def start_text(
             "total",
             f"{count(sum(s.tokens for s in specs))} tokens, {sci(separate)} FLOPs (full count){saved}",
         ),
+        *([line("data", data)] if data else []),
         line(
             "to train",
             (f"shard {k + 1} of {n}: " if n > 1 else "")
