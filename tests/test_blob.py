@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.studies.blob.claims import (
@@ -167,3 +169,7 @@ def test_the_blob_plans_every_part_twice_and_the_second_realization_shares_no_di
     assert not first & {c.sweep.dir for c in second}
     assert all(str(p.evidence).startswith("runs/r2/") for p in parts if p.realization == 2)
     assert len(distinct_sweeps(parts)) == len(first) + len({c.sweep.dir for c in second})
+    from harness.studies.compare import CompareVariants
+
+    for part in (p for p in parts if p.kind == "experiment"):  # the callback the blob runs for each
+        assert CompareVariants(**part.compare).dir == Path(part.compare["dir"])

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from harness.compose import compose_config, compose_raw
 from harness.config import Config
 
@@ -75,7 +77,8 @@ def plan_parts(overrides: tuple[str, ...] = ()) -> list[Part]:
         for experiment in EXPERIMENTS:
             raw = compose_raw(f"experiment={experiment}", *user)
             variants = str(raw.hydra.sweeper.params[f"experiment/{experiment}"]).split(",")
-            compare = {k: str(v) for k, v in raw.hydra.callbacks.compare.items() if k != "_target_"}
+            callback = OmegaConf.to_container(raw.hydra.callbacks.compare, resolve=True)
+            compare = {k: v for k, v in callback.items() if k != "_target_"}
             if realization == 2:
                 compare = {**compare, "dir": _moved(compare["dir"])}
                 if compare.get("reference_dir"):
