@@ -4,7 +4,8 @@ empty sweep directory (W&B offline), and prints one key=value line per case:
     case=smoke estimate_s=21 actual_s=19.8 ratio=1.06 start_s=4.1 train_s=11.2 after_s=4.5
         load_before=0.12 load_after=0.9
 
-    python scripts/estimate_check.py [--cases smoke cpu proportion abilities cpu_text] [--keep DIR]
+    python scripts/estimate_check.py [--cases smoke cpu proportion abilities cpu_text]
+        [--keep DIR | --in-place]
 
 estimate_s: the start screen's `estimate   about ...` (its rounding: 2 significant digits); actual_s: the
 command's wall time, launch to exit; ratio = estimate_s / actual_s (1.25 to 0.8 is within 25%). The
@@ -43,9 +44,11 @@ def estimate_seconds(line: str) -> float | None:
     return float(found[1]) * UNITS[found[2]] if found else None
 
 
-def run_case(name: str, sweep_dir: Path) -> dict[str, float | str]:
-    """Run one case and time its phases (see the module docstring)."""
-    argv = [sys.executable, "-m", "harness.sweep", *CASES[name], f"sweep.dir={sweep_dir}"]
+def run_case(name: str, sweep_dir: Path | None) -> dict[str, float | str]:
+    """Run one case and time its phases (see the module docstring); sweep_dir None: the case's own
+    directory under runs/, as a user's command writes it."""
+    argv = [sys.executable, "-m", "harness.sweep", *CASES[name]]
+    argv += [f"sweep.dir={sweep_dir}"] if sweep_dir is not None else []
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -82,12 +85,14 @@ def run_case(name: str, sweep_dir: Path) -> dict[str, float | str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", choices=tuple(CASES), default=list(CASES))
-    ap.add_argument("--keep", type=Path, help="write the sweeps here (kept) instead of a temporary directory")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--keep", type=Path, help="write the sweeps here (kept), not in a temporary directory")
+    where.add_argument("--in-place", action="store_true", help="write each sweep where its command does")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="estimate_check_") as tmp:
         base = args.keep or Path(tmp)
         for name in args.cases:
-            figures = run_case(name, base / name)
+            figures = run_case(name, None if args.in_place else base / name)
             print(
                 " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
             )

@@ -345,12 +345,24 @@ def test_compare_lists_what_it_cannot_compare_and_needs_its_reference(tmp_path: 
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """key=value like the other entry points; the terminal gets the summary, comparison.md the Markdown."""
     write_variant(tmp_path / "a", base, seed=0)
     write_variant(tmp_path / "b", lambda c: base(c) + 0.05, seed=1)
-    assert main([str(tmp_path)]) == 0
-    assert "| b | changes the offset (worse) |" in capsys.readouterr().out
-    assert main([str(tmp_path / "nothing")]) == 1
+    assert main([f"dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("  b ")]
+    assert line.endswith("changes the offset (worse)") and "offset +0.05" in out and "|" not in out
+    assert "| b | changes the offset (worse) |" in (tmp_path / "comparison.md").read_text()
+    assert main([f"dir={tmp_path / 'nothing'}"]) == 1
     assert "no results.csv of the reference" in capsys.readouterr().err
+    for argv, error in (
+        ([str(tmp_path)], f"{tmp_path}: not an argument here; allowed: dir=..., reference=..."),
+        (["reference=a"], "dir: required"),
+        ([f"dir={tmp_path}", "levels=2"], "levels=2: not an"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"config error: {error}") and err.count("\n") == 1
 
 
 # --------------------------------------------------------------------------------------------------

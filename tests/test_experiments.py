@@ -215,9 +215,11 @@ def test_every_experiment_runs_end_to_end_and_compares(tmp_path: Path) -> None:
         proc = run_module("harness.sweep", "-m", f"experiment={e}", *TINY, *tiny, cwd=tmp_path, timeout=900)
         assert proc.returncode == 0, f"{e}: {proc.stderr[-3000:]}"
         exp = exp_root / f"exp-{e}"
-        md = (exp / "comparison.md").read_text()
-        assert md in proc.stdout  # printed once the variants are done
         data = json.loads((exp / "comparison.json").read_text())
+        # the multirun's last words: the comparison's summary, after every variant's fit
+        summary = proc.stdout[proc.stdout.rindex(f"comparison exp-{e}: ") :]
+        assert summary.startswith(f"comparison exp-{e}: {data['verdict']} (reference {data['reference']}")
+        assert f"runs/exp-{e}/comparison.md" in summary.splitlines()[-1] and "|" not in summary
         assert data["verdict"] in (*EFFECTS, NONE, INCONCLUSIVE)
         assert json.loads((exp / "experiment.json").read_text())["rules"] == data["rules"]
         compared = {v["variant"] for v in data["variants"]} | set(data["failed"])

@@ -5,19 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.config import ConfigError
 from harness.studies.abilities import study_abilities, summary_line
+from harness.studies.args import key_values
 
 
 def main(argv: list[str]) -> int:
-    args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = [a for a in argv if "=" not in a] + [k for k in args if k != "dir"]
-    if unknown or "dir" not in args:
-        print(f"usage: python -m harness.studies.abilities dir=SWEEP_DIR (got {' '.join(argv) or 'nothing'})",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    sweep_dir = Path(args["dir"])
-    if not (sweep_dir / "sweep.json").exists():
-        print(f"dir: {sweep_dir} holds no sweep (no sweep.json)", file=sys.stderr)
+    try:
+        sweep_dir = Path(key_values(argv, required=("dir",))["dir"])
+        if not (sweep_dir / "sweep.json").exists():
+            raise ConfigError(f"dir: {sweep_dir} holds no sweep (no sweep.json)")
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
         return 2
     print(summary_line(study_abilities(sweep_dir)))
     return 0

@@ -75,12 +75,13 @@ def compare_and_study(parts: list[Part]) -> None:
     """Each experiment's comparison (as its multirun's callback would) and the abilities study."""
     from harness.studies.abilities import study_abilities, summary_line
     from harness.studies.compare import CompareVariants
+    from harness.studies.compare.experiment import print_comparison
 
     for part in parts:
         if part.kind == "experiment":
             callback = CompareVariants(**part.compare)
-            callback.on_multirun_start(config=None)
-            callback.on_multirun_end(config=None)
+            callback.on_multirun_start(config=None)  # records rules and tuning, as its multirun does
+            print_comparison(callback.dir, callback.reference, callback.reference_dir)
         elif part.kind == "abilities":
             print(summary_line(study_abilities(Path(part.configs[0].sweep.dir))))
 

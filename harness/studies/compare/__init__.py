@@ -7,7 +7,7 @@ group, recorded in the experiment's experiment.json), repeated data is fitted ag
 noise (calibrate), and each variant's own frontier is shown as in its fit.json (frontier).
 experiment reads the directories and writes comparison.md/.json/.png (report). Command line:
 
-    python -m harness.studies.compare runs/exp-architecture [--reference llama]
+    python -m harness.studies.compare dir=runs/exp-architecture [reference=llama]
         [--reference-dir runs/exp-reference]
 """
 

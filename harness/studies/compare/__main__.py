@@ -1,22 +1,24 @@
-"""python -m harness.studies.compare DIR: compare an experiment's variants again (harness.studies.compare)."""
+"""python -m harness.studies.compare dir=EXP_DIR [reference=NAME] [reference_dir=DIR]: compare an
+experiment's variants again (rules and reference from its experiment.json) and print the summary."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from harness.config import ConfigError
+from harness.studies.args import key_values
 from harness.studies.compare.experiment import print_comparison
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.studies.compare", description=__doc__)
-    parser.add_argument("dir", type=Path, help="experiment directory, e.g. runs/exp-architecture")
-    parser.add_argument("--reference", default="", help="reference variant (default: experiment.json's)")
-    parser.add_argument("--reference-dir", default="", help="its sweep directory, when not under DIR")
-    args = parser.parse_args(argv)
-    return print_comparison(args.dir, args.reference, args.reference_dir)
+def main(argv: list[str]) -> int:
+    try:
+        args = key_values(argv, required=("dir",), optional=("reference", "reference_dir"))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    return print_comparison(Path(args["dir"]), args.get("reference", ""), args.get("reference_dir", ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -14,6 +14,9 @@ comparison.json and comparison.png.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -201,15 +204,16 @@ def compare_dir(exp_dir: Path, reference: str = "", reference_dir: str = "") -> 
 
 
 def print_comparison(exp_dir: Path, reference: str = "", reference_dir: str = "") -> int:
-    """compare_dir, printing its Markdown (or one line on stderr and 1 when it cannot compare)."""
-    from harness.studies.compare.report import markdown
+    """compare_dir, printing its terminal summary (or one line on stderr and 1 when it cannot compare);
+    the Markdown goes to comparison.md."""
+    from harness.studies.compare.report import summary
 
     try:
         c = compare_dir(exp_dir, reference, reference_dir)
     except FitError as exc:
         print(f"comparison skipped: {exc}", file=sys.stderr)
         return 1
-    print(markdown(c), end="")
+    print(summary(c, exp_dir))
     return 0
 
 
@@ -235,4 +239,9 @@ class CompareVariants(Callback):
             sys.exit(2)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        print_comparison(self.dir, self.reference, self.reference_dir)
+        """Compare now (before the variants' fits, so a failed fit cannot stop it), and print the summary
+        as the multirun's last words, once the fits (fit_after_jobs, which ends after this) have printed."""
+        summary = io.StringIO()
+        with contextlib.redirect_stdout(summary):
+            print_comparison(self.dir, self.reference, self.reference_dir)
+        atexit.register(lambda: print(summary.getvalue(), end="", flush=True))

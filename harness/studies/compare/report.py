@@ -116,6 +116,27 @@ def markdown(c: Comparison) -> str:
     return "\n".join([*lines, "", "![comparison](comparison.png)", ""])
 
 
+def summary(c: Comparison, exp_dir: Path) -> str:
+    """The terminal summary: each variant's verdict with offset, slope and top gap (d = ln of the loss
+    ratio against the reference, with intervals), what was not compared, and where the full report is."""
+    ci = c.rules.ci
+    head = f"comparison {c.experiment}: {c.verdict} (reference {c.reference}"
+    lines = [f"{head}; d = ln(L_variant / L_reference), {ci:.0%} intervals)"]
+    width = max([len(v.name) for v in c.results] + [len(n) for n in c.failed] + [7])
+    for v in c.results:
+        t = v.test
+        lines.append(
+            f"  {v.name:<{width}}  {v.judgement.sentence}\n  {'':<{width}}  offset {_est(t.offset, ci)}  "
+            f"slope {_est(t.slope, ci)}  top {_est(t.top, ci)} at {t.C[-1]:.3g} FLOPs"
+        )
+    lines += [f"  {name:<{width}}  not compared: {why}" for name, why in c.failed.items()]
+    procedure = c.tuning_procedure
+    tuning = f"every arm: {procedure}" if procedure else "not one procedure for every arm (comparison.md)"
+    lines.append(f"  tuning     {tuning}")
+    lines.append(f"  report     {exp_dir / 'comparison.md'}, {exp_dir / 'comparison.png'}")
+    return "\n".join(lines)
+
+
 def rule_text(rule: dict) -> str:
     """A peak-LR rule (train.lr, lr_rule, lr_ref_width, lr_exponent) in words."""
     if rule.get("lr_rule") in ("inverse_width", "power"):
