@@ -24,12 +24,11 @@ from harness.estimate import (
     SweepWork,
     Throughput,
     cpu_throughput,
+    device_throughput,
     estimate_seconds,
     eval_flops,
-    measured_throughput,
     step_flops,
     sweep_overheads,
-    throughput_from_runs,
 )
 from harness.flops import peak_flops
 from harness.plan import RunSpec
@@ -55,13 +54,8 @@ def this_gpu(finished: Sequence[dict], measured: Path) -> Throughput:
 
     name = torch.cuda.get_device_name()
     peak = peak_flops(name) or matmul_peak_flops("cuda", dtype=torch.bfloat16, sizes=(8192,))
-    from_runs = throughput_from_runs(finished, name, peak)
-    if from_runs is not None:
-        return from_runs
-    checked = measured_throughput(measured, name)
-    if checked is not None:
-        return checked
-    return Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
+    assumed = Throughput(name, peak, ASSUMED_GPU_MFU, "bf16 peak, MFU assumed")
+    return device_throughput(name, peak, finished, measured, assumed)
 
 
 def measure_steps(todo: Sequence[RunSpec], source: TokenSource, dev: Device, val_tokens: int) -> StepTimes:
@@ -108,12 +102,12 @@ def process_age() -> float:
 
 def estimate(
     cfg: Config, todo: Sequence[RunSpec], done: Sequence[dict], source: TokenSource, dev: Device,
-    *, runs_at_once: int, logging: bool,
+    *, runs_at_once: int, logging: bool, already: float = 0.0,
 ) -> tuple[float, str]:  # fmt: skip
     """The start screen's estimate: the runs still to train (on a cpu their steps measured now, unless
     that would take over MEASURE_LIMIT_S; on a GPU from its MFU) and the sweep's fixed costs
     (harness.estimate.CPU_COSTS, host-CPU work: on a cpu scaled by this core's measured matmul peak)
-    from this process's start to the fit's end."""
+    from `already` seconds spent before the estimate (process_age() for a command) to the fit's end."""
     from harness.peak import matmul_peak_flops
 
     val_tokens = cfg.data.val_tokens
@@ -133,7 +127,7 @@ def estimate(
         resamples=cfg.fit.bootstrap if cfg.sweep.stage == "all" else -1,
         draws=cfg.fit.calibration_draws,
     )
-    overheads = sweep_overheads(CPU_COSTS, work, already=process_age(), slowdown=slowdown)
+    overheads = sweep_overheads(CPU_COSTS, work, already=already, slowdown=slowdown)
     return estimate_seconds(
         todo, device, val_tokens=val_tokens, runs_at_once=runs_at_once, overheads=overheads
     )

@@ -308,3 +308,11 @@ def estimate_seconds(
     )
     basis = f"{len(runs)} runs, {flops:.3g} FLOPs on {device.device} {device.describe(runs)}{at_once}{fixed}"
     return wall, basis
+
+
+def device_throughput(
+    device: str, peak: float, finished: Sequence[dict], measured: Path, assumed: Throughput
+) -> Throughput:
+    """How fast `device` trains: the MFU of a sweep's finished runs when there are any, else the peak and
+    MFU the device check measured on it (the file `measured`), else `assumed`."""
+    return throughput_from_runs(finished, device, peak) or measured_throughput(measured, device) or assumed

@@ -80,15 +80,16 @@ class Planned:
     def todo(self) -> list[RunSpec]:
         return [s for s in self.mine if s.run_id not in self.done]
 
-    def estimate(self) -> tuple[float, str] | None:
+    def estimate(self, already_s: float = 0.0) -> tuple[float, str] | None:
         """The start screen's estimate of the runs still to train and the sweep's fixed costs (seconds,
-        basis); None when nothing is left to train."""
+        basis), from `already_s` seconds spent before it; None when nothing is left to train."""
         todo = self.todo
         if not todo:
             return None
         return console.estimate(
             self.cfg, todo, list(self.done.values()), self.source, self.dev,
             runs_at_once=self.runs_at_once, logging=self.mode.mode != "disabled",
+            already=already_s,
         )  # fmt: skip
 
 
@@ -119,9 +120,10 @@ def plan_sweep(cfg: Config) -> Planned:
     return Planned(cfg, mode, source, dev, device, precision, specs, tuple(mine), done, workers, threads)
 
 
-def run_sweep(cfg: Config) -> Path:
+def run_sweep(cfg: Config, already_s: float = 0.0) -> Path:
     """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
-    the start screen first (the plan, paths, W&B mode, estimated time); `sweep.dry_run` stops there."""
+    the start screen first (the plan, paths, W&B mode, estimated time, counting `already_s` seconds the
+    command spent before it); `sweep.dry_run` stops there."""
     planned = plan_sweep(cfg)
     from harness.evaluate import describe
     from harness.execute import train_planned
@@ -131,7 +133,7 @@ def run_sweep(cfg: Config) -> Path:
     device, precision, mode = planned.device, planned.precision, planned.mode
     sweep_dir = Path(cfg.sweep.dir)
     try:
-        eta = planned.estimate()
+        eta = planned.estimate(already_s)
         console.start(cfg, specs, mine, sweep_dir, device, precision, mode, done, eta, source.train_tokens)
         if cfg.sweep.dry_run:
             return sweep_dir
@@ -287,9 +289,10 @@ def _preset() -> str:
 
 
 def _run(cfg: Config) -> None:
-    """run_sweep; an expected failure (Ctrl-C included) is one line on stderr and the exit status."""
+    """run_sweep as the command; an expected failure (Ctrl-C included) is one line on stderr and the exit
+    status."""
     try:
-        run_sweep(cfg)
+        run_sweep(cfg, already_s=console.process_age())
     except ConfigError as exc:
         _config_error(exc)
     except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way

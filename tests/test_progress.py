@@ -54,8 +54,10 @@ def test_a_terminal_gets_a_bar_that_goes_away_at_the_end() -> None:
 def test_the_estimate_uses_finished_runs_else_the_device_checks_mfu_else_the_assumed_one(
     tmp_path: Path,
 ) -> None:
-    from harness.console import throughput
-    from harness.estimate import record_measured_mfu
+    from harness.estimate import cpu_throughput, device_throughput, record_measured_mfu
+
+    def throughput(device: str, rows: list[dict], checked: Path):  # what the start screen does for a GPU
+        return device_throughput(device, 7e10, rows, checked, cpu_throughput(7e10))
 
     rows = [
         {"status": "done", "params_nonembedding": 1e4, "tokens_per_s": 1000.0, "flops_per_token": 1e6},
