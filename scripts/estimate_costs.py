@@ -126,12 +126,12 @@ def run_cost(preset: str, tmp: str) -> float:
 
 def fit_costs(preset: str) -> dict[str, float]:
     """fit_sweep's CPU on the preset's planned runs: fixed, per resample, per calibration draw."""
-    from calibrate_fit import planned_design, with_noise
+    from calibrate_fit import PRESETS, REFERENCE, preset_design, with_noise
 
     from harness.config import FitConfig
     from harness.fit import fit_sweep
 
-    obs = with_noise(planned_design(preset), 0.01)
+    obs = with_noise(preset_design(PRESETS.get(preset, [f"sweep={preset}"]), REFERENCE), 0.01)
     fit_sweep(obs, FitConfig(bootstrap=0, calibration_draws=0))  # warm: imports, first calls
     base, b, d = (cpu_of(lambda b=b, d=d: fit_sweep(obs, FitConfig(bootstrap=b, calibration_draws=d)))
                   for b, d in ((0, 0), (500, 0), (0, 100)))  # fmt: skip
