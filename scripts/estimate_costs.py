@@ -156,7 +156,9 @@ def sweep_costs(sweep_dir: Path, tmp: str) -> dict[str, float]:
     logger = LoggerConfig(mode="offline")
     fit = fitted.to_dict()
     log = cpu_of(
-        lambda: log_fit(logger, sweep_dir=out, fit=fit, settings={}, plots=plots, rows=rows, files=[], group="g")
+        lambda: log_fit(
+            logger, sweep_dir=out, fit=fit, settings={}, plots=plots, rows=rows, files=[], group="g"
+        )
     )
     return {"report": write + log}
 
