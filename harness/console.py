@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,12 +103,12 @@ def process_age() -> float:
 
 def estimate(
     cfg: Config, todo: Sequence[RunSpec], done: Sequence[dict], source: TokenSource, dev: Device,
-    *, runs_at_once: int, logging: bool, already: float = 0.0,
+    *, runs_at_once: int, logging: bool, started: float | None = None,
 ) -> tuple[float, str]:  # fmt: skip
     """The start screen's estimate: the runs still to train (on a cpu their steps measured now, unless
     that would take over MEASURE_LIMIT_S; on a GPU from its MFU) and the sweep's fixed costs
     (harness.estimate.CPU_COSTS, host-CPU work: on a cpu scaled by this core's measured matmul peak)
-    from `already` seconds spent before the estimate (process_age() for a command) to the fit's end."""
+    from the start (`started`, a time.monotonic(); None: this process's, a command's) to the fit's end."""
     from harness.peak import matmul_peak_flops
 
     val_tokens = cfg.data.val_tokens
@@ -127,6 +128,7 @@ def estimate(
         resamples=cfg.fit.bootstrap if cfg.sweep.stage == "all" else -1,
         draws=cfg.fit.calibration_draws,
     )
+    already = process_age() if started is None else time.monotonic() - started  # the steps timed included
     overheads = sweep_overheads(CPU_COSTS, work, already=already, slowdown=slowdown)
     return estimate_seconds(
         todo, device, val_tokens=val_tokens, runs_at_once=runs_at_once, overheads=overheads

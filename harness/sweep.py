@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import time
 import traceback
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -70,6 +71,7 @@ class Planned:
     done: dict[str, dict]  # finished results by run id
     workers: int
     threads: int
+    started: float  # time.monotonic() when plan_sweep began
 
     @property
     def runs_at_once(self) -> int:
@@ -80,21 +82,23 @@ class Planned:
     def todo(self) -> list[RunSpec]:
         return [s for s in self.mine if s.run_id not in self.done]
 
-    def estimate(self, already_s: float = 0.0) -> tuple[float, str] | None:
+    def estimate(self, command: bool = False) -> tuple[float, str] | None:
         """The start screen's estimate of the runs still to train and the sweep's fixed costs (seconds,
-        basis), from `already_s` seconds spent before it; None when nothing is left to train."""
+        basis), from the process's start when the sweep is the command, else from `plan_sweep`'s; None
+        when nothing is left to train."""
         todo = self.todo
         if not todo:
             return None
         return console.estimate(
             self.cfg, todo, list(self.done.values()), self.source, self.dev,
             runs_at_once=self.runs_at_once, logging=self.mode.mode != "disabled",
-            already=already_s,
+            started=None if command else self.started,
         )  # fmt: skip
 
 
 def plan_sweep(cfg: Config) -> Planned:
     """Check cfg (every check a dry run makes), build its data source and device and plan its runs."""
+    started = time.monotonic()
     mode = preflight(cfg)  # decided once: the runs need not each probe the server
     # torch loads only once the config is known to be good (the models in the training processes).
     from harness.device import cpu_layout, resolve_device, usable_cores
@@ -117,13 +121,14 @@ def plan_sweep(cfg: Config) -> Planned:
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
     mine = () if fit_only else shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
     done = store.finished_results(sweep_dir, specs)
-    return Planned(cfg, mode, source, dev, device, precision, specs, tuple(mine), done, workers, threads)
+    mine = tuple(mine)
+    return Planned(cfg, mode, source, dev, device, precision, specs, mine, done, workers, threads, started)
 
 
-def run_sweep(cfg: Config, already_s: float = 0.0) -> Path:
+def run_sweep(cfg: Config, command: bool = False) -> Path:
     """Run the stage (`sweep.stage`) of the sweep described by cfg; return the sweep directory. Prints
-    the start screen first (the plan, paths, W&B mode, estimated time, counting `already_s` seconds the
-    command spent before it); `sweep.dry_run` stops there."""
+    the start screen first (the plan, paths, W&B mode, estimated time: from the process's start when
+    the sweep is the `command`); `sweep.dry_run` stops there."""
     planned = plan_sweep(cfg)
     from harness.evaluate import describe
     from harness.execute import train_planned
@@ -133,7 +138,7 @@ def run_sweep(cfg: Config, already_s: float = 0.0) -> Path:
     device, precision, mode = planned.device, planned.precision, planned.mode
     sweep_dir = Path(cfg.sweep.dir)
     try:
-        eta = planned.estimate(already_s)
+        eta = planned.estimate(command)
         console.start(cfg, specs, mine, sweep_dir, device, precision, mode, done, eta, source.train_tokens)
         if cfg.sweep.dry_run:
             return sweep_dir
@@ -292,7 +297,7 @@ def _run(cfg: Config) -> None:
     """run_sweep as the command; an expected failure (Ctrl-C included) is one line on stderr and the exit
     status."""
     try:
-        run_sweep(cfg, already_s=console.process_age())
+        run_sweep(cfg, command=True)
     except ConfigError as exc:
         _config_error(exc)
     except store.WriteError as exc:  # disk full: stop, as every later run would fail the same way

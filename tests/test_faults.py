@@ -239,7 +239,7 @@ def test_run_killed_inside_resumes_from_its_checkpoint(
 
     monkeypatch.setattr(harness.data.synthetic.SyntheticSource, "train_batch", counted_batch)
     # the start screen's estimate times a few steps of the loop itself: not the rerun's training
-    monkeypatch.setattr(harness.sweep.Planned, "estimate", lambda self, already_s=0.0: None)
+    monkeypatch.setattr(harness.sweep.Planned, "estimate", lambda self, command=False: None)
     run_sweep(compose_config(*killed))  # the rerun, in this process to see the steps it trains
     steps = store.read_result(run)["steps"]
     assert steps_trained == list(range(step, steps)), "the rerun did not start at the checkpoint"
