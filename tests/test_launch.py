@@ -119,7 +119,7 @@ def test_after_the_jobs_each_sweep_is_fitted_once(monkeypatch: pytest.MonkeyPatc
     jobs = [compose_config(*TINY, k, "sweep.num_shards=2", f"sweep.dir={d}") for d in "ab" for k in shards]
     fitted = []
 
-    def fit(cfg: Config) -> None:
+    def fit(cfg: Config, command: bool = False) -> None:
         fitted.append((cfg.sweep.dir, cfg.sweep.stage))
 
     monkeypatch.setattr(sweep_module, "job_configs", lambda config: jobs)
@@ -131,7 +131,7 @@ def test_after_the_jobs_each_sweep_is_fitted_once(monkeypatch: pytest.MonkeyPatc
 def test_a_failed_fit_fails_the_multirun(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def crash(cfg: Config) -> None:
+    def crash(cfg: Config, command: bool = False) -> None:
         raise RuntimeError("the fit crashed")
 
     monkeypatch.setattr(sweep_module, "job_configs", lambda config: [compose_config(*TINY)])
