@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,46 @@ def test_the_blob_plans_every_part_twice_and_the_second_realization_shares_no_di
 
     for part in (p for p in parts if p.kind == "experiment"):  # the callback the blob runs for each
         assert CompareVariants(**part.compare).dir == Path(part.compare["dir"])
+
+
+def test_a_bad_argument_is_one_config_error() -> None:
+    from harness.blob import parse
+    from harness.config import ConfigError
+
+    assert parse(["blob.dry_run=true", "logger=off"]) == (True, ("logger=off",))
+    for argv, error in ((["blob.dry_run=maybe"], "blob.dry_run: 'maybe'; allowed: true, false"),
+                        (["blob.speed=2"], "blob.speed: unknown; allowed: blob.dry_run"),
+                        (["sweep=smoke"], "sweep: the blob plans its own sweeps")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"^{re.escape(error)}"):
+            parse(argv)
+
+
+def test_the_dry_run_prints_the_plan_and_its_time_and_writes_nothing(tmp_path, capsys) -> None:
+    from harness.compose import compose_config
+    from harness.studies.blob.parts import Part
+    from harness.studies.blob.run import run_blob
+
+    smoke = compose_config("sweep=smoke", "logger=off", f"sweep.dir={tmp_path / 'smoke'}")
+    assert run_blob([Part("synthetic", "sweep", 1, (smoke,))], dry_run=True, out=tmp_path / "blob") is None
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'smoke'}" in out and "9 of 9 runs to train" in out and "estimate   about" in out
+    assert out.rstrip().endswith("dry run: nothing trained or written") and list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_stops_the_blob_with_one_line(monkeypatch, capsys) -> None:
+    import sys
+
+    import harness.blob
+    from harness.studies.blob import parts, run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parts, "plan_parts", lambda overrides: [])
+    monkeypatch.setattr(run, "run_blob", interrupted)
+    monkeypatch.setattr(sys, "argv", ["harness.blob", "logger=off"])
+    with pytest.raises(SystemExit) as exit_:
+        harness.blob.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 130
+    assert err == "interrupted: the blob stopped; rerun the same command to continue\n"
