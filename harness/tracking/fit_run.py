@@ -83,6 +83,34 @@ def headline(fit: dict) -> dict[str, Any]:
     return out
 
 
+def images_and_table(plots: list[Path], table: str, rows: list[dict]) -> dict[str, Any]:
+    """One history step's data: each plot as the image `plots/<stem>`, the rows as the table `table`
+    (the union of their keys as columns)."""
+    import wandb
+
+    data: dict[str, Any] = {f"plots/{p.stem}": wandb.Image(str(p), caption=p.stem) for p in plots}
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if columns:
+        data[table] = wandb.Table(columns=columns, data=[[_plain(r.get(c)) for c in columns] for r in rows])
+    return data
+
+
+def log_artifact(
+    run: Any, name: str, kind: str, metadata: dict, files: list[Path], plots: list[Path]
+) -> None:
+    """A new version of the artifact `name` holding the existing `files` and the plots (under plots/)."""
+    import wandb
+
+    files = [Path(f) for f in files if Path(f).is_file()]
+    if files or plots:
+        art = wandb.Artifact(name, type=kind, metadata=metadata)
+        for path in files:
+            art.add_file(str(path), name=path.name)
+        for path in plots:
+            art.add_file(str(path), name=f"plots/{path.name}")
+        run.log_artifact(art)
+
+
 def artifact_name(group: str) -> str:
     """`<group>-results` in the characters W&B allows in an artifact name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{group}-results")
@@ -127,14 +155,7 @@ def log_fit(
         import wandb
 
         plots = [Path(p) for p in plots if Path(p).is_file()]
-        data: dict[str, Any] = {f"plots/{p.stem}": wandb.Image(str(p), caption=p.stem) for p in plots}
-        columns: list[str] = []
-        for row in rows:
-            columns += [k for k in row if k not in columns]
-        if columns:
-            data["results"] = wandb.Table(
-                columns=columns, data=[[_plain(row.get(c)) for c in columns] for row in rows]
-            )
+        data = images_and_table(plots, "results", rows)
         x, y = compute_key, loss_key
         points = [(r, float(r[x]), float(r[y])) for r in rows if _positive(r.get(x)) and _positive(r.get(y))]
         if points:
@@ -146,14 +167,7 @@ def log_fit(
             data["fit/loss_vs_compute"] = wandb.plot.scatter(chart, f"log10_{x}", f"log10_{y}", title=title)
         if data:
             run.log(data, step=step)
-        files = [Path(f) for f in files if Path(f).is_file()]
-        if files or plots:
-            art = wandb.Artifact(artifact_name(group), type=ARTIFACT_TYPE, metadata=headline(fit))
-            for path in files:
-                art.add_file(str(path), name=path.name)
-            for path in plots:
-                art.add_file(str(path), name=f"plots/{path.name}")
-            run.log_artifact(art)
+        log_artifact(run, artifact_name(group), ARTIFACT_TYPE, headline(fit), files, plots)
     except Exception as e:  # noqa: BLE001
         logger._abandon(e)
         return

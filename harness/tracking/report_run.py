@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import LoggerConfig
-from harness.tracking.fit_run import _plain
+from harness.tracking.fit_run import images_and_table, log_artifact
 from harness.tracking.wandb_run import WandbLogger, _init_run, attempts, wandb_root, wandb_run_id
 
 ARTIFACT_TYPE = "report"
@@ -37,24 +37,10 @@ def log_report(
         return
     logger = WandbLogger(run)
     try:
-        import wandb
-
         plots = [Path(p) for p in plots if Path(p).is_file()]
-        data: dict[str, Any] = {f"plots/{p.stem}": wandb.Image(str(p), caption=p.stem) for p in plots}
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        if columns:
-            table = [[_plain(r.get(c)) for c in columns] for r in rows]
-            data["report"] = wandb.Table(columns=columns, data=table)
-        if data:
+        if data := images_and_table(plots, "report", rows):
             run.log(data, step=step)
-        files = [Path(f) for f in files if Path(f).is_file()]
-        if files or plots:
-            art = wandb.Artifact(f"{group}-report", type=ARTIFACT_TYPE, metadata=summary)
-            for path in files:
-                art.add_file(str(path), name=path.name)
-            for path in plots:
-                art.add_file(str(path), name=f"plots/{path.name}")
-            run.log_artifact(art)
+        log_artifact(run, f"{group}-report", ARTIFACT_TYPE, summary, files, plots)
     except Exception as e:  # noqa: BLE001 - W&B must never fail a report
         logger._abandon(e)
         return
