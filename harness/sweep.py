@@ -120,6 +120,9 @@ def plan_sweep(cfg: Config) -> Planned:
     if mode.mode != "disabled":
         cfg = replace(cfg, logger=replace(cfg.logger, mode=mode.mode))
     mine = () if fit_only else shard(specs, cfg.sweep.shard, cfg.sweep.num_shards)
+    _, too_many_epochs = console.passes(specs, source.train_tokens, cfg.sweep.max_epochs)
+    if too_many_epochs and not cfg.sweep.dry_run:  # before the estimate times any step (a dry run says it)
+        raise ConfigError(too_many_epochs)
     done = store.finished_results(sweep_dir, specs)
     mine = tuple(mine)
     return Planned(cfg, mode, source, dev, device, precision, specs, mine, done, workers, threads, started)
