@@ -101,8 +101,10 @@ def test_experiment_rules() -> None:
         objective=[("last_token", "inconclusive", 0.01)],
         architecture=[("lstm", "changes the slope", -0.14, 0.036)],  # shallower but better at the top
         conditioning=[("sgd", "changes at the top", -0.05)],
-        proportion=[("model_only", "changes at the top", 0.02),
-                    ("data_only", "changes the offset", 0.04, 0, 0.02)],
+        proportion=[
+            ("model_only", "changes at the top", 0.02),
+            ("data_only", "changes the offset", 0.04, 0, 0.02),
+        ],
     )
     rows = claims({}, comps)
     assert {k: rows[k].verdict for k in ("3b", "4c", "4d", "4e", "4f", "4g")} == {
@@ -166,9 +168,10 @@ def test_the_blob_plans_every_part_twice_and_the_second_realization_shares_no_di
     assert {p.realization for p in parts} == {1, 2} and len(parts) == 2 * len(names)
     first = {c.sweep.dir for p in parts if p.realization == 1 for c in p.configs}
     second = [c for p in parts if p.realization == 2 for c in p.configs]
-    assert all(c.sweep.dir.startswith("runs/r2/") and c.data.seed == SECOND_SEED for c in second)
+    assert all(d.startswith("runs/blob/r1/") for d in first)
+    assert all(c.sweep.dir.startswith("runs/blob/r2/") and c.data.seed == SECOND_SEED for c in second)
     assert not first & {c.sweep.dir for c in second}
-    assert all(str(p.evidence).startswith("runs/r2/") for p in parts if p.realization == 2)
+    assert all(str(p.evidence).startswith(f"runs/blob/r{p.realization}/") for p in parts)
     assert len(distinct_sweeps(parts)) == len(first) + len({c.sweep.dir for c in second})
     from harness.studies.compare import CompareVariants
 
@@ -217,3 +220,23 @@ def test_ctrl_c_stops_the_blob_with_one_line(monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert exit_.value.code == 130
     assert err == "interrupted: the blob stopped; rerun the same command to continue\n"
+
+
+def test_the_blob_scale_is_the_one_docs_blob_md_fixed() -> None:
+    from harness.compose import compose_config
+    from harness.studies.blob.parts import plan_parts
+
+    parts = {(p.name, p.realization): p for p in plan_parts(("logger=off",))}
+    half = [1e10, 3.16e10, 1e11, 3.16e11, 1e12]
+    synthetic, text = parts["synthetic", 1].configs[0], parts["text", 2].configs[0]
+    assert synthetic.sweep.flops == half and synthetic.train.batch_size == 60
+    assert text.sweep.flops == half and text.train.batch_size == 17  # 30 x (1e12 / 3.16e12)^0.5
+    assert text.sweep.replicate_budgets == [3.16e10, 3.16e11] == synthetic.sweep.replicate_budgets
+    ladder = compose_config("experiment=objective", "logger=off").sweep
+    for cfg in parts["objective", 1].configs:
+        assert cfg.sweep.widths == ladder.widths[:-1] and cfg.sweep.tokens == ladder.tokens[:-1]
+        assert cfg.sweep.seeds == [1]
+    assert all(c.sweep.seeds == [1] for c in parts["proportion", 2].configs)
+    assert parts["abilities", 1].configs[0].sweep.flops == [1e10, 2e10, 4e10, 8e10, 1.6e11]
+    gpu = {(p.name, p.realization): p for p in plan_parts(("sweep=gpu", "logger=off"))}
+    assert gpu["synthetic", 1].configs[0].sweep.flops == compose_config("sweep=gpu").sweep.flops

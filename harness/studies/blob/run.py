@@ -114,7 +114,8 @@ def header() -> dict:
     return {
         "commit": commit.stdout.strip() or "unknown",
         "date": time.strftime("%Y-%m-%d"),
-        "realizations": ["as each preset says", "data.seed=7 (runs/r2/)"],
+        "realizations": ["as each preset says (runs/blob/r1/)", "data.seed=7 (runs/blob/r2/)"],
+        "scale": "the blob's (docs/blob.md)",
     }
 
 
