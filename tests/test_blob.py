@@ -227,10 +227,10 @@ def test_the_blob_scale_is_the_one_docs_blob_md_fixed() -> None:
     from harness.studies.blob.parts import plan_parts
 
     parts = {(p.name, p.realization): p for p in plan_parts(("logger=off",))}
-    half = [1e10, 3.16e10, 1e11, 3.16e11, 1e12]
+    budgets = [1e10, 1.78e10, 3.16e10, 5.62e10, 1e11, 1.78e11, 3.16e11]  # amendment 1
     synthetic, text = parts["synthetic", 1].configs[0], parts["text", 2].configs[0]
-    assert synthetic.sweep.flops == half and synthetic.train.batch_size == 60
-    assert text.sweep.flops == half and text.train.batch_size == 17  # 30 x (1e12 / 3.16e12)^0.5
+    assert synthetic.sweep.flops == budgets and synthetic.train.batch_size == 34  # 60 x (3.16e11 / 1e12)^0.5
+    assert text.sweep.flops == budgets and text.train.batch_size == 9  # 30 x (3.16e11 / 3.16e12)^0.5
     assert text.sweep.replicate_budgets == [3.16e10, 3.16e11] == synthetic.sweep.replicate_budgets
     ladder = compose_config("experiment=objective", "logger=off").sweep
     for cfg in parts["objective", 1].configs:

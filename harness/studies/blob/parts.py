@@ -24,7 +24,7 @@ SECOND_SEED = 7  # data.seed of realization 2 (docs/blob.md)
 RUNS = Path("runs/blob")  # realization n's directories: runs/blob/r<n>/<the preset's directory>
 LADDER = ("architecture", "conditioning", "data_quality", "data_quantity", "objective")
 EXPERIMENTS = (*LADDER, "proportion")
-SWEEP_DECADES = 2  # the blob's sweeps: every other budget of the preset, up to 100x its lowest
+SWEEP_DECADES = 1.5  # the blob's sweeps: the preset's budgets over its lowest 1.5 decades (amendment 1)
 SEEDS = [1]  # the experiments' replicate seeds at the blob's scale: 2 seeds per run (train.seed 0 and 1)
 
 
@@ -54,14 +54,14 @@ class Part:
 
 
 def at_blob_scale(cfg: Config, name: str, *, gpu: bool) -> Config:
-    """A part's config at the blob's scale (docs/blob.md): a cpu sweep on every other budget up to
-    100x its lowest, its batch rule rescaled to its new top budget; a ladder experiment without its top
+    """A part's config at the blob's scale (docs/blob.md, amendment 1): a cpu sweep on its budgets over
+    the lowest 1.5 decades, its batch rule rescaled to its new top budget; a ladder experiment without its top
     rung and with 2 seeds; the proportion arms with 2 seeds; the abilities sweep without its top budget."""
     s, t = cfg.sweep, cfg.train
     if name in ("synthetic", "text"):
         if gpu:
             return cfg
-        flops = [b for b in s.flops[::2] if b <= s.flops[0] * 10**SWEEP_DECADES * 1.001]
+        flops = [b for b in s.flops if b <= s.flops[0] * 10**SWEEP_DECADES * 1.001]
         batch = smooth_batch(max(flops), max(s.flops), t) if t.batch_exponent > 0 else t.batch_size
         return replace(cfg, sweep=replace(s, flops=flops), train=replace(t, batch_size=batch))
     if name in LADDER:
