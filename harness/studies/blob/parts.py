@@ -54,9 +54,10 @@ class Part:
 
 
 def at_blob_scale(cfg: Config, name: str, *, gpu: bool) -> Config:
-    """A part's config at the blob's scale (docs/blob.md, amendment 1): a cpu sweep on its budgets over
-    the lowest 1.5 decades, its batch rule rescaled to its new top budget; a ladder experiment without its top
-    rung and with 2 seeds; the proportion arms with 2 seeds; the abilities sweep without its top budget."""
+    """A part's config at the blob's scale (docs/blob.md): a cpu sweep on the preset's budgets over its
+    lowest 1.5 decades (amendment 1), its batch rule rescaled to the new top budget; a ladder experiment
+    without its top rung and with 2 seeds; the proportion arms with 2 seeds; the abilities sweep without
+    its top budget."""
     s, t = cfg.sweep, cfg.train
     if name in ("synthetic", "text"):
         if gpu:
